@@ -1,0 +1,1 @@
+"""Catalog storage: the CatalogStore protocol, its MongoDB and in-memory implementations."""

@@ -1,0 +1,155 @@
+"""The CatalogStore protocol: everything the rest of the code may ask of storage.
+
+Two implementations answer the same contract tests: `MemoryCatalogStore` (demo, fast tests) and
+`MongoCatalogStore` (production, PyMongo async; proven on FerretDB and MongoDB).
+
+Item writes are idempotent and guarded by Shopify's product `updated_at`, so bulk snapshots,
+webhooks, retries and replays can interleave in any order and converge:
+- a write applies only when the stored item is not newer (`stored._updated_at <= new.updated_at`);
+- a product delete leaves a tombstone; a write for that product whose `updated_at` is not newer
+  than the tombstone is refused (a late update or an older bulk snapshot cannot resurrect it);
+- items are keyed by (catalog, shopify_variant_id); item `id` is unique per catalog, so two
+  variants claiming one SKU produce a `Conflict`, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from catalog_store.items import CatalogItem
+from catalog_store.models import (
+    CatalogInfo,
+    ItemFilter,
+    ItemPage,
+    Notification,
+    SyncConfig,
+    SyncRun,
+    WriteResult,
+)
+
+MAX_PAGE_SIZE = 250
+
+
+@runtime_checkable
+class CatalogStore(Protocol):
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect and create indexes (idempotent). Raises StoreUnavailable when unreachable."""
+
+    async def close(self) -> None: ...
+
+    @property
+    def persistent(self) -> bool:
+        """False for the in-memory store (data is lost at exit)."""
+
+    # -- sync configurations -----------------------------------------------------------------
+    async def save_sync(self, config: SyncConfig) -> None:
+        """Insert or replace the configuration of `config.shop_domain`."""
+
+    async def get_sync(self, shop_domain: str) -> SyncConfig | None: ...
+
+    async def list_syncs(self) -> list[SyncConfig]:
+        """All configurations, ordered by shop domain."""
+
+    async def delete_sync(self, shop_domain: str) -> bool: ...
+
+    # -- catalogs ----------------------------------------------------------------------------
+    async def ensure_catalog(self, name: str, shop_domain: str, store_name: str) -> CatalogInfo:
+        """Create the catalog if missing (updating store_name otherwise) and return it."""
+
+    async def get_catalog(self, name: str) -> CatalogInfo | None:
+        """With exact `item_count` and `storage_bytes`."""
+
+    async def list_catalogs(self) -> list[CatalogInfo]: ...
+
+    async def delete_catalog(self, name: str) -> int:
+        """Delete the catalog, all its items and tombstones. Returns the number of items deleted."""
+
+    async def total_storage_bytes(self) -> int:
+        """Stored size of all items of all catalogs (what the storage limit is checked against)."""
+
+    # -- items -------------------------------------------------------------------------------
+    async def write_items(
+        self,
+        catalog: str,
+        items: Sequence[CatalogItem],
+        *,
+        run_id: str | None = None,
+        limit_bytes: int | None = None,
+    ) -> WriteResult:
+        """Upsert a batch of items (one unordered round trip or a few, never one per item).
+
+        Each item is keyed by (catalog, shopify_variant_id) and written only if not stale (see
+        module doc). Written items are marked with `run_id` (for `sweep`) and the write time.
+        A variant whose id changed (new SKU) replaces its old item. An item whose `id` is held by
+        another variant is not written and is reported in `conflicts`.
+        With `limit_bytes`, items are considered in order and writing stops before the first item
+        that would bring `total_storage_bytes()` above the limit: `limit_reached` is then True and
+        `written_upto` is the count of leading items considered (written, stale or conflicting).
+        """
+
+    async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
+        """Mark existing items as seen by `run_id` without rewriting them (e.g. stale in a run)."""
+
+    async def set_variant_image(self, catalog: str, variant_id: str, url: str) -> bool:
+        """Set `variant_image_url` of a variant's item if it has none yet. True when changed."""
+
+    async def delete_product(self, catalog: str, product_id: str, deleted_at: datetime) -> int:
+        """Delete all items of a product and leave a tombstone. Returns items deleted."""
+
+    async def sweep(self, catalog: str, run_id: str, started_at: datetime) -> int:
+        """After a completed full sync: delete items not marked by `run_id` and last written before
+        `started_at` (items written since by webhooks survive). Returns items deleted."""
+
+    async def get_item(self, catalog: str, item_id: str) -> CatalogItem | None: ...
+
+    async def get_items_by_variant(self, catalog: str, variant_ids: Sequence[str]) -> list[CatalogItem]: ...
+
+    async def find_by_inventory_item(self, catalog: str, inventory_item_id: str) -> list[CatalogItem]: ...
+
+    async def list_items(
+        self,
+        catalog: str,
+        *,
+        first: int = 50,
+        after: str | None = None,
+        filter: ItemFilter | None = None,
+    ) -> ItemPage:
+        """Keyset pagination in ascending item `id`: items with id > `after`. `first` is capped at
+        MAX_PAGE_SIZE (ValueError below 0). `total_count` counts all items matching `filter`."""
+
+    # -- runs --------------------------------------------------------------------------------
+    async def save_run(self, run: SyncRun) -> None:
+        """Insert or replace a run (progress is persisted by saving the run)."""
+
+    async def get_run(self, run_id: str) -> SyncRun | None: ...
+
+    async def list_runs(self, shop_domain: str, last: int = 10) -> list[SyncRun]:
+        """The shop's most recent runs, newest first."""
+
+    async def delete_runs(self, shop_domain: str) -> int: ...
+
+    # -- notifications -----------------------------------------------------------------------
+    async def add_notification(self, notification: Notification) -> None: ...
+
+    async def save_notification(self, notification: Notification) -> None:
+        """Replace a stored notification (e.g. its email status)."""
+
+    async def list_notifications(self, *, first: int = 20, unread_only: bool = False) -> list[Notification]:
+        """Newest first; `first` capped at MAX_PAGE_SIZE."""
+
+    async def mark_notification_read(self, notification_id: str) -> Notification | None: ...
+
+    # -- lease (one process runs a shop's sync) ----------------------------------------------
+    async def acquire_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
+        """Take the shop's lease if free, expired, or already ours (then renewed)."""
+
+    async def renew_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
+        """Extend our lease; False if it was lost (another owner took it after expiry)."""
+
+    async def release_lease(self, shop_domain: str, owner: str) -> None: ...
+
+    async def lease_owner(self, shop_domain: str) -> str | None:
+        """The current unexpired owner, or None."""
