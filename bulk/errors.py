@@ -28,9 +28,21 @@ class BulkError(Exception):
 
 
 class ShopifyError(BulkError):
-    """A call to the Shopify Admin API failed."""
+    """A call to the Shopify Admin API failed.
+
+    `status` is the HTTP status when there was one; `attempts` how many requests were sent for the
+    call (retries included).
+    """
 
     sync_error_code: SyncErrorCode = SyncErrorCode.SERVER_ERROR
+    status: int | None = None
+    attempts: int | None = None
+
+    def __init__(self, message: str, *, fix: str | None = None, status: int | None = None,
+                 attempts: int | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.status = status
+        self.attempts = attempts
 
 
 class ShopifyNetworkError(ShopifyError):
@@ -67,6 +79,18 @@ class ShopifyRequestError(ShopifyError):
     fix = "Report this to the catalog-gateway maintainers with the gateway log."
 
 
+class ShopifyUserError(ShopifyRequestError):
+    """A mutation answered with `userErrors` (e.g. INVALID bulk query, webhook already registered)."""
+
+    def __init__(self, message: str, *, user_errors: tuple = (), fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.user_errors = tuple(user_errors)
+
+    @property
+    def codes(self) -> list[str]:
+        return [e.code for e in self.user_errors if getattr(e, "code", None)]
+
+
 class ShopNotFound(ShopifyError):
     """404 for the shop's endpoint: wrong shop domain or the shop was closed."""
 
@@ -86,11 +110,34 @@ class BulkOperationFailed(ShopifyError):
             self.fix = ShopifyAccessDenied.fix
 
 
+class BulkOperationCanceled(BulkError):
+    """The bulk operation was canceled: by `BulkOperationRunner.cancel()` or found CANCELED.
+
+    Not a failure of Shopify's: the run ends canceled and nothing more is fetched.
+    """
+
+    fix = "Start a new sync (re-sync) when you want the catalog refreshed."
+
+    def __init__(self, message: str, *, operation_id: str | None = None, requested: bool = True,
+                 fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.operation_id = operation_id
+        self.requested = requested
+
+
 class DownloadError(ShopifyError):
     """The JSONL result could not be downloaded completely (after retries)."""
 
     retryable = True
     fix = "The result download failed; re-sync the catalog."
+
+
+class DownloadRefused(DownloadError):
+    """The result URL answered a 4xx (expired after 7 days, or not ours): retrying the same URL
+    cannot help; a new bulk operation can."""
+
+    retryable = False
+    fix = "The bulk result link was refused (it may have expired); re-sync the catalog."
 
 
 # -- Sync service (reported through GraphQL with extensions.code) ------------------------------

@@ -1,0 +1,530 @@
+"""Bulk JSONL lines → catalog items. Pure code: no I/O.
+
+The products bulk query (`bulk.queries.PRODUCTS_BULK_QUERY`) yields three kinds of lines: Product,
+ProductVariant (`__parentId` = product gid) and MediaImage (`__parentId` = variant gid). With
+`groupObjects: false` children come after their parent but not next to it, so children are joined
+by `__parentId` through a dict of compact `ProductRecord`s: the only state that grows with the file
+(one record per product, never one per variant).
+
+A variant becomes an item as soon as its line is read. Its image (the first MediaImage line of
+the variant) may arrive later: while the item is still in the pending batch it is set in place,
+otherwise it is emitted as a `VariantImage` patch for `CatalogStore.set_variant_image`, which the
+writer applies after the batch holding the item.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+import msgspec
+
+from catalog_store.items import (
+    ID_PATTERN,
+    MAX_VALUE_CHARS,
+    CatalogItem,
+    Identifier,
+    SkipReason,
+    parse_money,
+    product_url,
+)
+from catalog_store.models import SkipCount
+
+PRODUCT_PREFIX: Final = "gid://shopify/Product/"
+VARIANT_PREFIX: Final = "gid://shopify/ProductVariant/"
+MEDIA_IMAGE_PREFIX: Final = "gid://shopify/MediaImage/"
+INVENTORY_ITEM_PREFIX: Final = "gid://shopify/InventoryItem/"
+_VARIANT_PREFIX_LEN: Final = len(VARIANT_PREFIX)
+_SKU: Final = Identifier.SKU  # a module constant: enum attribute lookups are slow on the hot path
+_INVENTORY_PREFIX_LEN: Final = len(INVENTORY_ITEM_PREFIX)
+
+UNKNOWN_PRODUCT: Final = "unknown_product"  # skip reason: the variant's product line is not in the file
+IMAGE_TOO_LONG: Final = "image_too_long"  # not an item skip: the item is kept without that image
+MAX_EXAMPLES: Final = 5
+
+_MONEY = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_ID_MATCH = ID_PATTERN.fullmatch
+
+
+# -- decoded line shape (only the fields the items need: unknown keys are skipped by msgspec) ------
+
+
+class OptionName(msgspec.Struct, gc=False):
+    name: str
+
+
+class SelectedOption(msgspec.Struct, gc=False):
+    name: str
+    value: str
+
+
+class Image(msgspec.Struct, gc=False):
+    url: str | None = None
+
+
+class Preview(msgspec.Struct, gc=False):
+    image: Image | None = None
+
+
+class FeaturedMedia(msgspec.Struct, gc=False):
+    preview: Preview | None = None
+
+
+class Ref(msgspec.Struct, gc=False):
+    id: str | None = None
+
+
+class BulkLine(
+    msgspec.Struct,
+    gc=False,
+    rename={
+        "parent_id": "__parentId",
+        "product_type": "productType",
+        "updated_at": "updatedAt",
+        "published_at": "publishedAt",
+        "online_store_url": "onlineStoreUrl",
+        "featured_media": "featuredMedia",
+        "compare_at_price": "compareAtPrice",
+        "inventory_quantity": "inventoryQuantity",
+        "selected_options": "selectedOptions",
+        "inventory_item": "inventoryItem",
+    },
+):
+    """One JSONL line of the products bulk query: the union of the three node shapes."""
+
+    id: str | None = None
+    parent_id: str | None = None
+    title: str | None = None
+    # Product
+    handle: str | None = None
+    vendor: str | None = None
+    product_type: str | None = None
+    status: str | None = None
+    updated_at: datetime | None = None
+    published_at: str | None = None
+    online_store_url: str | None = None
+    options: list[OptionName] | None = None
+    featured_media: FeaturedMedia | None = None
+    # ProductVariant
+    sku: str | None = None
+    price: str | None = None
+    compare_at_price: str | None = None
+    inventory_quantity: int | None = None
+    selected_options: list[SelectedOption] | None = None
+    inventory_item: Ref | None = None
+    # MediaImage
+    image: Image | None = None
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+class LineError(ValueError):
+    """A line that decodes as JSON but cannot be used (bad gid, money, missing field)."""
+
+
+class ProductRecord(msgspec.Struct, gc=False):
+    """What the items of one product need from its line. Shared strings (vendor, type, status,
+    option names) are de-duplicated by the `Assembler`."""
+
+    product_id: str
+    title: str
+    handle: str | None
+    vendor: str | None
+    product_type: str | None
+    status: str
+    image_url: str | None
+    url: str | None
+    published_scope: str | None
+    options: list[str]  # shared by the products with the same option names: copy, never mutate
+    updated_at: datetime | None
+    too_long: str | None  # first product-level field over 5,000 characters
+
+
+@dataclass(slots=True, frozen=True)
+class Skip:
+    """A variant filtered out of the sync: why, and a human-readable example."""
+
+    variant_id: str
+    reason: str
+    example: str
+
+
+@dataclass(slots=True, frozen=True)
+class VariantImage:
+    """Patch: set the image of a variant's item (if it has none yet)."""
+
+    variant_id: str
+    url: str
+
+
+@dataclass(slots=True)
+class Batch:
+    """Items to write together, then image patches for variants of earlier batches."""
+
+    items: list[CatalogItem] = field(default_factory=list)
+    images: list[VariantImage] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SkipTally:
+    """Skipped variants counted by reason, with a few examples each (for the merchant)."""
+
+    max_examples: int = MAX_EXAMPLES
+    by_reason: dict[str, SkipCount] = field(default_factory=dict)
+    items: int = 0  # variants skipped (an image dropped from a kept item is listed, not counted here)
+
+    def add(self, reason: str, example: str, *, item: bool = True) -> None:
+        entry = self.by_reason.get(reason)
+        if entry is None:
+            entry = self.by_reason[reason] = SkipCount(reason=reason)
+        entry.count += 1
+        self.items += item
+        if len(entry.examples) < self.max_examples:
+            entry.examples.append(example)
+
+    def snapshot(self) -> list[SkipCount]:
+        return [SkipCount(s.reason, s.count, list(s.examples)) for s in self.by_reason.values()]
+
+
+# -- pure mapping functions ------------------------------------------------------------------------
+
+
+def gid_id(gid: str | None, prefix: str) -> str:
+    """`gid://shopify/<Type>/123` → "123" (exact, any size). Raises LineError otherwise."""
+    if gid is None:
+        raise LineError(f"missing {prefix}… id")
+    number = gid[len(prefix) :] if gid.startswith(prefix) else ""
+    if not (number.isascii() and number.isdigit()):
+        raise LineError(f"{gid[:80]!r} is not a {prefix}… id")
+    return number
+
+
+_valid_money: dict[str, None] = {}  # memo of validated money strings (prices repeat a lot)
+
+
+def exact_money(value: str | None, name: str) -> str | None:
+    """A money string exactly as Shopify wrote it. Raises LineError for a non-decimal."""
+    if value is None or value in _valid_money:
+        return value
+    if _MONEY.fullmatch(value):
+        if len(_valid_money) >= 4096:
+            _valid_money.clear()
+        _valid_money[value] = None
+        return value
+    try:
+        return parse_money(value)
+    except ValueError:
+        raise LineError(f"{name} {value[:40]!r} is not a decimal amount") from None
+
+
+def _too_long(*named: tuple[str, str | None | Sequence[str]]) -> str | None:
+    for name, value in named:
+        if value is None:
+            continue
+        if isinstance(value, str):
+            if len(value) > MAX_VALUE_CHARS:
+                return name
+        elif any(len(v) > MAX_VALUE_CHARS for v in value):
+            return name
+    return None
+
+
+def product_record(line: BulkLine, shop_domain: str, store_name: str = "") -> ProductRecord:
+    """A Product line → its compact record. Raises LineError when required fields are missing."""
+    product_id = gid_id(line.id, PRODUCT_PREFIX)
+    if line.title is None:
+        raise LineError(f"product {product_id} has no title")
+    if line.status is None:
+        raise LineError(f"product {product_id} has no status")
+    media = line.featured_media
+    image = media.preview.image if media is not None and media.preview is not None else None
+    image_url = image.url if image is not None else None
+    url = product_url(shop_domain, line.handle, line.online_store_url)
+    options = [o.name for o in line.options] if line.options else []
+    published = "web" if (line.published_at or line.online_store_url) else None
+    too_long = None
+    strings = (store_name, line.title, image_url, line.vendor, line.product_type, url, line.handle)
+    if sum(len(v) for v in strings if v is not None) + sum(map(len, options)) > MAX_VALUE_CHARS:
+        too_long = _too_long(
+            ("store_name", store_name),
+            ("product_title", line.title),
+            ("product_image_url", image_url),
+            ("vendor", line.vendor),
+            ("product_type", line.product_type),
+            ("product_url", url),
+            ("product_handle", line.handle),
+            ("options", options),
+        )
+    return ProductRecord(
+        product_id=product_id,
+        title=line.title,
+        handle=line.handle,
+        vendor=line.vendor,
+        product_type=line.product_type,
+        status=line.status.lower(),
+        image_url=image_url,
+        url=url,
+        published_scope=published,
+        options=options,
+        updated_at=line.updated_at,
+        too_long=too_long,
+    )
+
+
+def _ordered_values(selected: list[SelectedOption], options: list[str]) -> list[str]:
+    position = {name: i for i, name in enumerate(options)}
+    return [o.value for o in sorted(selected, key=lambda o: position.get(o.name, len(options)))]
+
+
+def variant_item(
+    line: BulkLine, product: ProductRecord, identifier: Identifier, store_name: str
+) -> CatalogItem | Skip:
+    """A ProductVariant line (with its product's record) → a catalog item, or why it is skipped.
+
+    Raises LineError for a line Shopify would never write (bad gid, bad money, no price).
+    This is the per-variant hot path: checks are inlined on purpose."""
+    gid = line.id
+    variant_id = gid[_VARIANT_PREFIX_LEN:] if gid is not None and gid.startswith(VARIANT_PREFIX) else ""
+    if not (variant_id.isdigit() and variant_id.isascii()):
+        raise LineError(f"{str(gid)[:80]!r} is not a {VARIANT_PREFIX}… id")
+    price = line.price
+    if price not in _valid_money:
+        price = exact_money(price, "price")
+        if price is None:
+            raise LineError(f"variant {variant_id} has no price")
+    compare_at = line.compare_at_price
+    if compare_at is not None and compare_at not in _valid_money:
+        compare_at = exact_money(compare_at, "compareAtPrice")
+    sku = line.sku or None
+    if identifier is _SKU:
+        if sku is None or _ID_MATCH(sku) is None:
+            if sku is None or not sku.strip():
+                return Skip(variant_id, SkipReason.MISSING_SKU, f"variant {variant_id} of {product.title[:80]!r} has no SKU")
+            return Skip(
+                variant_id,
+                SkipReason.INVALID_ID,
+                f"variant {variant_id}: SKU {sku[:80]!r} is not 1–250 characters of A-Z a-z 0-9 _ -",
+            )
+        item_id = sku
+    else:
+        item_id = variant_id
+    selected = line.selected_options
+    if selected:
+        values = [o.value for o in selected]
+        if len(values) > 1 and [o.name for o in selected] != product.options:
+            values = _ordered_values(selected, product.options)
+    else:
+        values = []
+    title = line.title
+    if (
+        product.too_long is not None
+        or (title is not None and len(title) > MAX_VALUE_CHARS)
+        or (sku is not None and len(sku) > MAX_VALUE_CHARS)
+        or (values and max(map(len, values)) > MAX_VALUE_CHARS)
+    ):
+        too_long = product.too_long or _too_long(("variant_title", title), ("option_values", values), ("sku", sku))
+        return Skip(
+            variant_id,
+            SkipReason.VALUE_TOO_LONG,
+            f"variant {variant_id}: {too_long} is longer than {MAX_VALUE_CHARS:,} characters",
+        )
+    inventory = line.inventory_item
+    if inventory is None or inventory.id is None:
+        inventory_item_id = None
+    else:
+        inventory_item_id = inventory.id[_INVENTORY_PREFIX_LEN:]
+        if not (inventory.id.startswith(INVENTORY_ITEM_PREFIX) and inventory_item_id.isdigit() and inventory_item_id.isascii()):
+            raise LineError(f"{inventory.id[:80]!r} is not a {INVENTORY_ITEM_PREFIX}… id")
+    return CatalogItem(
+        item_id,
+        store_name,
+        product.product_id,
+        variant_id,
+        product.title,
+        title,
+        product.status,
+        product.image_url,
+        None,
+        product.vendor,
+        product.product_type,
+        product.url,
+        product.handle,
+        product.published_scope,
+        price,  # type: ignore[arg-type]
+        compare_at,
+        line.inventory_quantity,
+        product.options.copy(),
+        values,
+        sku,
+        product.updated_at,
+        inventory_item_id,
+    )
+
+
+def variant_image(line: BulkLine) -> VariantImage | None:
+    """A MediaImage line → an image patch for its variant (None when the media has no image yet)."""
+    image = line.image
+    if image is None or not image.url:
+        return None
+    return VariantImage(gid_id(line.parent_id, VARIANT_PREFIX), image.url)
+
+
+# -- the assembler ---------------------------------------------------------------------------------
+
+
+LineNumber = Callable[[int], int]
+
+
+class _Generations:
+    """Bounded memory of recent keys: two generations of at most `size` entries each."""
+
+    __slots__ = ("size", "_new", "_old")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._new: dict[str, None] = {}
+        self._old: dict[str, None] = {}
+
+    def add(self, key: str) -> None:
+        self._new[key] = None
+        if len(self._new) >= self.size:
+            self._old, self._new = self._new, {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._new or key in self._old
+
+
+class Assembler:
+    """Joins lines by `__parentId` and cuts the resulting items into batches of `batch_size`.
+
+    Feed decoded lines in file order with `feed`; take completed batches from its return value and
+    the last one from `flush`. Unusable lines go to `on_bad_line(line_number, reason)`.
+    """
+
+    def __init__(
+        self,
+        *,
+        identifier: Identifier,
+        shop_domain: str,
+        store_name: str,
+        on_bad_line: Callable[[int, str], None],
+        batch_size: int = 1000,
+        max_examples: int = MAX_EXAMPLES,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.identifier = identifier
+        self.shop_domain = shop_domain
+        self.store_name = store_name
+        self.batch_size = batch_size
+        self.skips = SkipTally(max_examples)
+        self.variants = 0  # variant lines read
+        self.ignored_lines = 0  # lines of other node types (e.g. a non-image media)
+        self._on_bad_line = on_bad_line
+        self._products: dict[str, ProductRecord] = {}
+        self._shared: dict[object, object] = {}
+        self._pending: dict[str, CatalogItem] = {}  # the batch being filled, by variant id
+        self._images: list[VariantImage] = []  # patches for variants of earlier batches
+        # What later media lines need to know about recent variants, in bounded memory:
+        self._flushed: tuple[dict[str, CatalogItem], ...] = ()  # the last two batches, by variant id
+        self._patched = _Generations(batch_size)  # variants whose first image patch is emitted
+        self._skipped = _Generations(batch_size)  # variants skipped lately
+
+    @property
+    def product_count(self) -> int:
+        return len(self._products)
+
+    def feed(self, lines: Sequence[BulkLine], line_number: LineNumber) -> list[Batch]:
+        """Consume decoded lines; `line_number(i)` gives the file line of `lines[i]` (for reports)."""
+        done: list[Batch] = []
+        products = self._products
+        identifier, store_name, batch_size = self.identifier, self.store_name, self.batch_size
+        pending = self._pending
+        variants = 0
+        for index, line in enumerate(lines):
+            parent = line.parent_id
+            gid = line.id or ""
+            try:
+                if parent is None:
+                    if gid.startswith(PRODUCT_PREFIX):
+                        self._add_product(line)
+                    else:
+                        self.ignored_lines += 1
+                elif gid.startswith(VARIANT_PREFIX):
+                    variants += 1
+                    product = products.get(parent)
+                    if product is None:
+                        variant_id = gid_id(gid, VARIANT_PREFIX)
+                        self._skip(Skip(variant_id, UNKNOWN_PRODUCT, f"variant {variant_id}: product {parent[:80]} is not in the file"))
+                        continue
+                    result = variant_item(line, product, identifier, store_name)
+                    if type(result) is CatalogItem:
+                        pending[result.shopify_variant_id] = result
+                        if len(pending) >= batch_size:
+                            done.append(self._cut())
+                            pending = self._pending
+                    else:
+                        self._skip(result)  # type: ignore[arg-type]
+                elif gid.startswith(MEDIA_IMAGE_PREFIX):
+                    patch = variant_image(line)
+                    if patch is not None:
+                        self._add_image(patch)
+                else:
+                    self.ignored_lines += 1
+            except LineError as exc:
+                self._on_bad_line(line_number(index), str(exc))
+        self.variants += variants
+        return done
+
+    def flush(self) -> Batch | None:
+        """The last, partial batch (None when empty)."""
+        if not self._pending and not self._images:
+            return None
+        return self._cut()
+
+    def _cut(self) -> Batch:
+        batch = Batch(list(self._pending.values()), self._images)
+        self._flushed = (self._pending, *self._flushed[:1])
+        self._pending = {}
+        self._images = []
+        return batch
+
+    def _skip(self, skip: Skip) -> None:
+        self.skips.add(skip.reason, skip.example)
+        self._skipped.add(skip.variant_id)
+
+    def _add_product(self, line: BulkLine) -> None:
+        record = product_record(line, self.shop_domain, self.store_name)
+        shared = self._shared
+        record.vendor = shared.setdefault(record.vendor, record.vendor)  # type: ignore[assignment]
+        record.product_type = shared.setdefault(record.product_type, record.product_type)  # type: ignore[assignment]
+        record.status = shared.setdefault(record.status, record.status)  # type: ignore[assignment]
+        record.options = shared.setdefault(tuple(record.options), record.options)  # type: ignore[assignment]
+        self._products[line.id] = record  # type: ignore[index]
+
+    def _add_image(self, patch: VariantImage) -> None:
+        if len(patch.url) > MAX_VALUE_CHARS:
+            self.skips.add(
+                IMAGE_TOO_LONG,
+                f"variant {patch.variant_id}: image URL longer than {MAX_VALUE_CHARS:,} characters (not set)",
+                item=False,
+            )
+            return
+        item = self._pending.get(patch.variant_id)
+        if item is not None:
+            if item.variant_image_url is None:
+                item.variant_image_url = patch.url
+            return
+        variant_id = patch.variant_id
+        for flushed in self._flushed:
+            item = flushed.get(variant_id)
+            if item is not None and item.variant_image_url is not None:
+                return  # it was written with its first image
+        if variant_id in self._patched or variant_id in self._skipped:
+            return
+        self._patched.add(variant_id)
+        self._images.append(patch)

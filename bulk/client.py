@@ -1,0 +1,559 @@
+"""Shopify Admin GraphQL client: endpoint, token header, local validation, cost pacing, retries.
+
+Built on gql's `AIOHTTPTransport` with one aiohttp session per client (or the caller's session).
+Every document is validated against the stored 2026-01 schema before it is sent. Responses feed a
+local model of Shopify's cost bucket so calls wait for capacity instead of being throttled;
+THROTTLED answers wait for the deficit, 5xx and network errors back off with full jitter, other
+errors are raised at once as `bulk.errors` types. The access token never appears in a message,
+repr or log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import aiohttp
+from gql import Client, GraphQLRequest
+from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import (
+    TransportAlreadyConnected,
+    TransportConnectionFailed,
+    TransportError,
+    TransportProtocolError,
+    TransportQueryError,
+    TransportServerError,
+)
+from graphql import DocumentNode, ExecutionResult, GraphQLEnumType, GraphQLError, parse
+
+from bulk import queries
+from bulk.errors import (
+    ShopifyAccessDenied,
+    ShopifyError,
+    ShopifyNetworkError,
+    ShopifyRequestError,
+    ShopifyServerError,
+    ShopifyThrottled,
+    ShopifyUserError,
+    ShopNotFound,
+)
+from bulk.operation import (
+    BulkCancelResult,
+    BulkOperationState,
+    BulkRunRejected,
+    BulkRunStarted,
+    UserError,
+)
+from bulk.query_rules import check_bulk_query
+from bulk.schema import SCHEMA_VERSION, load_admin_schema
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_VERSION = "2026-01"
+DEFAULT_URL_TEMPLATE = "https://{shop}/admin/api/{version}/graphql.json"
+_SHOP_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d+)?$")
+
+__all__ = ["CostBucket", "RetryPolicy", "ShopInfo", "ShopifyClient", "ThrottleStatus", "webhook_topic"]
+
+
+# -- policy and pacing (pure) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounds of the client's retries.
+
+    `max_attempts`: requests per call when they fail with 5xx or a network error (1 = no retry);
+    the n-th retry waits uniform(0, min(max_delay, base_delay * 2**(n-1))) ("full jitter").
+    `max_throttled_attempts`: requests per call while Shopify answers THROTTLED; each wait is at
+    least `min_throttle_delay` (1 s, Shopify's advice) or the computed cost deficit.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_throttled_attempts: int = 20
+    min_throttle_delay: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.max_throttled_attempts < 1:
+            raise ValueError("max_attempts and max_throttled_attempts must be >= 1")
+        if min(self.base_delay, self.max_delay, self.min_throttle_delay) < 0:
+            raise ValueError("delays must be >= 0")
+
+    def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
+        """Delay before retry number `retry` (1-based) after a 5xx or network error."""
+        return rand() * min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleStatus:
+    """`extensions.cost.throttleStatus` of a response."""
+
+    maximum_available: float
+    currently_available: float
+    restore_rate: float
+
+    @classmethod
+    def from_extensions(cls, extensions: Mapping[str, Any] | None) -> ThrottleStatus | None:
+        try:
+            raw = extensions["cost"]["throttleStatus"]  # type: ignore[index]
+            status = cls(float(raw["maximumAvailable"]), float(raw["currentlyAvailable"]),
+                         float(raw["restoreRate"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return status if status.restore_rate > 0 else None
+
+
+def requested_cost(extensions: Mapping[str, Any] | None) -> float | None:
+    """`extensions.cost.requestedQueryCost`, if present."""
+    try:
+        return float(extensions["cost"]["requestedQueryCost"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class CostBucket:
+    """Local model of Shopify's leaky bucket for one app and shop.
+
+    `observe` records a response's throttle status; `reserve(cost, now)` takes `cost` points and
+    returns how long to wait before sending so the bucket holds them (0 when unknown or enough).
+    Reservations go negative so concurrent callers queue up instead of all waiting the same time.
+    """
+
+    def __init__(self) -> None:
+        self._status: ThrottleStatus | None = None
+        self._available = 0.0
+        self._at = 0.0
+
+    def observe(self, status: ThrottleStatus, now: float) -> None:
+        self._status = status
+        self._available = status.currently_available
+        self._at = now
+
+    def available(self, now: float) -> float:
+        if self._status is None:
+            return float("inf")
+        refilled = self._available + max(0.0, now - self._at) * self._status.restore_rate
+        return min(self._status.maximum_available, refilled)
+
+    def reserve(self, cost: float, now: float) -> float:
+        if self._status is None:
+            return 0.0
+        cost = min(cost, self._status.maximum_available)
+        self._available = self.available(now) - cost
+        self._at = now
+        return max(0.0, -self._available) / self._status.restore_rate
+
+    def deficit_wait(self, cost: float) -> float:
+        """Seconds until `cost` points are available, from the last observation."""
+        if self._status is None:
+            return 0.0
+        cost = min(cost, self._status.maximum_available)
+        return max(0.0, cost - self._available) / self._status.restore_rate
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShopInfo:
+    name: str
+    myshopify_domain: str
+
+
+def webhook_topic(topic: str) -> str:
+    """`products/update` or `PRODUCTS_UPDATE` → `PRODUCTS_UPDATE`, checked against the schema."""
+    candidate = topic.strip().replace("/", "_").upper()
+    enum = load_admin_schema().get_type("WebhookSubscriptionTopic")
+    assert isinstance(enum, GraphQLEnumType)
+    if candidate not in enum.values:
+        raise ShopifyRequestError(f"Unknown Shopify webhook topic {topic!r}",
+                                  fix="Use a topic such as products/update (see WebhookSubscriptionTopic).")
+    return candidate
+
+
+@lru_cache(maxsize=64)
+def _parse_document(document: str) -> DocumentNode:
+    return parse(document)
+
+
+class _Secret:
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+# -- transport -----------------------------------------------------------------------------------
+
+
+class _HTTPStatusError(TransportServerError):
+    def __init__(self, status: int, body: str, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}", status)
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+
+
+class _ShopifyTransport(AIOHTTPTransport):
+    """AIOHTTPTransport that reports every HTTP status ≥ 400 (Shopify sends JSON bodies with 4xx,
+    which the stock transport would read as a GraphQL answer) and can run on a caller's session."""
+
+    def __init__(self, url: str, token: _Secret, session: aiohttp.ClientSession | None) -> None:
+        super().__init__(url, ssl_close_timeout=1)
+        self._token = token
+        self._external_session = session
+
+    async def connect(self) -> None:
+        if self._external_session is None:
+            await super().connect()
+        elif self.session is not None:
+            raise TransportAlreadyConnected("Transport is already connected")
+        else:
+            self.session = self._external_session
+
+    async def close(self) -> None:
+        if self._external_session is None:
+            await super().close()
+        self.session = None
+
+    async def execute(self, request: GraphQLRequest, *, extra_args: dict[str, Any] | None = None,
+                      upload_files: bool = False) -> ExecutionResult:
+        # Per request, so a shared session never carries this shop's token.
+        args = dict(extra_args or {})
+        args["headers"] = {**(args.get("headers") or {}), "X-Shopify-Access-Token": self._token.reveal()}
+        return await super().execute(request, extra_args=args, upload_files=upload_files)
+
+    async def _get_json_result(self, response: aiohttp.ClientResponse) -> Any:
+        # The stock method logs whole response bodies at DEBUG; they may echo secrets or shop data.
+        self.response_headers = response.headers
+        try:
+            result = await response.json(loads=self.json_deserialize, content_type=None)
+        except (aiohttp.ClientError, OSError):
+            raise
+        except Exception:
+            result = None
+        if result is None:
+            raise TransportProtocolError("Server did not return a valid GraphQL result: Not a JSON answer")
+        return result
+
+    async def _prepare_result(self, response: aiohttp.ClientResponse) -> ExecutionResult:
+        if response.status >= 400:
+            raw = await response.read()
+            raise _HTTPStatusError(response.status, raw[:300].decode("utf-8", "replace"),
+                                   _retry_after(response.headers.get("Retry-After")))
+        return await super()._prepare_result(response)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(slots=True)
+class _Tries:
+    attempts: int = 0  # requests sent
+    failed: int = 0  # 5xx, INTERNAL_SERVER_ERROR, network and protocol errors
+    throttled: int = 0  # THROTTLED or HTTP 429
+
+
+# -- the client ----------------------------------------------------------------------------------
+
+
+class ShopifyClient:
+    """Admin GraphQL client for one shop. Use as `async with` or call `close()`.
+
+    `url_template` has `{shop}` (the full myshopify domain) and `{version}`. `session`: an
+    aiohttp session to share (not closed by the client); otherwise the client owns one.
+    `sleep`, `clock` and `rand` are injectable for tests.
+    """
+
+    def __init__(self, shop_domain: str, access_token: str, api_version: str = DEFAULT_API_VERSION,
+                 url_template: str = DEFAULT_URL_TEMPLATE, session: aiohttp.ClientSession | None = None,
+                 retry: RetryPolicy | None = None, *, request_timeout: float = 30.0, default_cost: float = 10.0,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random) -> None:
+        shop_domain = shop_domain.strip().lower()
+        if not _SHOP_DOMAIN.match(shop_domain):
+            raise ValueError(f"not a shop domain: {shop_domain!r} (expected my-store.myshopify.com)")
+        if not access_token:
+            raise ValueError("access_token is empty")
+        self.shop_domain = shop_domain
+        self.api_version = api_version
+        self.url = url_template.replace("{shop}", shop_domain).replace("{version}", api_version)
+        self.retry = retry or RetryPolicy()
+        self._token = _Secret(access_token)
+        self._external_session = session
+        self._request_timeout = request_timeout
+        self._default_cost = default_cost
+        self._sleep = sleep
+        self._clock = clock
+        self._rand = rand
+        self._bucket = CostBucket()
+        self._costs: dict[str, float] = {}
+        self._gql: Client | None = None
+        self._gql_session: Any = None
+        self._connect_lock = asyncio.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"ShopifyClient(shop={self.shop_domain!r}, api_version={self.api_version!r})"
+
+    async def __aenter__(self) -> ShopifyClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client's own session (a shared session stays open)."""
+        self._closed = True
+        async with self._connect_lock:
+            if self._gql is not None and self._gql_session is not None:
+                await self._gql.close_async()
+            self._gql = self._gql_session = None
+
+    @property
+    def throttle_available(self) -> float:
+        """Cost points the local bucket model expects to be available now (inf before a response)."""
+        return self._bucket.available(self._clock())
+
+    # -- core ----------------------------------------------------------------------------------
+
+    async def execute(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Validate `document` locally, send it, and return `data`.
+
+        Raises ShopifyRequestError (invalid document/variables, other 4xx, GraphQL errors),
+        ShopifyAccessDenied (401/403, ACCESS_DENIED), ShopNotFound (404), and after the retries of
+        `self.retry`: ShopifyServerError (5xx), ShopifyNetworkError, ShopifyThrottled.
+        """
+        try:
+            request = GraphQLRequest(_parse_document(document),
+                                     variable_values=dict(variables) if variables is not None else None)
+        except GraphQLError as exc:
+            raise ShopifyRequestError(f"GraphQL syntax error in our document: {exc.message}") from None
+        session = await self._connect()
+        tries = _Tries()
+        while True:
+            wait = self._bucket.reserve(self._costs.get(document, self._default_cost), self._clock())
+            if wait > 0:
+                log.debug("pacing %s: waiting %.3fs for cost capacity", self.shop_domain, wait)
+                await self._sleep(wait)
+            tries.attempts += 1
+            try:
+                result = await session.execute(request, get_execution_result=True)
+            except GraphQLError as exc:
+                raise ShopifyRequestError(
+                    f"Document rejected by the local Admin {SCHEMA_VERSION} schema, not sent: {exc.message}"
+                ) from None
+            except _HTTPStatusError as exc:
+                delay = self._after_status(exc, tries)
+            except TransportQueryError as exc:
+                delay = self._after_graphql_errors(document, exc, tries)
+            except (TransportConnectionFailed, TransportProtocolError, TimeoutError, aiohttp.ClientError,
+                    OSError) as exc:
+                delay = self._after_network_error(exc, tries)
+            except TransportError as exc:
+                raise ShopifyRequestError(self._redact(f"Shopify transport error: {exc}")) from None
+            else:
+                self._observe(document, result.extensions)
+                return result.data
+            await self._sleep(delay)
+
+    async def _connect(self) -> Any:
+        async with self._connect_lock:
+            if self._closed:
+                raise RuntimeError(f"{self!r} is closed")
+            if self._gql_session is None:
+                schema = await asyncio.to_thread(load_admin_schema)
+                transport = _ShopifyTransport(self.url, self._token, self._external_session)
+                self._gql = Client(schema=schema, transport=transport, execute_timeout=self._request_timeout,
+                                   serialize_variables=True)
+                self._gql_session = await self._gql.connect_async()
+            return self._gql_session
+
+    def _observe(self, document: str, extensions: Mapping[str, Any] | None) -> ThrottleStatus | None:
+        status = ThrottleStatus.from_extensions(extensions)
+        if status is not None:
+            self._bucket.observe(status, self._clock())
+        cost = requested_cost(extensions)
+        if cost is not None:
+            self._costs[document] = cost
+        return status
+
+    def _after_status(self, exc: _HTTPStatusError, tries: _Tries) -> float:
+        status, where = exc.status, self.shop_domain
+        if status in (401, 403):
+            raise ShopifyAccessDenied(f"Shopify refused the access token for {where} (HTTP {status})",
+                                      status=status, attempts=tries.attempts) from None
+        if status == 404:
+            raise ShopNotFound(f"No Shopify Admin API at {where} for version {self.api_version} (HTTP 404)",
+                               status=status, attempts=tries.attempts) from None
+        if status == 429:
+            tries.throttled += 1
+            if tries.throttled >= self.retry.max_throttled_attempts:
+                raise ShopifyThrottled(f"Shopify kept rate-limiting {where} (HTTP 429, {tries.attempts} attempts)",
+                                       status=status, attempts=tries.attempts) from None
+            return max(self.retry.min_throttle_delay, exc.retry_after or 0.0)
+        if status < 500:
+            detail = self._redact(exc.body.strip())
+            raise ShopifyRequestError(f"Shopify rejected the request for {where} (HTTP {status}): {detail}",
+                                      status=status, attempts=tries.attempts) from None
+        tries.failed += 1
+        if tries.failed >= self.retry.max_attempts:
+            raise ShopifyServerError(f"Shopify answered HTTP {status} for {where} {tries.attempts} times; "
+                                     "giving up", status=status, attempts=tries.attempts) from None
+        delay = max(self.retry.backoff(tries.failed, self._rand), min(exc.retry_after or 0.0, self.retry.max_delay))
+        log.warning("Shopify %s: HTTP %d, retry %d in %.3fs", where, status, tries.failed, delay)
+        return delay
+
+    def _after_graphql_errors(self, document: str, exc: TransportQueryError, tries: _Tries) -> float:
+        where = self.shop_domain
+        observed = self._observe(document, exc.extensions)
+        codes = _error_codes(exc.errors)
+        messages = self._redact("; ".join(_error_messages(exc.errors)))
+        if "THROTTLED" in codes:
+            tries.throttled += 1
+            if tries.throttled >= self.retry.max_throttled_attempts:
+                raise ShopifyThrottled(f"Shopify kept throttling {where} ({tries.attempts} attempts)",
+                                       attempts=tries.attempts) from None
+            cost = requested_cost(exc.extensions) or self._costs.get(document, self._default_cost)
+            deficit = self._bucket.deficit_wait(cost) if observed is not None else 0.0
+            delay = max(self.retry.min_throttle_delay, deficit)
+            log.info("Shopify %s: THROTTLED, waiting %.3fs", where, delay)
+            return delay
+        if "ACCESS_DENIED" in codes:
+            raise ShopifyAccessDenied(f"Shopify denied access for {where}: {messages}",
+                                      attempts=tries.attempts) from None
+        if "INTERNAL_SERVER_ERROR" in codes:
+            tries.failed += 1
+            if tries.failed >= self.retry.max_attempts:
+                raise ShopifyServerError(f"Shopify failed internally for {where} {tries.attempts} times: {messages}",
+                                         attempts=tries.attempts) from None
+            return self.retry.backoff(tries.failed, self._rand)
+        raise ShopifyRequestError(f"Shopify rejected our GraphQL document for {where}: {messages}",
+                                  attempts=tries.attempts) from None
+
+    def _after_network_error(self, exc: BaseException, tries: _Tries) -> float:
+        tries.failed += 1
+        if isinstance(exc, TransportProtocolError):
+            kind: type[ShopifyError] = ShopifyServerError
+            reason = f"Shopify {self.shop_domain} answered with something that is not a GraphQL response"
+        else:
+            cause = exc.__cause__ if isinstance(exc, TransportConnectionFailed) and exc.__cause__ else exc
+            kind = ShopifyNetworkError
+            detail = self._redact(f": {cause}" if str(cause) else "")
+            reason = f"Shopify {self.shop_domain} unreachable ({type(cause).__name__}{detail})"
+        if tries.failed >= self.retry.max_attempts:
+            raise kind(f"{reason}; gave up after {tries.attempts} attempts", attempts=tries.attempts) from None
+        delay = self.retry.backoff(tries.failed, self._rand)
+        log.warning("%s; retry %d in %.3fs", reason, tries.failed, delay)
+        return delay
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token.reveal(), "[redacted]")
+
+    # -- convenience ---------------------------------------------------------------------------
+
+    async def shop_info(self) -> ShopInfo:
+        data = await self.execute(queries.SHOP_INFO)
+        shop = _get(data, "shop", "ShopInfo")
+        return ShopInfo(name=shop["name"], myshopify_domain=shop["myshopifyDomain"])
+
+    async def run_bulk_query(self, query: str, group_objects: bool = False) -> BulkRunStarted | BulkRunRejected:
+        """Start a bulk query. The query is checked locally first (schema and bulk rules)."""
+        await self._connect()  # loads the schema off the event loop
+        check = check_bulk_query(query)
+        if check.problems:
+            raise ShopifyRequestError("Bulk query rejected locally, not sent: " + "; ".join(check.problems))
+        if check.deprecated_fields:
+            log.warning("bulk query uses deprecated fields: %s", ", ".join(check.deprecated_fields))
+        data = await self.execute(queries.BULK_RUN_QUERY, {"query": query, "groupObjects": group_objects})
+        payload = _get(data, "bulkOperationRunQuery", "RunBulkQuery")
+        user_errors = tuple(UserError.from_dict(e) for e in payload.get("userErrors") or ())
+        operation = payload.get("bulkOperation")
+        if user_errors or not operation:
+            return BulkRunRejected(user_errors or (UserError("Shopify created no bulk operation"),))
+        return BulkRunStarted(operation_id=operation["id"], status=operation["status"])
+
+    async def bulk_operation(self, operation_id: str) -> BulkOperationState | None:
+        """The operation's current state, or None when Shopify does not know the id."""
+        data = await self.execute(queries.BULK_OPERATION_NODE, {"id": operation_id})
+        node = data.get("node")
+        if not node:
+            return None
+        try:
+            return BulkOperationState.from_node(node)
+        except ValueError as exc:
+            raise ShopifyServerError(f"Unreadable bulk operation {operation_id} from Shopify: {exc}") from None
+
+    async def cancel_bulk_operation(self, operation_id: str) -> BulkCancelResult:
+        data = await self.execute(queries.BULK_OPERATION_CANCEL, {"id": operation_id})
+        payload = _get(data, "bulkOperationCancel", "CancelBulkOperation")
+        operation = payload.get("bulkOperation") or {}
+        return BulkCancelResult(status=operation.get("status"),
+                                user_errors=tuple(UserError.from_dict(e) for e in payload.get("userErrors") or ()))
+
+    async def create_webhook(self, topic: str, callback_url: str) -> str:
+        """Subscribe `callback_url` to `topic` (JSON); returns the subscription gid."""
+        await self._connect()
+        variables = {"topic": webhook_topic(topic), "webhookSubscription": {"uri": callback_url, "format": "JSON"}}
+        data = await self.execute(queries.WEBHOOK_SUBSCRIPTION_CREATE, variables)
+        payload = _get(data, "webhookSubscriptionCreate", "CreateWebhook")
+        _raise_user_errors(payload, f"Shopify refused the {topic} webhook")
+        subscription = payload.get("webhookSubscription") or {}
+        if not subscription.get("id"):
+            raise ShopifyServerError("Shopify created no webhook subscription and reported no error")
+        return subscription["id"]
+
+    async def delete_webhook(self, subscription_id: str) -> None:
+        data = await self.execute(queries.WEBHOOK_SUBSCRIPTION_DELETE, {"id": subscription_id})
+        payload = _get(data, "webhookSubscriptionDelete", "DeleteWebhook")
+        _raise_user_errors(payload, f"Shopify did not delete webhook {subscription_id}")
+
+
+def _get(data: Mapping[str, Any] | None, key: str, operation: str) -> Mapping[str, Any]:
+    value = (data or {}).get(key)
+    if not isinstance(value, Mapping):
+        raise ShopifyServerError(f"Shopify's answer to {operation} has no {key}")
+    return value
+
+
+def _raise_user_errors(payload: Mapping[str, Any], what: str) -> None:
+    user_errors = tuple(UserError.from_dict(e) for e in payload.get("userErrors") or ())
+    if user_errors:
+        raise ShopifyUserError(f"{what}: " + "; ".join(e.message for e in user_errors), user_errors=user_errors)
+
+
+def _error_codes(errors: list[Any] | None) -> set[str]:
+    codes = set()
+    for error in errors or ():
+        if isinstance(error, Mapping) and isinstance(error.get("extensions"), Mapping):
+            code = error["extensions"].get("code")
+            if isinstance(code, str):
+                codes.add(code)
+    return codes
+
+
+def _error_messages(errors: list[Any] | str | None) -> list[str]:
+    if isinstance(errors, str):
+        return [errors]
+    return [str(e.get("message", e)) if isinstance(e, Mapping) else str(e) for e in errors or ()][:5]

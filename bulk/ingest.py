@@ -1,0 +1,326 @@
+"""The ingest pipeline: bulk JSONL → catalog items, streamed.
+
+Three tasks overlap, joined by bounded queues (back-pressure: a slow store stops the decoder, a
+stopped decoder stops reading the socket):
+
+    download (JsonlDownload) ─[blocks ≤ 4 × 1 MiB]→ decode + assemble ─[batches ≤ 2]→ store writes
+
+Memory grows with the number of products only (the assembler's compact records); blocks, batches
+and deferred SKU conflicts are bounded by the queue sizes or by the conflicts themselves.
+
+SKU mode conflicts: `write_items` refuses an item whose id is held by another variant. When this
+run wrote the holder, two variants of the file share the SKU: a genuine duplicate. Otherwise the
+holder may be a stale item (its variant changed SKU or was deleted); the write is deferred and
+retried after the sweep, and a retry that still conflicts is a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from bulk.assemble import Assembler, Batch, BulkLine, VariantImage
+from bulk.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, MalformedLines
+from catalog_store.items import CatalogItem, Identifier
+from catalog_store.models import Conflict, SkipCount
+from catalog_store.store import CatalogStore
+
+__all__ = ["DuplicateSku", "IngestOutcome", "IngestProgress", "run_ingest"]
+
+SKU_CONFLICT = "sku_conflict"  # skip reason: SKU held by an item this run could not sweep
+BLOCK_QUEUE = 4
+BATCH_QUEUE = 2
+IMAGE_CONCURRENCY = 64
+
+
+@dataclass(slots=True)
+class IngestProgress:
+    bytes_downloaded: int
+    file_size: int | None
+    items_written: int
+    items_skipped: int
+    skipped: list[SkipCount]
+    malformed_lines: int
+
+
+@dataclass(slots=True)
+class DuplicateSku:
+    """Variants sharing one SKU (SKU mode): none of them overwrote another."""
+
+    sku: str
+    variant_ids: list[str]
+
+
+@dataclass(slots=True)
+class IngestOutcome:
+    items_written: int
+    skipped: list[SkipCount]
+    malformed_lines: int
+    malformed_examples: list[str]
+    duplicate_skus: list[DuplicateSku]
+    limit_reached: bool
+    swept: int
+    bytes_downloaded: int
+
+    @property
+    def items_skipped(self) -> int:
+        return sum(s.count for s in self.skipped if s.reason != "image_too_long")
+
+    @property
+    def clean(self) -> bool:
+        """Complete and consistent: no duplicate SKU, storage limit not reached."""
+        return not self.duplicate_skus and not self.limit_reached
+
+
+class _End:
+    """Queue sentinel: the producer is done."""
+
+
+_END = _End()
+
+
+class _Ingest:
+    """State of one run_ingest call (see its docstring)."""
+
+    def __init__(
+        self,
+        store: CatalogStore,
+        catalog: str,
+        run_id: str,
+        limit_bytes: int | None,
+        assembler: Assembler,
+        malformed: MalformedLines,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.run_id = run_id
+        self.limit_bytes = limit_bytes
+        self.assembler = assembler
+        self.malformed = malformed
+        self.download: JsonlDownload | None = None
+        self.items_written = 0
+        self.limit_reached = False
+        self.duplicates: dict[str, list[str]] = {}
+        self.deferred: dict[str, CatalogItem] = {}  # variant id → item refused by a stale holder
+
+    # -- stages ----------------------------------------------------------------------------------
+
+    async def assemble(self, blocks: asyncio.Queue[Block | _End], batches: asyncio.Queue[Batch | _End]) -> None:
+        decoder = LineDecoder(BulkLine, self.malformed)
+        while True:
+            block = await blocks.get()
+            if isinstance(block, _End):
+                break
+            for piece in block.pieces():
+                lines, line_number = decoder.decode(piece)
+                for batch in self.assembler.feed(lines, line_number):
+                    await batches.put(batch)
+        last = self.assembler.flush()
+        if last is not None:
+            await batches.put(last)
+        await batches.put(_END)
+
+    async def write(self, batches: asyncio.Queue[Batch | _End], producers: Sequence[asyncio.Task[Any]]) -> None:
+        while True:
+            batch = await batches.get()
+            if isinstance(batch, _End):
+                return
+            await self.write_batch(batch)
+            if self.limit_reached:  # stop reading: nothing more may be written
+                for task in producers:
+                    task.cancel()
+                return
+
+    async def write_batch(self, batch: Batch) -> None:
+        items = batch.items
+        if items:
+            result = await self.store.write_items(
+                self.catalog, items, run_id=self.run_id, limit_bytes=self.limit_bytes
+            )
+            self.items_written += result.written + result.stale
+            considered = items[: result.written_upto] if result.limit_reached else items
+            if result.conflicts:
+                self._conflicts(result.conflicts, considered, final=False)
+            if result.stale:
+                refused = {c.variant_id for c in result.conflicts}
+                await self.store.mark_seen(
+                    self.catalog,
+                    [i.shopify_variant_id for i in considered if i.shopify_variant_id not in refused],
+                    self.run_id,
+                )
+            if result.limit_reached:
+                self.limit_reached = True
+                return
+        if batch.images:
+            await self._set_images(batch.images)
+
+    async def retry_deferred(self, *, swept: bool) -> None:
+        """Write the deferred items again. After a sweep no stale holder is left, so a conflict
+        is a duplicate; without one, only holders written by this run are known duplicates."""
+        items = list(self.deferred.values())
+        self.deferred.clear()
+        if not items:
+            return
+        result = await self.store.write_items(self.catalog, items, run_id=self.run_id, limit_bytes=self.limit_bytes)
+        self.items_written += result.written + result.stale
+        self._conflicts(result.conflicts, items, final=True, swept=swept)
+        self.limit_reached = self.limit_reached or result.limit_reached
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _conflicts(
+        self, conflicts: Sequence[Conflict], items: Sequence[CatalogItem], *, final: bool, swept: bool = False
+    ) -> None:
+        by_variant = {i.shopify_variant_id: i for i in items}
+        for conflict in conflicts:
+            if conflict.existing_run_id == self.run_id or swept:
+                ids = self.duplicates.setdefault(conflict.item_id, [])
+                for variant_id in (conflict.existing_variant_id, conflict.variant_id):
+                    if variant_id not in ids:
+                        ids.append(variant_id)
+            elif final:
+                self.assembler.skips.add(
+                    SKU_CONFLICT,
+                    f"variant {conflict.variant_id}: SKU {conflict.item_id!r} is still held by variant "
+                    f"{conflict.existing_variant_id}, which this run did not see (not removed: the run "
+                    "did not complete)",
+                )
+            else:
+                item = by_variant.get(conflict.variant_id)
+                if item is not None:
+                    self.deferred[conflict.variant_id] = item
+
+    async def _set_images(self, patches: Sequence[VariantImage]) -> None:
+        remote: list[VariantImage] = []
+        for patch in patches:
+            item = self.deferred.get(patch.variant_id)
+            if item is None:
+                remote.append(patch)
+            elif item.variant_image_url is None:
+                item.variant_image_url = patch.url
+        for start in range(0, len(remote), IMAGE_CONCURRENCY):
+            await asyncio.gather(
+                *(
+                    self.store.set_variant_image(self.catalog, p.variant_id, p.url)
+                    for p in remote[start : start + IMAGE_CONCURRENCY]
+                )
+            )
+
+    def progress(self) -> IngestProgress:
+        download = self.download
+        return IngestProgress(
+            bytes_downloaded=download.bytes_downloaded if download else 0,
+            file_size=download.file_size if download else None,
+            items_written=self.items_written,
+            items_skipped=self.assembler.skips.items,
+            skipped=self.assembler.skips.snapshot(),
+            malformed_lines=self.malformed.count,
+        )
+
+
+async def run_ingest(
+    *,
+    url: str | None,
+    session: aiohttp.ClientSession,
+    store: CatalogStore,
+    catalog: str,
+    identifier: Identifier,
+    shop_domain: str,
+    store_name: str,
+    run_id: str,
+    run_started_at: datetime,
+    limit_bytes: int | None = None,
+    on_progress: Callable[[IngestProgress], Awaitable[object]] | None = None,
+    batch_size: int = 1000,
+    progress_interval: float = 0.2,
+    retry: DownloadRetry = DownloadRetry(),
+) -> IngestOutcome:
+    """Stream the bulk result at `url` into `catalog` and, on a clean end, sweep the items of
+    variants this run did not see (written before `run_started_at` and not by `run_id`).
+
+    `url=None` means the bulk query matched nothing: every older item is swept. Returns the
+    outcome; raises DownloadError (or DownloadRefused) when the file cannot be read, store errors
+    as raised by the store. Items already written stay: a new run converges (writes are idempotent).
+    """
+    malformed = MalformedLines()
+    assembler = Assembler(
+        identifier=identifier,
+        shop_domain=shop_domain,
+        store_name=store_name,
+        batch_size=batch_size,
+        on_bad_line=malformed.add,
+    )
+    state = _Ingest(store, catalog, run_id, limit_bytes, assembler, malformed)
+    await store.ensure_catalog(catalog, shop_domain, store_name)
+
+    if url is not None:
+        download = state.download = JsonlDownload(session, url, retry=retry)
+        blocks: asyncio.Queue[Block | _End] = asyncio.Queue(BLOCK_QUEUE)
+        batches: asyncio.Queue[Batch | _End] = asyncio.Queue(BATCH_QUEUE)
+
+        async def fetch() -> None:
+            await download.run(blocks.put)
+            await blocks.put(_END)
+
+        producers = [asyncio.create_task(fetch()), asyncio.create_task(state.assemble(blocks, batches))]
+        helpers = list(producers)
+        if on_progress is not None:
+            helpers.append(asyncio.create_task(_report(state, on_progress, progress_interval)))
+        await _supervise(asyncio.create_task(state.write(batches, producers)), helpers)
+
+    swept = 0
+    clean = not state.limit_reached and not state.duplicates
+    if clean:
+        swept = await store.sweep(catalog, run_id, run_started_at)
+    if not state.limit_reached:
+        await state.retry_deferred(swept=clean)
+    if on_progress is not None:
+        await on_progress(state.progress())
+    return IngestOutcome(
+        items_written=state.items_written,
+        skipped=assembler.skips.snapshot(),
+        malformed_lines=malformed.count,
+        malformed_examples=list(malformed.examples),
+        duplicate_skus=[DuplicateSku(sku, ids) for sku, ids in state.duplicates.items()],
+        limit_reached=state.limit_reached,
+        swept=swept,
+        bytes_downloaded=state.download.bytes_downloaded if state.download else 0,
+    )
+
+
+async def _supervise(main: asyncio.Task[None], helpers: list[asyncio.Task[Any]]) -> None:
+    """Wait for `main`; the first failure of any task cancels the others and is raised. Helpers
+    cancelled on purpose (storage limit) are not failures; helpers still running when `main` ends
+    (the progress reporter) are cancelled."""
+    tasks = [main, *helpers]
+    try:
+        pending = set(tasks)
+        while not main.done():
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _report(
+    state: _Ingest, on_progress: Callable[[IngestProgress], Awaitable[object]], interval: float
+) -> None:
+    last: IngestProgress | None = None
+    next_at = time.monotonic()
+    while True:
+        next_at += interval
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        snapshot = state.progress()
+        if snapshot != last:
+            await on_progress(snapshot)
+            last = snapshot

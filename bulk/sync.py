@@ -1,0 +1,645 @@
+"""Sync lifecycle (spec §4): enable, re-sync, cancel, disable, and the full-sync run itself.
+
+A run is: lease → shop info → webhooks → bulk operation → download + ingest → finalise. Its state is
+persisted on the `SyncRun` (bulk operation id and status included), so a process that restarts, or
+another process whose lease takes over, resumes the same run instead of losing it. Progress snapshots
+are published to in-process subscribers on every change and persisted at most once per
+`persist_interval` (and at every phase change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from bulk.client import RetryPolicy, ShopifyClient
+from bulk.errors import (
+    BulkError,
+    BulkOperationCanceled,
+    IdentifierChangeRequiresDisable,
+    InvalidInput,
+    NotFound,
+    ShopifyError,
+    SyncAlreadyRunning,
+)
+from bulk.ingest import IngestOutcome, IngestProgress, run_ingest
+from bulk.notifications import Notifier
+from bulk.operation import BulkOperationRunner, BulkOperationState
+from bulk.progress import Broadcaster
+from bulk.queries import PRODUCTS_BULK_QUERY
+from catalog_store.items import Identifier, catalog_name, normalize_shop_domain
+from catalog_store.models import (
+    NotificationLevel,
+    RunStatus,
+    SyncConfig,
+    SyncErrorCode,
+    SyncRun,
+    SyncStatus,
+    utcnow,
+)
+from catalog_store.store import CatalogStore
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_TOPICS = (
+    "products/create",
+    "products/update",
+    "products/delete",
+    "inventory_levels/update",
+    "bulk_operations/finish",
+)
+
+ERROR_FIXES: dict[SyncErrorCode, str] = {
+    SyncErrorCode.SERVER_ERROR: "Shopify failed while we synced your products. Disable sync and re-sync the catalog.",
+    SyncErrorCode.DUPLICATE_SKU: (
+        "Several variants share a SKU. Make every SKU unique in Shopify, then disable sync and re-sync."
+    ),
+    SyncErrorCode.CATALOG_LIMIT_EXCEEDED: (
+        "The catalog storage limit was reached. Raise the limit (CATALOG_STORAGE_LIMIT_BYTES) or free space "
+        "by deleting other catalogs or items, then disable sync and re-sync."
+    ),
+    SyncErrorCode.ACCESS_DENIED: (
+        "Shopify refused our access token (missing read_products/read_inventory scopes, or the app was "
+        "uninstalled). Reinstall the app or fix its scopes, then re-sync."
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    api_version: str = "2026-01"
+    admin_api_url_template: str = "https://{shop}/admin/api/{version}/graphql.json"
+    storage_limit_bytes: int = 104_857_600
+    public_url: str | None = None  # base URL Shopify calls for webhooks; None: none registered
+    group_objects: bool = False
+    poll_interval: float = 1.0
+    max_poll_interval: float = 30.0
+    max_bulk_attempts: int = 3
+    lease_ttl: float = 60.0
+    persist_interval: float = 1.0
+    batch_size: int = 1000
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class DisableResult:
+    shop_domain: str
+    items_deleted: int
+    alert_subscriptions_affected: int
+
+
+def default_owner_id() -> str:
+    """Identifies this process as a lease owner: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class _RunCanceled(Exception):
+    """Raised inside a run task when a cancel was requested (locally or by another process)."""
+
+
+@dataclass(slots=True)
+class _ActiveRun:
+    run: SyncRun
+    task: asyncio.Task[SyncRun]
+    runner: BulkOperationRunner | None = None
+    cancel_requested: bool = False
+
+
+class SyncService:
+    """The Python API the GraphQL layer and the CLI call. One instance per gateway process."""
+
+    def __init__(
+        self,
+        store: CatalogStore,
+        *,
+        settings: SyncSettings,
+        notifier: Notifier,
+        progress: Broadcaster[SyncRun] | None = None,
+        session: aiohttp.ClientSession | None = None,
+        owner_id: str | None = None,
+        client_factory: Callable[[SyncConfig], ShopifyClient] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.notifier = notifier
+        self.progress: Broadcaster[SyncRun] = progress or Broadcaster()
+        self.owner_id = owner_id or default_owner_id()
+        self._session = session
+        self._own_session = session is None
+        self._client_factory = client_factory or self._make_client
+        self._active: dict[str, _ActiveRun] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume runs left RUNNING by a stopped process, and watch for abandoned runs."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        await self.resume_abandoned_runs()
+        self._watcher = asyncio.create_task(self._watch_abandoned(), name="sync-lease-watcher")
+
+    async def close(self) -> None:
+        """Stop local runs without marking them failed: another process (or a restart) resumes them."""
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        active = list(self._active.values())
+        for entry in active:
+            entry.task.cancel()
+        await asyncio.gather(*(entry.task for entry in active), return_exceptions=True)
+        for entry in active:
+            await self.store.release_lease(entry.run.shop_domain, self.owner_id)
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    def _lock(self, shop_domain: str) -> asyncio.Lock:
+        return self._locks.setdefault(shop_domain, asyncio.Lock())
+
+    def _make_client(self, config: SyncConfig) -> ShopifyClient:
+        return ShopifyClient(
+            config.shop_domain,
+            config.access_token,
+            api_version=self.settings.api_version,
+            url_template=self.settings.admin_api_url_template,
+            session=self._session,
+            retry=self.settings.retry,
+        )
+
+    # -- public API --------------------------------------------------------------------------------
+
+    async def enable(self, shop_domain: str, access_token: str, identifier: Identifier | str) -> SyncConfig:
+        """Store the shop's configuration and start its initial full sync.
+
+        Enabling an already enabled shop with the same identifier updates its access token and
+        re-syncs (unless a sync is running). A different identifier is refused.
+        """
+        shop = _shop(shop_domain)
+        if not access_token or not access_token.strip():
+            raise InvalidInput("accessToken is empty.", fix="Pass the shop's Admin API access token (shpat_…).")
+        try:
+            identifier = Identifier(identifier)
+        except ValueError:
+            raise InvalidInput(
+                f"identifier must be one of {', '.join(i.value for i in Identifier)}.",
+                fix="Choose SHOPIFY_VARIANT_ID or SKU.",
+            ) from None
+        async with self._lock(shop):
+            existing = await self.store.get_sync(shop)
+            if existing is not None and existing.identifier is not identifier:
+                raise IdentifierChangeRequiresDisable(
+                    f"{shop} already syncs with identifier {existing.identifier.value}; the identifier of an "
+                    f"active sync cannot change to {identifier.value}."
+                )
+            config = existing or SyncConfig(
+                shop_domain=shop, catalog_name=catalog_name(shop), identifier=identifier, access_token=access_token
+            )
+            config.access_token = access_token.strip()
+            if await self._running_run(shop) is not None:
+                await self.store.save_sync(config)
+                return config
+            config.status = SyncStatus.IN_PROGRESS
+            config.error_code = config.error_message = None
+            config.active = True
+            config.updated_at = utcnow()
+            await self.store.save_sync(config)
+            await self.store.ensure_catalog(config.catalog_name, shop, config.store_name or shop)
+            await self._start_run(config)
+        await self.notifier.notify(
+            shop,
+            NotificationLevel.INFO,
+            "Shopify product sync in progress",
+            f"The initial sync of {shop} into catalog {config.catalog_name} has started "
+            f"(identifier: {identifier.value}). You will be notified when it completes.",
+        )
+        return config
+
+    async def resync(self, shop_domain: str) -> SyncRun:
+        """Start a new full sync of an enabled shop."""
+        shop = _shop(shop_domain)
+        async with self._lock(shop):
+            config = await self._config(shop)
+            if await self._running_run(shop) is not None:
+                raise SyncAlreadyRunning(f"A sync of {shop} is already running.")
+            config.status = SyncStatus.IN_PROGRESS
+            config.error_code = config.error_message = None
+            config.active = True
+            config.updated_at = utcnow()
+            await self.store.save_sync(config)
+            run = await self._start_run(config)
+        await self.notifier.notify(shop, NotificationLevel.INFO, "Shopify product re-sync started",
+                                   f"A full re-sync of {shop} has started.")
+        return run
+
+    async def cancel(self, shop_domain: str) -> SyncRun | None:
+        """Cancel the running sync of a shop (None when none runs). Items already written stay."""
+        shop = _shop(shop_domain)
+        await self._config(shop)
+        entry = self._active.get(shop)
+        if entry is not None:
+            entry.cancel_requested = True
+            if entry.runner is not None:
+                try:
+                    await entry.runner.cancel()
+                except BulkError as exc:
+                    log.warning("could not cancel the bulk operation of %s: %s", shop, exc)
+            entry.task.cancel()
+            await asyncio.gather(entry.task, return_exceptions=True)
+            return await self.store.get_run(entry.run.id)
+        run = await self._running_run(shop)
+        if run is None:
+            return None
+        # Owned by another process: it sees the request at its next lease renewal.
+        run.phase = "cancel_requested"
+        await self.store.save_run(run)
+        return await self.wait_for_run(run.id, timeout=self.settings.lease_ttl * 2)
+
+    async def disable(self, shop_domain: str) -> DisableResult:
+        """Cancel any running sync, delete the webhooks, and delete the catalog with all its items."""
+        shop = _shop(shop_domain)
+        config = await self._config(shop)
+        if await self._running_run(shop) is not None:
+            await self.cancel(shop)
+        async with self._lock(shop):
+            webhook_problems = await self._delete_webhooks(config)
+            items_deleted = await self.store.delete_catalog(config.catalog_name)
+            await self.store.delete_runs(shop)
+            await self.store.delete_sync(shop)
+        message = f"Sync of {shop} is disabled; catalog {config.catalog_name} and its {items_deleted} items were deleted."
+        if webhook_problems:
+            message += " Some webhooks could not be removed in Shopify: " + "; ".join(webhook_problems)
+        await self.notifier.notify(shop, NotificationLevel.INFO, "Shopify product sync disabled", message)
+        return DisableResult(shop_domain=shop, items_deleted=items_deleted, alert_subscriptions_affected=0)
+
+    async def wait_for_run(self, run_id: str, *, timeout: float | None = None) -> SyncRun:
+        """The run once finished (waits on the local task, else polls the store)."""
+        async def wait() -> SyncRun:
+            for entry in list(self._active.values()):
+                if entry.run.id == run_id:
+                    await asyncio.gather(entry.task, return_exceptions=True)
+            while True:
+                run = await self.store.get_run(run_id)
+                if run is None:
+                    raise NotFound(f"Run {run_id} does not exist (the sync may have been disabled).")
+                if run.finished:
+                    return run
+                await asyncio.sleep(min(self.settings.poll_interval, 1.0))
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def bulk_finished(self, shop_domain: str, operation_id: str | None = None) -> None:
+        """A `bulk_operations/finish` webhook arrived: poll the operation now."""
+        entry = self._active.get(shop_domain)
+        if entry is not None and entry.runner is not None:
+            if operation_id is None or operation_id == entry.runner.operation_id:
+                entry.runner.wake()
+
+    def local_run(self, shop_domain: str) -> SyncRun | None:
+        """The live snapshot of a run this process is executing, if any."""
+        entry = self._active.get(shop_domain)
+        return _snapshot(entry.run) if entry is not None else None
+
+    # -- runs ------------------------------------------------------------------------------------
+
+    async def _config(self, shop: str) -> SyncConfig:
+        config = await self.store.get_sync(shop)
+        if config is None:
+            raise NotFound(f"Shopify sync is not enabled for {shop}.")
+        return config
+
+    async def _running_run(self, shop: str) -> SyncRun | None:
+        if shop in self._active:
+            return self._active[shop].run
+        runs = await self.store.list_runs(shop, last=1)
+        if runs and not runs[0].finished and await self.store.lease_owner(shop) is not None:
+            return runs[0]
+        return None
+
+    async def _start_run(self, config: SyncConfig, run: SyncRun | None = None) -> SyncRun:
+        if not await self.store.acquire_lease(config.shop_domain, self.owner_id, self.settings.lease_ttl):
+            raise SyncAlreadyRunning(f"Another gateway process is running the sync of {config.shop_domain}.")
+        if run is None:
+            await self._close_abandoned(config.shop_domain)
+            run = SyncRun(id=uuid.uuid4().hex, shop_domain=config.shop_domain, owner=self.owner_id)
+        run.owner = self.owner_id
+        await self.store.save_run(run)
+        task = asyncio.create_task(self._execute(config, run), name=f"sync:{config.shop_domain}")
+        self._active[config.shop_domain] = _ActiveRun(run=run, task=task)
+        self.progress.publish(config.shop_domain, _snapshot(run))
+        return _snapshot(run)
+
+    async def _close_abandoned(self, shop: str) -> None:
+        """A new run supersedes an unfinished one whose process stopped: record it as canceled."""
+        for previous in await self.store.list_runs(shop, last=3):
+            if not previous.finished:
+                previous.status = RunStatus.CANCELED
+                previous.phase = "canceled"
+                previous.finished_at = utcnow()
+                previous.error_message = "Superseded by a new run after its gateway process stopped."
+                await self.store.save_run(previous)
+
+    async def resume_abandoned_runs(self) -> int:
+        """Take over runs left RUNNING whose lease expired (their process stopped). Returns how many."""
+        resumed = 0
+        for config in await self.store.list_syncs():
+            shop = config.shop_domain
+            if shop in self._active or await self.store.lease_owner(shop) is not None:
+                continue
+            runs = await self.store.list_runs(shop, last=1)
+            if not runs or runs[0].finished:
+                continue
+            async with self._lock(shop):
+                try:
+                    await self._start_run(config, runs[0])
+                except SyncAlreadyRunning:
+                    continue
+            log.info("resuming sync run %s of %s (phase %s)", runs[0].id, shop, runs[0].phase)
+            resumed += 1
+        return resumed
+
+    async def _watch_abandoned(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self.settings.lease_ttl / 2)
+            try:
+                await self.resume_abandoned_runs()
+            except Exception:
+                log.exception("checking for abandoned sync runs failed")
+
+    async def _execute(self, config: SyncConfig, run: SyncRun) -> SyncRun:
+        shop = config.shop_domain
+        reporter = _RunReporter(self, run)
+        heartbeat = asyncio.create_task(self._heartbeat(shop, run), name=f"lease:{shop}")
+        client = self._client_factory(config)
+        try:
+            outcome = await self._full_sync(config, run, client, reporter)
+        except (asyncio.CancelledError, _RunCanceled, BulkOperationCanceled):
+            entry = self._active.get(shop)
+            if self._closed and not (entry and entry.cancel_requested):
+                raise  # shutting down: leave the run RUNNING for resumption
+            await self._finish_canceled(config, run, reporter)
+        except ShopifyError as exc:
+            await self._finish_failed(config, run, reporter, exc.sync_error_code, str(exc))
+        except Exception as exc:  # a bug or an unreachable store: report, never leave RUNNING forever
+            log.exception("sync run %s of %s failed unexpectedly", run.id, shop)
+            await self._finish_failed(config, run, reporter, SyncErrorCode.SERVER_ERROR,
+                                      f"Unexpected error: {type(exc).__name__}")
+        else:
+            await self._finish_outcome(config, run, reporter, outcome)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            await client.close()
+            if self._active.get(shop) is not None and self._active[shop].run is run:
+                del self._active[shop]
+            if run.finished:
+                await self.store.release_lease(shop, self.owner_id)
+        return _snapshot(run)
+
+    async def _full_sync(self, config: SyncConfig, run: SyncRun, client: ShopifyClient,
+                         reporter: _RunReporter) -> IngestOutcome:
+        info = await client.shop_info()
+        store_name = info.name or config.shop_domain
+        if config.store_name != store_name:
+            config.store_name = store_name
+            await self.store.save_sync(config)
+        await self.store.ensure_catalog(config.catalog_name, config.shop_domain, store_name)
+        await self._register_webhooks(config, client)
+
+        entry = self._active[config.shop_domain]
+        runner = BulkOperationRunner(
+            client,
+            poll_interval=self.settings.poll_interval,
+            max_poll_interval=self.settings.max_poll_interval,
+            max_attempts=self.settings.max_bulk_attempts,
+            on_update=reporter.bulk_update,
+        )
+        entry.runner = runner
+        await reporter.set_phase("bulk_running")
+        resume_id = run.bulk_operation_id if run.bulk_status not in (None, "EXPIRED") else None
+        result = await runner.run(PRODUCTS_BULK_QUERY, group_objects=self.settings.group_objects,
+                                  resume_operation_id=resume_id)
+        entry.runner = None
+        run.file_size = result.file_size
+        run.bulk_url = result.url
+        run.object_count = result.object_count
+        await reporter.set_phase("ingesting" if result.url else "finalizing")
+        assert self._session is not None
+        return await run_ingest(
+            url=result.url,
+            session=self._session,
+            store=self.store,
+            catalog=config.catalog_name,
+            identifier=config.identifier,
+            shop_domain=config.shop_domain,
+            store_name=store_name,
+            run_id=run.id,
+            run_started_at=run.started_at,
+            limit_bytes=self.settings.storage_limit_bytes,
+            on_progress=reporter.ingest_progress,
+            batch_size=self.settings.batch_size,
+        )
+
+    async def _heartbeat(self, shop: str, run: SyncRun) -> None:
+        """Renew the lease; stop the run when it was lost or another process asked to cancel it."""
+        interval = self.settings.lease_ttl / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not await self.store.renew_lease(shop, self.owner_id, self.settings.lease_ttl):
+                log.error("lost the sync lease of %s; stopping run %s", shop, run.id)
+                self._active[shop].task.cancel()
+                return
+            stored = await self.store.get_run(run.id)
+            if stored is None or stored.phase == "cancel_requested":
+                entry = self._active.get(shop)
+                if entry is not None:
+                    entry.cancel_requested = True
+                    if entry.runner is not None:
+                        await entry.runner.cancel()
+                    entry.task.cancel()
+                return
+
+    # -- finishing -------------------------------------------------------------------------------
+
+    async def _finish_outcome(self, config: SyncConfig, run: SyncRun, reporter: _RunReporter,
+                              outcome: IngestOutcome) -> None:
+        reporter.apply_outcome(outcome)
+        if outcome.duplicate_skus:
+            shown = "; ".join(
+                f"SKU {d.sku!r} on variants {', '.join(d.variant_ids)}" for d in outcome.duplicate_skus[:10]
+            )
+            more = len(outcome.duplicate_skus) - 10
+            message = f"{len(outcome.duplicate_skus)} SKUs are used by several variants: {shown}"
+            if more > 0:
+                message += f" (and {more} more)"
+            await self._finish_failed(config, run, reporter, SyncErrorCode.DUPLICATE_SKU, message + ".")
+            return
+        if outcome.limit_reached:
+            message = (
+                f"The storage limit of {self.settings.storage_limit_bytes} bytes for all catalogs was reached; "
+                f"{run.items_written} items were written and syncing stopped."
+            )
+            await self._finish_failed(config, run, reporter, SyncErrorCode.CATALOG_LIMIT_EXCEEDED, message)
+            return
+        run.status = RunStatus.COMPLETED
+        run.finished_at = utcnow()
+        await reporter.set_phase("completed")
+        config.status = SyncStatus.SYNCED
+        config.error_code = config.error_message = None
+        config.updated_at = utcnow()
+        await self.store.save_sync(config)
+        parts = [f"{run.items_written} items are in catalog {config.catalog_name}"]
+        if run.items_skipped:
+            reasons = ", ".join(f"{s.count} {s.reason}" for s in run.skipped)
+            parts.append(f"{run.items_skipped} variants were skipped ({reasons})")
+        if outcome.swept:
+            parts.append(f"{outcome.swept} items of products deleted in Shopify were removed")
+        if run.malformed_lines:
+            parts.append(f"{run.malformed_lines} malformed lines in Shopify's file were skipped")
+        await self.notifier.notify(config.shop_domain, NotificationLevel.SUCCESS, "Shopify product sync complete",
+                                   f"The sync of {config.shop_domain} completed: " + "; ".join(parts) + ".",
+                                   email=True)
+
+    async def _finish_failed(self, config: SyncConfig, run: SyncRun, reporter: _RunReporter,
+                             code: SyncErrorCode, message: str) -> None:
+        run.status = RunStatus.FAILED
+        run.error_code = code
+        run.error_message = message
+        run.finished_at = utcnow()
+        await reporter.set_phase("failed")
+        config.status = SyncStatus.ERROR
+        config.error_code = code
+        config.error_message = message
+        if code is SyncErrorCode.CATALOG_LIMIT_EXCEEDED:
+            config.active = False
+        config.updated_at = utcnow()
+        await self.store.save_sync(config)
+        title = {
+            SyncErrorCode.SERVER_ERROR: "Shopify sync failed: server error",
+            SyncErrorCode.DUPLICATE_SKU: "Shopify sync failed: duplicate SKUs",
+            SyncErrorCode.CATALOG_LIMIT_EXCEEDED: "Shopify sync stopped: catalog limit exceeded",
+            SyncErrorCode.ACCESS_DENIED: "Shopify sync failed: access denied",
+        }[code]
+        await self.notifier.notify(config.shop_domain, NotificationLevel.ERROR, title,
+                                   f"{message}\nHow to fix: {ERROR_FIXES[code]}", email=True)
+
+    async def _finish_canceled(self, config: SyncConfig, run: SyncRun, reporter: _RunReporter) -> None:
+        run.status = RunStatus.CANCELED
+        run.finished_at = utcnow()
+        await reporter.set_phase("canceled")
+        previous = [r for r in await self.store.list_runs(config.shop_domain, last=10)
+                    if r.status is RunStatus.COMPLETED]
+        if previous:
+            config.status = SyncStatus.SYNCED
+            config.error_code = config.error_message = None
+        else:
+            config.status = SyncStatus.ERROR
+            config.error_code = None
+            config.error_message = "The initial sync was canceled before it completed; re-sync to finish it."
+        config.updated_at = utcnow()
+        await self.store.save_sync(config)
+        await self.notifier.notify(config.shop_domain, NotificationLevel.INFO, "Shopify product sync canceled",
+                                   f"The sync run of {config.shop_domain} was canceled; "
+                                   f"{run.items_written} items had been written.")
+
+    # -- webhooks --------------------------------------------------------------------------------
+
+    async def _register_webhooks(self, config: SyncConfig, client: ShopifyClient) -> None:
+        if not self.settings.public_url or config.webhook_ids:
+            return
+        callback = self.settings.public_url.rstrip("/") + "/webhooks/shopify"
+        ids: list[str] = []
+        for topic in WEBHOOK_TOPICS:
+            ids.append(await client.create_webhook(topic, callback))
+        config.webhook_ids = ids
+        await self.store.save_sync(config)
+
+    async def _delete_webhooks(self, config: SyncConfig) -> list[str]:
+        if not config.webhook_ids:
+            return []
+        problems: list[str] = []
+        client = self._client_factory(config)
+        try:
+            for webhook_id in config.webhook_ids:
+                try:
+                    await client.delete_webhook(webhook_id)
+                except ShopifyError as exc:
+                    problems.append(f"{webhook_id}: {exc}")
+        finally:
+            await client.close()
+        return problems
+
+
+class _RunReporter:
+    """Applies bulk/ingest progress to the run; publishes every change, persists at a bounded rate."""
+
+    def __init__(self, service: SyncService, run: SyncRun) -> None:
+        self._service = service
+        self._run = run
+        self._last_persist = 0.0
+
+    async def set_phase(self, phase: str) -> None:
+        self._run.phase = phase
+        await self._emit(force=True)
+
+    async def bulk_update(self, state: BulkOperationState) -> None:
+        run = self._run
+        changed_operation = run.bulk_operation_id != state.id or run.bulk_status != state.status
+        run.bulk_operation_id = state.id
+        run.bulk_status = str(state.status)
+        run.object_count = state.object_count
+        run.file_size = state.file_size
+        await self._emit(force=changed_operation)
+
+    async def ingest_progress(self, progress: IngestProgress) -> None:
+        run = self._run
+        run.bytes_downloaded = progress.bytes_downloaded
+        if progress.file_size is not None:
+            run.file_size = progress.file_size
+        run.items_written = progress.items_written
+        run.items_skipped = progress.items_skipped
+        run.skipped = [copy.copy(s) for s in progress.skipped]
+        run.malformed_lines = progress.malformed_lines
+        await self._emit(force=False)
+
+    def apply_outcome(self, outcome: IngestOutcome) -> None:
+        run = self._run
+        run.items_written = outcome.items_written
+        run.skipped = [copy.copy(s) for s in outcome.skipped]
+        run.items_skipped = sum(s.count for s in outcome.skipped)
+        run.malformed_lines = outcome.malformed_lines
+        run.malformed_examples = list(outcome.malformed_examples[:10])
+        run.bytes_downloaded = outcome.bytes_downloaded
+
+    async def _emit(self, *, force: bool) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._service.progress.publish(self._run.shop_domain, _snapshot(self._run))
+        if force or now - self._last_persist >= self._service.settings.persist_interval:
+            self._last_persist = now
+            await self._service.store.save_run(self._run)
+
+
+def _snapshot(run: SyncRun) -> SyncRun:
+    """An independent copy for subscribers (the live run keeps changing)."""
+    snapshot = copy.copy(run)
+    snapshot.skipped = [copy.copy(s) for s in run.skipped]
+    snapshot.malformed_examples = list(run.malformed_examples)
+    return snapshot
+
+
+def _shop(shop_domain: str) -> str:
+    try:
+        return normalize_shop_domain(shop_domain)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), fix="Use the shop's myshopify domain, e.g. my-store.myshopify.com.") from None

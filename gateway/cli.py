@@ -1,0 +1,161 @@
+"""`catalog-gateway`: serve | demo | sync | emulator | export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from gateway.errors import SettingsError
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway.cli")
+
+EXIT_USAGE = 2
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class _RedactQueryStrings(logging.Filter):
+    """uvicorn's access log without query strings: a GET query must not land in the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?…", *args[3:])
+        return True
+
+
+def load_settings(stderr: TextIO = sys.stderr) -> Settings | None:
+    """Settings from the environment, or None after printing every problem."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"catalog-gateway: {exc}", file=stderr)
+        return None
+
+
+def store_description(persistent: bool, settings: Settings) -> str:
+    if persistent:
+        return f"store: MongoDB database {settings.mongodb_database!r} (persistent)"
+    return "store: in-memory (NOT persistent: everything is lost when the process stops; set MONGODB_URI to keep it)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="catalog-gateway",
+        description="Mirror Shopify products into a catalog and serve it over GraphQL.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway (configured by the environment)")
+    serve.add_argument("--no-auth", action="store_true",
+                       help="accept requests without a token (local use only: everyone is admin)")
+    serve.add_argument("--host", help="listen address (overrides GATEWAY_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (overrides GATEWAY_PORT)")
+
+    demo = commands.add_parser("demo", help="zero-setup demo: emulated Shopify store + gateway in memory")
+    demo.add_argument("--host", default="127.0.0.1", help="gateway listen address (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8000, help="gateway port (default 8000; 0 = any free port)")
+    demo.add_argument("--variants", type=int, default=3000, help="variants in the generated store (default 3000)")
+    demo.add_argument("--change-every", type=float, default=3.0, metavar="SECONDS",
+                      help="how often the emulated store changes (default 3)")
+    demo.add_argument("--seed", type=int, default=1, help="seed of the generated store and its changes")
+
+    sync = commands.add_parser("sync", help="one full sync from the terminal, with a progress bar")
+    sync.add_argument("shop_domain", metavar="SHOP_DOMAIN", help="e.g. my-store.myshopify.com")
+    sync.add_argument("--access-token", help="Admin API access token (default: SHOPIFY_ACCESS_TOKEN)")
+    sync.add_argument("--identifier", choices=("SHOPIFY_VARIANT_ID", "SKU"), default="SHOPIFY_VARIANT_ID",
+                      help="catalog item id (default SHOPIFY_VARIANT_ID)")
+
+    emulator = commands.add_parser("emulator", help="run the Shopify emulator alone")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8001, help="default 8001; 0 = any free port")
+    emulator.add_argument("--shop", default="demo.myshopify.com", help="shop domain (default demo.myshopify.com)")
+    emulator.add_argument("--access-token", default="shpat_emulator", help="the shop's Admin API token")
+    emulator.add_argument("--api-secret", default="whsec_emulator", help="app secret signing webhooks")
+    emulator.add_argument("--variants", type=int, default=1000)
+    emulator.add_argument("--seed", type=int, default=1)
+    emulator.add_argument("--change-every", type=float, default=None, metavar="SECONDS",
+                          help="make a random store change every SECONDS (default: the store stays still)")
+
+    commands.add_parser("export-schema", help="print the GraphQL SDL (schema.graphql must match it)")
+    return parser
+
+
+def export_schema(out: TextIO = sys.stdout) -> int:
+    from gateway.schema import sdl
+
+    out.write(sdl())
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if settings is None:
+        return EXIT_USAGE
+    if not args.no_auth and not settings.admin_token:
+        print(
+            "catalog-gateway: GATEWAY_ADMIN_TOKEN is not set, and the gateway refuses to start without "
+            "authentication.\n  Set it to a long random string, e.g.\n"
+            "    export GATEWAY_ADMIN_TOKEN=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')\n"
+            "  or pass --no-auth for local use only (every caller is then admin).",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    if args.no_auth:
+        warning = "WARNING: --no-auth: every caller is admin."
+        if host not in LOOPBACK_HOSTS:
+            warning += f" The gateway listens on {host}, reachable from other machines!"
+        print(warning, file=sys.stderr)
+    try:
+        asyncio.run(_serve(settings, host, port, auth=not args.no_auth))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _serve(settings: Settings, host: str, port: int, *, auth: bool) -> None:
+    import uvicorn
+
+    from catalog_store import open_store
+    from gateway.app import Gateway, create_app
+
+    store = open_store(settings.mongodb_uri, settings.mongodb_database)
+    print(store_description(store.persistent, settings), flush=True)
+    gateway = Gateway(settings, store, auth=auth)
+    config = uvicorn.Config(create_app(gateway), host=host, port=port, log_level="info", lifespan="on")
+    logging.getLogger("uvicorn.access").addFilter(_RedactQueryStrings())
+    print(f"GraphQL: http://{host}:{port}/graphql (GraphiQL in a browser), health: http://{host}:{port}/healthz",
+          flush=True)
+    await uvicorn.Server(config).serve()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "export-schema":
+        return export_schema()
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "sync":
+        from gateway.terminal import run_sync
+
+        return run_sync(args)
+    if args.command == "demo":
+        from gateway.demo import run_demo
+
+        return run_demo(args)
+    if args.command == "emulator":
+        from gateway.demo import run_emulator
+
+        return run_emulator(args)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

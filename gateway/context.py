@@ -1,0 +1,98 @@
+"""What a GraphQL resolver may use: the services, the caller's role, per-request DataLoaders."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from strawberry.dataloader import DataLoader
+
+from bulk.notifications import Notifier
+from bulk.progress import Broadcaster
+from catalog_store.items import Identifier
+from catalog_store.models import CatalogInfo, SyncConfig, SyncRun
+from catalog_store.store import CatalogStore
+from gateway.auth import Role
+from gateway.errors import Forbidden
+
+
+class DisableOutcome(Protocol):
+    shop_domain: str
+    items_deleted: int
+    alert_subscriptions_affected: int
+
+
+class SyncOperations(Protocol):
+    """The part of `bulk.sync.SyncService` the API calls (see /tmp contracts: SyncService)."""
+
+    progress: Broadcaster[SyncRun]
+    notifier: Notifier
+
+    async def enable(self, shop_domain: str, access_token: str, identifier: Identifier) -> SyncConfig: ...
+
+    async def resync(self, shop_domain: str) -> SyncRun: ...
+
+    async def cancel(self, shop_domain: str) -> SyncRun | None: ...
+
+    async def disable(self, shop_domain: str) -> DisableOutcome: ...
+
+
+@dataclass(slots=True)
+class LiveSettings:
+    """Subscription pacing: at most one progress snapshot per `progress_interval` (phase changes and
+    the final snapshot are immediate); runs and notifications of other processes are re-read from
+    the store every `store_poll_interval`."""
+
+    progress_interval: float = 0.2
+    store_poll_interval: float = 1.0
+
+
+@dataclass(slots=True)
+class Services:
+    store: CatalogStore
+    sync: SyncOperations
+    live: LiveSettings = field(default_factory=LiveSettings)
+
+
+class Loaders:
+    """DataLoaders of one request. `cache=False` (WebSocket connections, which live long) keeps the
+    batching but never serves a stale value to a later operation."""
+
+    def __init__(self, store: CatalogStore, *, cache: bool = True) -> None:
+        self._store = store
+        self.runs: DataLoader[tuple[str, int], list[SyncRun]] = DataLoader(self._load_runs, cache=cache)
+        self.catalogs: DataLoader[str, CatalogInfo | None] = DataLoader(self._load_catalogs, cache=cache)
+
+    async def _load_runs(self, keys: list[tuple[str, int]]) -> list[list[SyncRun]]:
+        # One query per distinct shop, for the largest `last` asked; concurrent, not per row.
+        wanted: dict[str, int] = {}
+        for shop, last in keys:
+            wanted[shop] = max(last, wanted.get(shop, 0))
+        shops = list(wanted)
+        results = await asyncio.gather(*(self._store.list_runs(s, last=wanted[s]) for s in shops))
+        by_shop = dict(zip(shops, results, strict=True))
+        return [by_shop[shop][:last] for shop, last in keys]
+
+    async def _load_catalogs(self, names: list[str]) -> list[CatalogInfo | None]:
+        distinct = list(dict.fromkeys(names))
+        results = await asyncio.gather(*(self._store.get_catalog(n) for n in distinct))
+        by_name = dict(zip(distinct, results, strict=True))
+        return [by_name[n] for n in names]
+
+
+@dataclass(slots=True)
+class Context:
+    services: Services
+    role: Role | None
+    loaders: Loaders
+    request: Any = None
+    response: Any = None
+    connection_params: dict[str, Any] | None = None
+
+    def require_admin(self, action: str) -> None:
+        """Raise FORBIDDEN unless the caller holds the admin token."""
+        if self.role is not Role.ADMIN:
+            raise Forbidden(
+                f"{action} needs the admin token: the read token only allows queries and subscriptions."
+            )

@@ -1,0 +1,123 @@
+"""`catalog-gateway demo` and `catalog-gateway emulator`: the Shopify emulator with a generated store,
+and (demo) the gateway on the in-memory store, sync enabled, the store changing every few seconds."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import secrets
+import socket
+import sys
+from typing import Protocol
+
+from catalog_store.items import Identifier
+from gateway.settings import Settings
+
+DEMO_SHOP = "demo.myshopify.com"
+DEMO_STORE_NAME = "Demo Store"
+CHANGES_PER_STEP = 4
+DEMO_BULK_SECONDS = 3.0  # the bulk operation runs long enough to watch its progress
+
+
+class ChangingShop(Protocol):
+    def random_change(self, rng: random.Random) -> str:
+        """Apply one plausible change (price drop or rise, restock, sell-out); say what it was."""
+
+
+def change_store(shop: ChangingShop, rng: random.Random, count: int = CHANGES_PER_STEP) -> list[str]:
+    """One round of changes to the emulated store."""
+    return [shop.random_change(rng) for _ in range(count)]
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    """The emulator alone, until Ctrl-C."""
+    from shopify_emulator import serve
+
+    try:
+        asyncio.run(serve(args.host, args.port, variants=args.variants, seed=args.seed, shop_domain=args.shop,
+                          access_token=args.access_token, api_secret=args.api_secret,
+                          change_interval=args.change_every))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(demo(args))
+    except KeyboardInterrupt:
+        pass
+    print("demo stopped", file=sys.stderr)
+    return 0
+
+
+async def demo(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from catalog_store.memory import MemoryCatalogStore
+    from gateway.app import Gateway, create_app, sync_settings_for
+    from shopify_emulator import Emulator
+
+    admin_token = secrets.token_urlsafe(24)
+    shop_token = "shpat_" + secrets.token_hex(16)
+    api_secret = secrets.token_hex(16)
+    emulator = Emulator(api_secret, bulk_duration=DEMO_BULK_SECONDS)
+    shop = emulator.add_shop(DEMO_SHOP, access_token=shop_token, variants=args.variants, seed=args.seed,
+                             name=DEMO_STORE_NAME)
+    await emulator.start()
+    server: uvicorn.Server | None = None
+    changer_task: asyncio.Task[None] | None = None
+    sock = socket.create_server((args.host, args.port))  # bound first: port 0 becomes a real port
+    port = sock.getsockname()[1]
+    base = f"http://{args.host}:{port}"
+    try:
+        settings = Settings(
+            host=args.host,
+            port=port,
+            admin_token=admin_token,
+            shopify_admin_api_url=emulator.admin_api_url_template,
+            shopify_api_secrets=(api_secret,),
+        )
+        gateway = Gateway(settings, MemoryCatalogStore(),
+                          sync_settings=sync_settings_for(settings, poll_interval=0.5, max_poll_interval=2.0))
+        server = uvicorn.Server(uvicorn.Config(create_app(gateway), log_level="warning"))
+        serving = asyncio.create_task(server.serve(sockets=[sock]), name="gateway")
+        while not server.started:
+            if serving.done():
+                await serving  # startup failed: raise its error
+                return
+            await asyncio.sleep(0.05)
+        await gateway.sync.enable(DEMO_SHOP, shop_token, Identifier.SHOPIFY_VARIANT_ID)
+        print(
+            f"\ncatalog-gateway demo ({args.variants} variants, in-memory store: nothing is kept)\n"
+            f"  GraphQL endpoint : {base}/graphql\n"
+            f"  GraphiQL         : {base}/graphql  (open in a browser; Headers tab: "
+            f'{{"Authorization": "Bearer {admin_token}"}})\n'
+            f"  admin token      : {admin_token}\n"
+            f"  shop             : {DEMO_SHOP} (Shopify emulator at {emulator.base_url})\n"
+            f"  try              : subscription {{ syncProgress(shopDomain: \"{DEMO_SHOP}\") "
+            f"{{ phase itemsWritten status }} }}\n"
+            f"The emulated store changes every {args.change_every:g} s (price drops, rises, sell-outs, restocks). "
+            "Ctrl-C stops.\n",
+            flush=True,
+        )
+        changer_task = asyncio.create_task(_keep_changing(shop, random.Random(args.seed), args.change_every))
+        await serving
+    finally:
+        if changer_task is not None:
+            changer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await changer_task
+        if server is not None:
+            server.should_exit = True
+        sock.close()
+        await emulator.close()
+
+
+async def _keep_changing(shop: ChangingShop, rng: random.Random, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        for line in change_store(shop, rng):
+            print(f"  store change: {line}", flush=True)

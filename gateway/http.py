@@ -1,0 +1,194 @@
+"""The GraphQL endpoint: Strawberry's ASGI view with our auth, GraphQL-over-HTTP media types,
+graphql-transport-ws only, origin checks and the offline GraphiQL page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
+
+from gateway.auth import Authenticator
+from gateway.context import Context, Loaders, Services
+from gateway.errors import Unauthenticated
+from gateway.settings import LOCAL_HOSTNAMES
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
+# The GraphiQL page loads only same-origin assets; this policy makes the browser enforce it.
+GRAPHIQL_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+def negotiate_media_type(accept: str | None) -> str:
+    """`application/graphql-response+json` when the client prefers (or only accepts) it, else
+    `application/json` (also for clients that send no Accept header: legacy GraphQL clients)."""
+    if not accept:
+        return JSON
+    best, best_q = JSON, -1.0
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        media = media.lower()
+        if media == GRAPHQL_RESPONSE_JSON and q > 0 and q >= best_q:
+            best, best_q = GRAPHQL_RESPONSE_JSON, q
+        elif media in (JSON, "application/*", "*/*") and q > 0 and q > best_q:
+            best, best_q = JSON, q
+    return best
+
+
+def is_request_error(response: GraphQLHTTPResponse) -> bool:
+    """True when the operation never executed (parse, validation or variable errors): no data and
+    no error carries a response path."""
+    errors = response.get("errors") or []
+    return response.get("data") is None and bool(errors) and all(not e.get("path") for e in errors)
+
+
+def graphiql_html() -> str:
+    return resources.files("gateway").joinpath("static/graphiql.html").read_text(encoding="utf-8")
+
+
+class GatewayGraphQL(GraphQL[Context, None]):
+    """`/graphql` for GET, POST and WebSocket (graphql-transport-ws)."""
+
+    def __init__(
+        self,
+        schema: Any,
+        services: Services,
+        authenticator: Authenticator,
+        *,
+        allowed_origins: Sequence[str] | None = None,
+        connection_init_wait_timeout: timedelta = timedelta(seconds=10),
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=connection_init_wait_timeout,
+            allowed_origins=tuple(allowed_origins or ()),
+            max_subscriptions_per_connection=50,
+        )
+        self.services = services
+        self.authenticator = authenticator
+        self.allow_local_origins = allowed_origins is None
+        self._graphiql_html = graphiql_html()
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive=receive)
+            if not self._wants_ide(request) and self.authenticator.role_for(request.headers.get("authorization")) is None:
+                await self._unauthenticated(request)(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    @staticmethod
+    def _wants_ide(request: Request) -> bool:
+        accept = request.headers.get("accept", "")
+        return (
+            request.method == "GET"
+            and request.query_params.get("query") is None
+            and ("text/html" in accept or "*/*" in accept)
+        )
+
+    def _unauthenticated(self, request: Request) -> Response:
+        error = Unauthenticated()
+        body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+        return Response(
+            orjson.dumps(body),
+            status_code=401,
+            media_type=negotiate_media_type(request.headers.get("accept")),
+            headers={"WWW-Authenticate": 'Bearer realm="catalog-gateway"'},
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(
+            self._graphiql_html,
+            headers={"Content-Security-Policy": GRAPHIQL_CSP, "X-Content-Type-Options": "nosniff"},
+        )
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        if isinstance(request, WebSocket):
+            # Role decided by the connection_init payload (on_ws_connect). The connection may live
+            # for hours: loaders batch but do not cache across its operations.
+            return Context(self.services, None, Loaders(self.services.store, cache=False), request, response)
+        role = self.authenticator.role_for(request.headers.get("authorization"))
+        return Context(self.services, role, Loaders(self.services.store), request, response)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = negotiate_media_type(request.headers.get("accept"))
+        return sub_response
+
+    async def execute_single(self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_single(request, request_adapter, *args, **kwargs)
+        except HTTPException as exc:
+            # GraphQL over HTTP: a mutation sent with GET is 405, not 400.
+            if isinstance(exc.__cause__, InvalidOperationTypeError) and request_adapter.method == "GET":
+                raise HTTPException(405, exc.reason) from exc
+            raise
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        media_type = sub_response.media_type or JSON
+        status = 200
+        if media_type == GRAPHQL_RESPONSE_JSON and isinstance(response_data, dict) and is_request_error(response_data):
+            response_data = {k: v for k, v in response_data.items() if k != "data"}
+            status = 400
+        response = Response(self.encode_json(response_data), status_code=status, media_type=media_type)
+        response.headers.raw.extend(
+            (k, v) for k, v in sub_response.headers.raw if k.lower() not in (b"content-type", b"content-length")
+        )
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    # -- WebSocket -------------------------------------------------------------------------------
+
+    async def on_ws_connect(self, context: Context) -> UnsetType:
+        role = self.authenticator.role_for_connection_params(context.connection_params)
+        if role is None:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})  # closes with 4403 Forbidden
+        context.role = role
+        return UNSET
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        if super().is_websocket_origin_allowed(request, origin):
+            return True
+        if not self.allow_local_origins:
+            return False
+        try:
+            host = urlsplit(origin).hostname
+        except ValueError:
+            return False
+        return host is not None and host.lower() in LOCAL_HOSTNAMES

@@ -1,0 +1,252 @@
+"""The GraphQL schema: queries, mutations, subscriptions of spec §10, limits and error policy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+import strawberry
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.printer import print_schema
+from strawberry.types import Info
+
+from catalog_store.items import Identifier, normalize_shop_domain
+from catalog_store.store import MAX_PAGE_SIZE
+from gateway.context import Context
+from gateway.errors import ApiError, BadUserInput, NotFoundError, api_error_for
+from gateway.live import watch_notifications, watch_run
+from gateway.types import (
+    Catalog,
+    CatalogIdentifier,
+    DisableResult,
+    EnableShopifySyncInput,
+    Notification,
+    ShopifySync,
+    SyncRun,
+)
+
+log = logging.getLogger("gateway.graphql")
+
+MAX_DEPTH = 10
+MAX_ALIASES = 20
+MAX_TOKENS = 3000
+MAX_ACCESS_TOKEN_LENGTH = 1000
+UNEXPECTED = "Unexpected error."
+
+
+def shop_domain_arg(value: str) -> str:
+    """Normalised myshopify domain, or BAD_USER_INPUT."""
+    try:
+        return normalize_shop_domain(value)
+    except ValueError as exc:
+        raise BadUserInput(str(exc), fix="Use the store's myshopify domain, e.g. my-store.myshopify.com.") from None
+
+
+def _check_access_token(token: str) -> None:
+    # Never echo the value: it is a secret.
+    if not token.strip():
+        raise BadUserInput("`accessToken` is empty", fix="Pass the app's Admin API access token (shpat_…).")
+    if len(token) > MAX_ACCESS_TOKEN_LENGTH or any(ch.isspace() for ch in token):
+        raise BadUserInput(
+            "`accessToken` is not an Admin API access token (it contains whitespace or is too long)",
+            fix="Pass the app's Admin API access token (shpat_…) exactly as Shopify shows it.",
+        )
+
+
+async def _require_sync(info: Info[Context, None], shop: str) -> None:
+    if await info.context.services.store.get_sync(shop) is None:
+        raise NotFoundError(
+            f"Shopify sync is not enabled for {shop}",
+            fix="Enable Shopify sync for this shop first (enableShopifySync).",
+        )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Every shop's sync configuration, by shop domain.")
+    async def shopify_syncs(self, info: Info[Context, None]) -> list[ShopifySync]:
+        return [ShopifySync.from_model(c) for c in await info.context.services.store.list_syncs()]
+
+    @strawberry.field
+    async def shopify_sync(self, info: Info[Context, None], shop_domain: str) -> ShopifySync | None:
+        config = await info.context.services.store.get_sync(shop_domain_arg(shop_domain))
+        return None if config is None else ShopifySync.from_model(config)
+
+    @strawberry.field
+    async def catalogs(self, info: Info[Context, None]) -> list[Catalog]:
+        return [Catalog.from_model(c) for c in await info.context.services.store.list_catalogs()]
+
+    @strawberry.field
+    async def catalog(self, info: Info[Context, None], name: str) -> Catalog | None:
+        found = await info.context.loaders.catalogs.load(name)
+        return None if found is None else Catalog.from_model(found)
+
+    @strawberry.field(description=f"Dashboard notifications, newest first (`first` ≤ {MAX_PAGE_SIZE}).")
+    async def notifications(
+        self, info: Info[Context, None], first: int | None = 20, unread_only: bool | None = False
+    ) -> list[Notification]:
+        first = 20 if first is None else first
+        if first < 0 or first > MAX_PAGE_SIZE:
+            raise BadUserInput(f"`first` must be between 0 and {MAX_PAGE_SIZE} (got {first})")
+        if first == 0:
+            return []
+        found = await info.context.services.store.list_notifications(first=first, unread_only=bool(unread_only))
+        return [Notification.from_model(n) for n in found]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Store the shop and its token, register webhooks, start the first sync.")
+    async def enable_shopify_sync(self, info: Info[Context, None], input: EnableShopifySyncInput) -> ShopifySync:
+        info.context.require_admin("enableShopifySync")
+        shop = shop_domain_arg(input.shop_domain)
+        _check_access_token(input.access_token)
+        config = await info.context.services.sync.enable(
+            shop, input.access_token, Identifier(CatalogIdentifier(input.identifier).value)
+        )
+        return ShopifySync.from_model(config)
+
+    @strawberry.mutation(description="Start a new full sync (SYNC_ALREADY_RUNNING if one runs).")
+    async def resync_shopify_catalog(self, info: Info[Context, None], shop_domain: str) -> SyncRun:
+        info.context.require_admin("resyncShopifyCatalog")
+        run = await info.context.services.sync.resync(shop_domain_arg(shop_domain))
+        return SyncRun.from_model(run)
+
+    @strawberry.mutation(description="Cancel the running full sync; null when none was running.")
+    async def cancel_shopify_sync(self, info: Info[Context, None], shop_domain: str) -> SyncRun | None:
+        info.context.require_admin("cancelShopifySync")
+        run = await info.context.services.sync.cancel(shop_domain_arg(shop_domain))
+        return None if run is None else SyncRun.from_model(run)
+
+    @strawberry.mutation(description="Stop syncing, delete the webhooks, the catalog and all its items.")
+    async def disable_shopify_sync(self, info: Info[Context, None], shop_domain: str) -> DisableResult:
+        info.context.require_admin("disableShopifySync")
+        result = await info.context.services.sync.disable(shop_domain_arg(shop_domain))
+        return DisableResult(
+            shop_domain=result.shop_domain,
+            items_deleted=result.items_deleted,
+            alert_subscriptions_affected=result.alert_subscriptions_affected,
+        )
+
+    @strawberry.mutation
+    async def mark_notification_read(self, info: Info[Context, None], id: strawberry.ID) -> Notification | None:
+        info.context.require_admin("markNotificationRead")
+        found = await info.context.services.store.mark_notification_read(str(id))
+        if found is None:
+            raise NotFoundError(f"no notification with id {str(id)[:100]!r}", fix="Use an id from `notifications`.")
+        return Notification.from_model(found)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="The shop's current run at once, then a snapshot on every change (at most ~5 per "
+        "second; phase changes at once); completes after the final snapshot."
+    )
+    async def sync_progress(self, info: Info[Context, None], shop_domain: str) -> AsyncGenerator[SyncRun, None]:
+        shop = shop_domain_arg(shop_domain)
+        await _require_sync(info, shop)
+        services = info.context.services
+        async with aclosing(watch_run(services.store, services.sync.progress, shop, services.live)) as runs:
+            async for run in runs:
+                yield SyncRun.from_model(run)
+
+    @strawberry.subscription(description="Each new dashboard notification.")
+    async def notifications(self, info: Info[Context, None]) -> AsyncGenerator[Notification, None]:
+        services = info.context.services
+        stream = watch_notifications(services.store, services.sync.notifier.hub, services.live)
+        async with aclosing(stream) as notifications:
+            async for notification in notifications:
+                yield Notification.from_model(notification)
+
+
+# -- error policy ----------------------------------------------------------------------------
+
+
+def _located(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+def public_error(error: GraphQLError) -> GraphQLError:
+    """What a client may see of `error`: coded domain errors with their fix, request errors with a
+    code, anything unexpected masked as INTERNAL_SERVER_ERROR (the original is only logged)."""
+    original = error.original_error
+    if isinstance(original, ApiError):
+        return error
+    if original is None or isinstance(original, GraphQLError) and error.path is None:
+        if error.extensions.get("code"):
+            return error
+        if isinstance(error, GraphQLSyntaxError) or isinstance(original, GraphQLSyntaxError):
+            code = "GRAPHQL_PARSE_FAILED"
+        elif error.path is None and error.message.startswith("Variable '$"):
+            code = "BAD_USER_INPUT"
+        elif error.path is None:
+            code = "GRAPHQL_VALIDATION_FAILED"
+        else:
+            return error
+        return _located(error, error.message, {**error.extensions, "code": code})
+    api = api_error_for(original)
+    if api is not None:
+        return _located(error, api.message, api.extensions)
+    return _located(error, UNEXPECTED, {"code": "INTERNAL_SERVER_ERROR"})
+
+
+class PublicErrors(MaskErrors):
+    """MaskErrors with our policy: every error leaves through `public_error`."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            should_mask_error=lambda error: not isinstance(error.original_error, ApiError),
+            error_message=UNEXPECTED,
+        )
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return public_error(error)
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
+        """Log errors without the request's source text (it may hold an access token); tracebacks
+        only for unexpected errors."""
+        for error in errors:
+            path = ".".join(str(p) for p in error.path) if error.path else "-"
+            original = error.original_error
+            if original is not None and not isinstance(original, GraphQLError) and api_error_for(original) is None:
+                log.error("unexpected error at %s: %s", path, type(original).__name__, exc_info=original)
+            else:
+                code = public_error(error).extensions.get("code")
+                log.info("graphql error at %s: %s (%s)", path, error.message, code)
+
+
+def build_schema(
+    *, max_depth: int = MAX_DEPTH, max_aliases: int = MAX_ALIASES, max_tokens: int = MAX_TOKENS
+) -> GatewaySchema:
+    """The gateway's schema with its limits (extensions are factories: fresh instances per request)."""
+    return GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            PublicErrors,
+        ],
+    )
+
+
+schema = build_schema()
+
+
+def sdl() -> str:
+    """The schema's SDL, as checked in at schema.graphql (`make schema` writes it)."""
+    return print_schema(schema) + "\n"

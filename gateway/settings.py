@@ -1,0 +1,246 @@
+"""Environment → typed settings (spec §10). Every mistake is reported at once, each with its fix."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from strawberry.http.websocket_origin import normalize_allowed_origins
+
+from gateway.errors import SettingsError
+
+DEFAULT_DATABASE = "catalog_gateway"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_API_VERSION = "2026-01"
+DEFAULT_ADMIN_API_URL = "https://{shop}/admin/api/{version}/graphql.json"
+DEFAULT_STORAGE_LIMIT = 104_857_600
+DEFAULT_SMTP_PORT = 25
+MIN_TOKEN_LENGTH = 16
+# Cross-origin WebSocket handshakes accepted when GATEWAY_ALLOWED_ORIGINS is unset (any port).
+LOCAL_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+_API_VERSION = re.compile(r"\d{4}-(01|04|07|10)|unstable")
+_EMAIL = re.compile(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+")
+_DATABASE_FORBIDDEN = set('/\\. "$\0')
+_TOKEN_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the gateway reads from its environment. Secrets are kept out of `repr`."""
+
+    mongodb_uri: str | None = field(default=None, repr=False)
+    mongodb_database: str = DEFAULT_DATABASE
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    admin_token: str | None = field(default=None, repr=False)
+    read_token: str | None = field(default=None, repr=False)
+    public_url: str | None = None  # None: http://{host}:{port}
+    shopify_api_version: str = DEFAULT_API_VERSION
+    shopify_api_secrets: tuple[str, ...] = field(default=(), repr=False)
+    shopify_admin_api_url: str = DEFAULT_ADMIN_API_URL
+    catalog_storage_limit_bytes: int = DEFAULT_STORAGE_LIMIT
+    smtp: SmtpSettings | None = None
+    allowed_origins: tuple[str, ...] | None = None  # None: same origin and localhost (any port)
+    shopify_access_token: str | None = field(default=None, repr=False)  # for `catalog-gateway sync`
+
+    @property
+    def effective_public_url(self) -> str:
+        """Base URL Shopify calls for webhooks."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the environment. Raises SettingsError listing every problem."""
+        return _Reader(os.environ if env is None else env).read()
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def get(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def integer(self, name: str, default: int, low: int, high: int | None, meaning: str) -> int:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} is not a whole number: set it to {meaning}.")
+            return default
+        if value < low or (high is not None and value > high):
+            self.problems.append(f"{name}={value} is out of range: set it to {meaning}.")
+            return default
+        return value
+
+    def token(self, name: str) -> str | None:
+        value = self.get(name)
+        if value is None:
+            return None
+        if any(ch.isspace() for ch in value):
+            self.problems.append(f"{name} contains whitespace: use a single random string ({_TOKEN_HINT}).")
+            return None
+        if len(value) < MIN_TOKEN_LENGTH:
+            self.problems.append(
+                f"{name} is too short ({len(value)} characters): use at least {MIN_TOKEN_LENGTH} "
+                f"random characters ({_TOKEN_HINT})."
+            )
+            return None
+        return value
+
+    def read(self) -> Settings:
+        mongodb_uri = self.get("MONGODB_URI")
+        if mongodb_uri is not None and not mongodb_uri.startswith(("mongodb://", "mongodb+srv://")):
+            self.problems.append(
+                "MONGODB_URI must start with mongodb:// or mongodb+srv:// "
+                "(e.g. mongodb://localhost:27017), or be unset for the in-memory store."
+            )
+        database = self.get("MONGODB_DATABASE") or DEFAULT_DATABASE
+        if len(database) > 63 or _DATABASE_FORBIDDEN & set(database):
+            self.problems.append(
+                f"MONGODB_DATABASE={database!r} is not a valid MongoDB database name: use at most 63 "
+                "characters without / \\ . space \" or $."
+            )
+        host = self.get("GATEWAY_HOST") or DEFAULT_HOST
+        if any(ch.isspace() for ch in host) or "/" in host:
+            self.problems.append(f"GATEWAY_HOST={host!r} is not a host name or IP address (e.g. 127.0.0.1 or 0.0.0.0).")
+        port = self.integer("GATEWAY_PORT", DEFAULT_PORT, 1, 65535, "a TCP port between 1 and 65535")
+        admin_token = self.token("GATEWAY_ADMIN_TOKEN")
+        read_token = self.token("GATEWAY_READ_TOKEN")
+        if admin_token is not None and admin_token == read_token:
+            self.problems.append("GATEWAY_READ_TOKEN must differ from GATEWAY_ADMIN_TOKEN.")
+        public_url = self.public_url()
+        api_version = self.get("SHOPIFY_API_VERSION") or DEFAULT_API_VERSION
+        if _API_VERSION.fullmatch(api_version) is None:
+            self.problems.append(
+                f"SHOPIFY_API_VERSION={api_version!r} is not a Shopify API version: use YYYY-MM with a "
+                f"quarter month (01, 04, 07, 10), e.g. {DEFAULT_API_VERSION}."
+            )
+        secrets = tuple(s.strip() for s in (self.get("SHOPIFY_API_SECRET") or "").split(",") if s.strip())
+        if len(secrets) > 2:
+            self.problems.append(
+                "SHOPIFY_API_SECRET holds more than two secrets: give the current one, and the previous one "
+                "only during a rotation (comma-separated)."
+            )
+        admin_api_url = self.admin_api_url()
+        limit = self.integer(
+            "CATALOG_STORAGE_LIMIT_BYTES", DEFAULT_STORAGE_LIMIT, 1, None, "a positive number of bytes (e.g. 104857600)"
+        )
+        smtp = self.smtp()
+        origins = self.allowed_origins()
+        access_token = self.get("SHOPIFY_ACCESS_TOKEN")
+        if self.problems:
+            raise SettingsError(self.problems)
+        return Settings(
+            mongodb_uri=mongodb_uri,
+            mongodb_database=database,
+            host=host,
+            port=port,
+            admin_token=admin_token,
+            read_token=read_token,
+            public_url=public_url,
+            shopify_api_version=api_version,
+            shopify_api_secrets=secrets,
+            shopify_admin_api_url=admin_api_url,
+            catalog_storage_limit_bytes=limit,
+            smtp=smtp,
+            allowed_origins=origins,
+            shopify_access_token=access_token,
+        )
+
+    def public_url(self) -> str | None:
+        raw = self.get("GATEWAY_PUBLIC_URL")
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            self.problems.append(
+                f"GATEWAY_PUBLIC_URL={raw!r} is not a base URL: use http(s)://host[:port][/path], "
+                "e.g. https://gateway.example.com."
+            )
+            return None
+        return raw.rstrip("/")
+
+    def admin_api_url(self) -> str:
+        raw = self.get("SHOPIFY_ADMIN_API_URL")
+        if raw is None:
+            return DEFAULT_ADMIN_API_URL
+        fix = f"use a URL template with {{shop}} and {{version}}, e.g. {DEFAULT_ADMIN_API_URL}"
+        missing = [p for p in ("{shop}", "{version}") if p not in raw]
+        if missing:
+            self.problems.append(f"SHOPIFY_ADMIN_API_URL={raw!r} lacks {' and '.join(missing)}: {fix}.")
+            return DEFAULT_ADMIN_API_URL
+        try:
+            example = raw.format(shop="example.myshopify.com", version=DEFAULT_API_VERSION)
+        except (KeyError, IndexError, ValueError):
+            self.problems.append(
+                f"SHOPIFY_ADMIN_API_URL={raw!r} has placeholders other than {{shop}} and {{version}}: {fix}."
+            )
+            return DEFAULT_ADMIN_API_URL
+        parts = urlsplit(example)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.problems.append(f"SHOPIFY_ADMIN_API_URL={raw!r} is not an http(s) URL: {fix}.")
+            return DEFAULT_ADMIN_API_URL
+        return raw
+
+    def smtp(self) -> SmtpSettings | None:
+        host = self.get("SMTP_HOST")
+        sender = self.get("SMTP_FROM")
+        recipients_raw = self.get("NOTIFY_EMAILS")
+        port = self.integer("SMTP_PORT", DEFAULT_SMTP_PORT, 1, 65535, "the SMTP server's port (e.g. 25 or 587)")
+        if host is None and sender is None and recipients_raw is None:
+            return None
+        missing = [name for name, value in (("SMTP_HOST", host), ("SMTP_FROM", sender),
+                                            ("NOTIFY_EMAILS", recipients_raw)) if value is None]
+        if missing:
+            self.problems.append(
+                f"email is half configured: set {', '.join(missing)} too (SMTP_HOST, SMTP_FROM and NOTIFY_EMAILS "
+                "go together), or unset all of them to record emails as not sent."
+            )
+            return None
+        assert host is not None and sender is not None and recipients_raw is not None
+        if _EMAIL.fullmatch(sender) is None:
+            self.problems.append(f"SMTP_FROM={sender!r} is not an email address (e.g. catalog@example.com).")
+        recipients = tuple(r.strip() for r in recipients_raw.split(",") if r.strip())
+        bad = [r for r in recipients if _EMAIL.fullmatch(r) is None]
+        if bad or not recipients:
+            self.problems.append(
+                f"NOTIFY_EMAILS has invalid addresses {bad!r}: give comma-separated email addresses "
+                "(e.g. ops@example.com,owner@example.com)."
+            )
+        return SmtpSettings(host=host, port=port, sender=sender, recipients=recipients)
+
+    def allowed_origins(self) -> tuple[str, ...] | None:
+        raw = self.get("GATEWAY_ALLOWED_ORIGINS")
+        if raw is None:
+            return None
+        origins = [o.strip() for o in raw.split(",") if o.strip()]
+        try:
+            return tuple(sorted(normalize_allowed_origins(origins)))
+        except ValueError as exc:
+            self.problems.append(
+                f"GATEWAY_ALLOWED_ORIGINS: {exc} Separate several origins with commas."
+            )
+            return None

@@ -1,0 +1,73 @@
+// GraphiQL for catalog-gateway: queries and mutations over HTTP, subscriptions over WebSocket
+// (graphql-transport-ws). The Authorization header from the Headers editor is sent with every HTTP
+// request and as the WebSocket connection_init payload {"Authorization": "Bearer <token>"}.
+(function () {
+  "use strict";
+  var httpUrl = window.location.pathname;
+  var wsUrl = (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + httpUrl;
+  var authorization = null;
+
+  function findAuthorization(headers) {
+    for (var key in headers || {}) {
+      if (Object.prototype.hasOwnProperty.call(headers, key) && key.toLowerCase() === "authorization") {
+        return headers[key];
+      }
+    }
+    return null;
+  }
+
+  var wsClient = graphqlWs.createClient({
+    url: wsUrl,
+    lazy: true,
+    retryAttempts: 0,
+    connectionParams: function () {
+      return authorization ? { Authorization: authorization } : {};
+    },
+  });
+  var httpAndWsFetcher = GraphiQL.createFetcher({ url: httpUrl, wsClient: wsClient });
+
+  function fetcher(params, options) {
+    var next = findAuthorization(options && options.headers);
+    if (next !== authorization) {
+      authorization = next;
+      wsClient.terminate(); // the next subscription reconnects with the new token
+    }
+    return httpAndWsFetcher(params, options);
+  }
+
+  var defaultQuery = [
+    "# catalog-gateway. Put your token in the Headers tab below:",
+    '#   {"Authorization": "Bearer <GATEWAY_ADMIN_TOKEN or GATEWAY_READ_TOKEN>"}',
+    "",
+    "query Syncs {",
+    "  shopifySyncs {",
+    "    shopDomain catalogName status errorCode errorMessage",
+    "    lastRun { status phase objectCount itemsWritten itemsSkipped }",
+    "  }",
+    "}",
+    "",
+    "query Items {",
+    "  catalogs {",
+    "    name itemCount",
+    "    items(first: 5) { totalCount edges { node { id productTitle variantTitle price inventoryQuantity } } }",
+    "  }",
+    "}",
+    "",
+    "subscription Progress {",
+    '  syncProgress(shopDomain: "demo.myshopify.com") { phase objectCount bytesDownloaded fileSize itemsWritten status }',
+    "}",
+    "",
+  ].join("\n");
+
+  var root = ReactDOM.createRoot(document.getElementById("graphiql"));
+  root.render(
+    React.createElement(GraphiQL, {
+      fetcher: fetcher,
+      defaultQuery: defaultQuery,
+      defaultHeaders: JSON.stringify({ Authorization: "Bearer <token>" }, null, 2),
+      shouldPersistHeaders: true,
+      isHeadersEditorEnabled: true,
+      defaultEditorToolsVisibility: "headers",
+    })
+  );
+})();

@@ -1,0 +1,151 @@
+"""`catalog-gateway sync SHOP_DOMAIN`: one full sync in the terminal, with a live progress bar and
+a summary table (skip reasons with examples; the error and its fix on failure)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from bulk.errors import SyncServiceError
+from bulk.notifications import Notifier
+from bulk.progress import Broadcaster
+from bulk.sync import ERROR_FIXES, SyncService
+from catalog_store.items import Identifier, normalize_shop_domain
+from catalog_store.models import Notification, RunStatus, SyncRun
+from catalog_store.store import CatalogStore
+from gateway.app import sync_settings_for
+from gateway.cli import EXIT_USAGE, load_settings, store_description
+from gateway.email import email_sender
+from gateway.settings import Settings
+
+EXIT_FAILED = 1
+
+
+def describe(run: SyncRun) -> str:
+    """One line of progress: phase, Shopify's object count, items written and skipped."""
+    return (
+        f"[bold]{run.phase:<12}[/] objects {run.object_count:>9,}  "
+        f"written {run.items_written:>9,}  skipped {run.items_skipped:>7,}"
+    )
+
+
+def summary_table(run: SyncRun) -> Table:
+    """The end-of-run table: counts, then each skip reason with examples."""
+    table = Table(title=f"Sync of {run.shop_domain}: {run.status.value}", show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    elapsed = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
+    rows = [
+        ("run", run.id),
+        ("status", run.status.value),
+        ("objects (Shopify)", f"{run.object_count:,}"),
+        ("downloaded", f"{run.bytes_downloaded:,} of {run.file_size:,} bytes" if run.file_size is not None
+         else f"{run.bytes_downloaded:,} bytes"),
+        ("items written", f"{run.items_written:,}"),
+        ("items skipped", f"{run.items_skipped:,}"),
+        ("malformed lines", f"{run.malformed_lines:,}"),
+        ("elapsed", f"{elapsed:.1f} s"),
+    ]
+    for what, value in rows:
+        table.add_row(what, value)
+    for skip in run.skipped:
+        examples = ", ".join(skip.examples[:5]) or "-"
+        table.add_row(f"  skipped: {skip.reason}", f"{skip.count:,} (e.g. {examples})")
+    for example in run.malformed_examples[:5]:
+        table.add_row("  malformed", example)
+    if run.error_code is not None:
+        table.add_row("error", f"[red]{run.error_code.value}[/]: {run.error_message or ''}")
+        table.add_row("fix", ERROR_FIXES.get(run.error_code, "See the error message."))
+    elif run.error_message:
+        table.add_row("note", run.error_message)
+    return table
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    console = Console(stderr=False)
+    settings = load_settings()
+    if settings is None:
+        return EXIT_USAGE
+    token = args.access_token or settings.shopify_access_token
+    if not token:
+        print("catalog-gateway sync: no access token: pass --access-token or set SHOPIFY_ACCESS_TOKEN.",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        shop = normalize_shop_domain(args.shop_domain)
+    except ValueError as exc:
+        print(f"catalog-gateway sync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from catalog_store import open_store
+
+    store = open_store(settings.mongodb_uri, settings.mongodb_database)
+    console.print(store_description(store.persistent, settings))
+    try:
+        return asyncio.run(sync_once(store, settings, shop, token, Identifier(args.identifier), console))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: the run stays resumable (a gateway or the next sync resumes it)")
+        return 130
+
+
+async def sync_once(store: CatalogStore, settings: Settings, shop: str, token: str,
+                    identifier: Identifier, console: Console) -> int:
+    """Enable (or re-sync) `shop` and follow its run to the end. Returns the exit code."""
+    await store.start()
+    notifier = Notifier(store, email_sender(settings.smtp), Broadcaster[Notification]())
+    service = SyncService(store, settings=sync_settings_for(settings, public_url=None), notifier=notifier,
+                          progress=Broadcaster[SyncRun]())
+    try:
+        await service.start()
+        async with service.progress.subscribe(shop) as updates:
+            try:
+                await service.enable(shop, token, identifier)
+            except SyncServiceError as exc:
+                console.print(f"[red]{exc.code}[/]: {exc}\n[bold]fix[/]: {exc.fix}")
+                return EXIT_FAILED
+            current = service.local_run(shop) or (await store.list_runs(shop, last=1) or [None])[0]
+            if current is None:
+                console.print("[red]no run was started[/]")
+                return EXIT_FAILED
+            final = await _follow(service, current, updates, console)
+        console.print(summary_table(final))
+        return 0 if final.status is RunStatus.COMPLETED else EXIT_FAILED
+    finally:
+        await service.close()
+        await store.close()
+
+
+async def _follow(service: SyncService, run: SyncRun, updates: asyncio.Queue[SyncRun], console: Console) -> SyncRun:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeElapsedColumn())
+    finished = asyncio.ensure_future(service.wait_for_run(run.id))
+    with Progress(*columns, console=console, transient=False) as progress:
+        task: TaskID = progress.add_task(describe(run), total=run.file_size, completed=run.bytes_downloaded)
+        while not finished.done():
+            getter = asyncio.ensure_future(updates.get())
+            await asyncio.wait({getter, finished}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                continue
+            snapshot = getter.result()
+            if snapshot.id != run.id:
+                continue
+            progress.update(task, description=describe(snapshot), total=snapshot.file_size,
+                            completed=snapshot.bytes_downloaded)
+        final = finished.result()
+        progress.update(task, description=describe(final), total=final.file_size or final.bytes_downloaded or None,
+                        completed=final.bytes_downloaded)
+    return final

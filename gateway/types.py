@@ -1,0 +1,365 @@
+"""GraphQL object types, enums and inputs of spec §10 (names fixed: frontends depend on them).
+
+Types are built from the store's records by `from_model`; the Shopify access token has no field
+anywhere, so it can never be selected.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+from strawberry.types import Info
+
+from catalog_store import models
+from catalog_store.items import CatalogItem as ItemRecord
+from catalog_store.items import catalog_name as catalog_name_for
+from catalog_store.models import ItemFilter, utcnow
+from gateway.context import Context
+from gateway.errors import BadUserInput
+from gateway.pagination import check_page_size, decode_cursor, encode_cursor
+
+MAX_RUNS = 100
+DEFAULT_PAGE_SIZE = 50
+DEFAULT_RUNS = 10
+MAX_SEARCH_LENGTH = 200
+
+
+def _given(value: object) -> object:
+    return None if value is strawberry.UNSET else value
+
+
+@strawberry.enum
+class CatalogIdentifier(Enum):
+    SHOPIFY_VARIANT_ID = "SHOPIFY_VARIANT_ID"
+    SKU = "SKU"
+
+
+@strawberry.enum
+class SyncStatus(Enum):
+    IN_PROGRESS = "IN_PROGRESS"
+    SYNCED = "SYNCED"
+    ERROR = "ERROR"
+
+
+@strawberry.enum
+class SyncErrorCode(Enum):
+    SERVER_ERROR = "SERVER_ERROR"
+    DUPLICATE_SKU = "DUPLICATE_SKU"
+    CATALOG_LIMIT_EXCEEDED = "CATALOG_LIMIT_EXCEEDED"
+    ACCESS_DENIED = "ACCESS_DENIED"
+
+
+@strawberry.enum
+class RunStatus(Enum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+@strawberry.enum(description="What happened to a notification's email.")
+class EmailStatus(Enum):
+    NONE = "none"
+    PENDING = "pending"
+    SENT = "sent"
+    NOT_SENT = "not_sent"
+    FAILED = "failed"
+
+
+def _error_code(code: models.SyncErrorCode | None) -> SyncErrorCode | None:
+    return None if code is None else SyncErrorCode(code.value)
+
+
+@strawberry.type(description="Variants filtered out of a run, by reason, with a few example ids.")
+class SkipCount:
+    reason: str
+    count: int
+    examples: list[str]
+
+
+@strawberry.type(description="One full sync run and its live progress.")
+class SyncRun:
+    id: strawberry.ID
+    shop_domain: str
+    status: RunStatus
+    phase: str
+    object_count: int
+    bytes_downloaded: int
+    file_size: int | None
+    items_written: int
+    items_skipped: int
+    skipped: list[SkipCount]
+    malformed_lines: int
+    started_at: datetime
+    finished_at: datetime | None
+    elapsed_seconds: float
+    error_code: SyncErrorCode | None
+    error_message: str | None
+
+    @classmethod
+    def from_model(cls, run: models.SyncRun) -> SyncRun:
+        """A snapshot: later changes to `run` do not show through."""
+        end = run.finished_at or utcnow()
+        return cls(
+            id=strawberry.ID(run.id),
+            shop_domain=run.shop_domain,
+            status=RunStatus(run.status.value),
+            phase=run.phase,
+            object_count=run.object_count,
+            bytes_downloaded=run.bytes_downloaded,
+            file_size=run.file_size,
+            items_written=run.items_written,
+            items_skipped=run.items_skipped,
+            skipped=[SkipCount(reason=s.reason, count=s.count, examples=list(s.examples)) for s in run.skipped],
+            malformed_lines=run.malformed_lines,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            elapsed_seconds=max(0.0, round((end - run.started_at).total_seconds(), 3)),
+            error_code=_error_code(run.error_code),
+            error_message=run.error_message,
+        )
+
+
+@strawberry.type(description="One catalog item: one Shopify variant (the 20 fields of the catalog).")
+class CatalogItem:
+    id: str
+    store_name: str
+    shopify_product_id: str
+    shopify_variant_id: str
+    product_title: str
+    variant_title: str | None
+    status: str
+    product_image_url: str | None
+    variant_image_url: str | None
+    vendor: str | None
+    product_type: str | None
+    product_url: str | None
+    product_handle: str | None
+    published_scope: str | None
+    price: Decimal
+    compare_at_price: Decimal | None
+    inventory_quantity: int | None
+    options: list[str]
+    option_values: list[str]
+    sku: str | None
+
+    @classmethod
+    def from_model(cls, item: ItemRecord) -> CatalogItem:
+        """Money is rebuilt from the exact strings Shopify wrote ("19.99" stays "19.99")."""
+        return cls(
+            id=item.id,
+            store_name=item.store_name,
+            shopify_product_id=item.shopify_product_id,
+            shopify_variant_id=item.shopify_variant_id,
+            product_title=item.product_title,
+            variant_title=item.variant_title,
+            status=item.status,
+            product_image_url=item.product_image_url,
+            variant_image_url=item.variant_image_url,
+            vendor=item.vendor,
+            product_type=item.product_type,
+            product_url=item.product_url,
+            product_handle=item.product_handle,
+            published_scope=item.published_scope,
+            price=Decimal(item.price),
+            compare_at_price=None if item.compare_at_price is None else Decimal(item.compare_at_price),
+            inventory_quantity=item.inventory_quantity,
+            options=list(item.options),
+            option_values=list(item.option_values),
+            sku=item.sku,
+        )
+
+
+@strawberry.type
+class CatalogItemEdge:
+    cursor: str
+    node: CatalogItem
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class CatalogItemConnection:
+    edges: list[CatalogItemEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input(description="All given conditions must hold. `search`: case-insensitive, in titles and SKU.")
+class CatalogItemFilter:
+    status: str | None = strawberry.UNSET
+    vendor: str | None = strawberry.UNSET
+    product_type: str | None = strawberry.UNSET
+    in_stock: bool | None = strawberry.UNSET
+    price_min: Decimal | None = strawberry.UNSET
+    price_max: Decimal | None = strawberry.UNSET
+    search: str | None = strawberry.UNSET
+
+    def to_model(self) -> ItemFilter:
+        """The store's filter (an omitted or null condition is no condition). BAD_USER_INPUT for
+        non-finite prices or an empty price range."""
+        values = {name: _given(getattr(self, name)) for name in (
+            "status", "vendor", "product_type", "in_stock", "price_min", "price_max", "search")}
+        for name, key in (("priceMin", "price_min"), ("priceMax", "price_max")):
+            if values[key] is not None and not values[key].is_finite():
+                raise BadUserInput(f"`{name}` must be a finite decimal number")
+        low, high = values["price_min"], values["price_max"]
+        if low is not None and high is not None and low > high:
+            raise BadUserInput(f"`priceMin` ({low}) is greater than `priceMax` ({high})")
+        if values["search"] is not None and len(values["search"]) > MAX_SEARCH_LENGTH:
+            raise BadUserInput(f"`search` is longer than {MAX_SEARCH_LENGTH} characters")
+        return ItemFilter(**values)
+
+
+@strawberry.type(description="A catalog: the items of one shop, read-only (only the sync writes items).")
+class Catalog:
+    name: str
+    store_name: str
+
+    @classmethod
+    def from_model(cls, info: models.CatalogInfo) -> Catalog:
+        return cls(name=info.name, store_name=info.store_name)
+
+    async def _info(self, info: Info[Context, None]) -> models.CatalogInfo:
+        current = await info.context.loaders.catalogs.load(self.name)
+        if current is None:  # deleted while the request ran
+            return models.CatalogInfo(name=self.name, shop_domain="", store_name=self.store_name)
+        return current
+
+    @strawberry.field(description="Exact number of items.")
+    async def item_count(self, info: Info[Context, None]) -> int:
+        return (await self._info(info)).item_count
+
+    @strawberry.field(description="Stored size of the items in bytes (what the storage limit counts).")
+    async def storage_bytes(self, info: Info[Context, None]) -> int:
+        return (await self._info(info)).storage_bytes
+
+    @strawberry.field(description="Items in ascending id order (keyset pagination; `first` ≤ 250).")
+    async def items(
+        self,
+        info: Info[Context, None],
+        first: int | None = 50,
+        after: str | None = strawberry.UNSET,
+        filter: CatalogItemFilter | None = strawberry.UNSET,
+    ) -> CatalogItemConnection:
+        first = check_page_size(DEFAULT_PAGE_SIZE if first is None else first)
+        after_id = None if after is None or after is strawberry.UNSET else decode_cursor(after)
+        item_filter = None if filter is None or filter is strawberry.UNSET else filter.to_model()
+        page = await info.context.services.store.list_items(
+            self.name, first=first, after=after_id, filter=item_filter
+        )
+        edges = [CatalogItemEdge(cursor=encode_cursor(i.id), node=CatalogItem.from_model(i)) for i in page.items]
+        return CatalogItemConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=after_id is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total_count,
+        )
+
+    @strawberry.field
+    async def item(self, info: Info[Context, None], id: str) -> CatalogItem | None:
+        found = await info.context.services.store.get_item(self.name, id)
+        return None if found is None else CatalogItem.from_model(found)
+
+
+@strawberry.type(description="A shop's sync configuration and status. The access token is never returned.")
+class ShopifySync:
+    shop_domain: str
+    catalog_name: str
+    store_name: str | None
+    identifier: CatalogIdentifier
+    status: SyncStatus
+    active: bool
+    error_code: SyncErrorCode | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_model(cls, config: models.SyncConfig) -> ShopifySync:
+        return cls(
+            shop_domain=config.shop_domain,
+            catalog_name=config.catalog_name or catalog_name_for(config.shop_domain),
+            store_name=config.store_name,
+            identifier=CatalogIdentifier(config.identifier.value),
+            status=SyncStatus(config.status.value),
+            active=config.active,
+            error_code=_error_code(config.error_code),
+            error_message=config.error_message,
+            created_at=config.created_at,
+            updated_at=config.updated_at,
+        )
+
+    @strawberry.field(description="The most recent run.")
+    async def last_run(self, info: Info[Context, None]) -> SyncRun | None:
+        runs = await info.context.loaders.runs.load((self.shop_domain, 1))
+        return SyncRun.from_model(runs[0]) if runs else None
+
+    @strawberry.field(description=f"The most recent runs, newest first (`last` ≤ {MAX_RUNS}).")
+    async def runs(self, info: Info[Context, None], last: int | None = DEFAULT_RUNS) -> list[SyncRun]:
+        last = DEFAULT_RUNS if last is None else last
+        if last < 0 or last > MAX_RUNS:
+            raise BadUserInput(f"`last` must be between 0 and {MAX_RUNS} (got {last})")
+        if last == 0:
+            return []
+        runs = await info.context.loaders.runs.load((self.shop_domain, last))
+        return [SyncRun.from_model(r) for r in runs]
+
+    @strawberry.field(description="The shop's catalog (null before the first run created it).")
+    async def catalog(self, info: Info[Context, None]) -> Catalog | None:
+        found = await info.context.loaders.catalogs.load(self.catalog_name)
+        return None if found is None else Catalog.from_model(found)
+
+
+@strawberry.type
+class Notification:
+    id: strawberry.ID
+    shop_domain: str | None
+    level: str
+    title: str
+    message: str
+    created_at: datetime
+    read: bool
+    email_status: EmailStatus
+    email_error: str | None
+
+    @classmethod
+    def from_model(cls, n: models.Notification) -> Notification:
+        return cls(
+            id=strawberry.ID(n.id),
+            shop_domain=n.shop_domain,
+            level=n.level.value,
+            title=n.title,
+            message=n.message,
+            created_at=n.created_at,
+            read=n.read,
+            email_status=EmailStatus(n.email_status.value),
+            email_error=n.email_error,
+        )
+
+
+@strawberry.type
+class DisableResult:
+    shop_domain: str
+    items_deleted: int
+    alert_subscriptions_affected: int
+
+
+@strawberry.input
+class EnableShopifySyncInput:
+    shop_domain: str
+    access_token: str = strawberry.field(description="Admin API access token: write-only, never returned.")
+    identifier: CatalogIdentifier

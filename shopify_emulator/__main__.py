@@ -1,0 +1,32 @@
+"""`python -m shopify_emulator [--port 8001] [--variants 1000] [--seed 1] [--changes 2.0]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+
+from .serve import serve
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m shopify_emulator", description="Run the Shopify emulator.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--variants", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--shop", default="demo.myshopify.com")
+    parser.add_argument("--token", default="shpat_emulator")
+    parser.add_argument("--secret", default="whsec_emulator")
+    parser.add_argument("--bulk-duration", type=float, default=2.0)
+    parser.add_argument("--changes", type=float, default=None, metavar="SECONDS",
+                        help="make a random store change every SECONDS")
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.host, args.port, variants=args.variants, seed=args.seed, shop_domain=args.shop,
+                          access_token=args.token, api_secret=args.secret, bulk_duration=args.bulk_duration,
+                          change_interval=args.changes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Shopify's calculated query cost and the per-shop leaky bucket that pays for it.
+
+Cost rules (Shopify's published ones): scalars and enums cost 0, objects 1, a connection
+2 + `first`/`last` × the cost of one node, every mutation field 10.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from graphql import (
+    FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLSchema, InlineFragmentNode, IntValueNode,
+    OperationDefinitionNode, OperationType, SelectionSetNode, VariableNode, get_named_type, is_leaf_type,
+)
+
+MUTATION_COST = 10
+
+
+def query_cost(schema: GraphQLSchema, operation: OperationDefinitionNode,
+               fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any]) -> int:
+    """The requested cost of `operation` (already validated)."""
+    if operation.operation == OperationType.MUTATION:
+        return MUTATION_COST * sum(1 for s in operation.selection_set.selections if isinstance(s, FieldNode))
+    return _cost(schema, schema.query_type, operation.selection_set, fragments, variables)
+
+
+def _size(field: FieldNode, variables: Mapping[str, Any]) -> int:
+    for argument in field.arguments or ():
+        if argument.name.value in ("first", "last"):
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return int(value.value)
+            if isinstance(value, VariableNode):
+                return int(variables.get(value.name.value) or 0)
+    return 0
+
+
+def _cost(schema: GraphQLSchema, parent: Any, selection_set: SelectionSetNode | None,
+          fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any]) -> int:
+    if selection_set is None:
+        return 0
+    total = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, InlineFragmentNode):
+            condition = schema.get_type(selection.type_condition.name.value) if selection.type_condition else parent
+            total += _cost(schema, condition, selection.selection_set, fragments, variables)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments[selection.name.value]
+            total += _cost(schema, schema.get_type(fragment.type_condition.name.value), fragment.selection_set,
+                           fragments, variables)
+        elif isinstance(selection, FieldNode):
+            name = selection.name.value
+            if name.startswith("__"):
+                continue
+            named = get_named_type(parent.fields[name].type)
+            if is_leaf_type(named):
+                continue
+            if named.name.endswith("Connection") and "edges" in getattr(named, "fields", {}):
+                total += 2 + _size(selection, variables) * _node_cost(schema, named, selection.selection_set,
+                                                                       fragments, variables)
+            else:
+                total += 1 + _cost(schema, named, selection.selection_set, fragments, variables)
+    return total
+
+
+def _node_cost(schema: GraphQLSchema, connection: Any, selection_set: SelectionSetNode | None,
+               fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any]) -> int:
+    """Cost of one node of a connection: what `edges { node }` and `nodes` select (pageInfo is free)."""
+    if selection_set is None:
+        return 0
+    node_type = get_named_type(connection.fields["nodes"].type) if "nodes" in connection.fields else None
+    total = 0
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            continue
+        name = selection.name.value
+        if name == "nodes" and node_type is not None:
+            total += 1 + _cost(schema, node_type, selection.selection_set, fragments, variables)
+        elif name == "edges":
+            edge = get_named_type(connection.fields["edges"].type)
+            total += _cost(schema, edge, selection.selection_set, fragments, variables)
+    return max(total, 1)
+
+
+class LeakyBucket:
+    """Shopify's cost bucket: `maximum` points, refilled at `restore_rate` points per second."""
+
+    def __init__(self, maximum: float = 2000.0, restore_rate: float = 100.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.maximum = float(maximum)
+        self.restore_rate = float(restore_rate)
+        self._clock = clock
+        self._available = self.maximum
+        self._at = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._available = min(self.maximum, self._available + (now - self._at) * self.restore_rate)
+        self._at = now
+
+    def spend(self, cost: float) -> bool:
+        """Take `cost` points if available (True); else take nothing (False: throttled)."""
+        self._refill()
+        if cost > self._available:
+            return False
+        self._available -= cost
+        return True
+
+    def refund(self, cost: float) -> None:
+        self._refill()
+        self._available = min(self.maximum, self._available + cost)
+
+    def drain(self) -> None:
+        self._refill()
+        self._available = 0.0
+
+    def reconfigure(self, maximum: float, restore_rate: float) -> None:
+        self._refill()
+        self.maximum, self.restore_rate = float(maximum), float(restore_rate)
+        self._available = min(self._available, self.maximum)
+
+    def status(self) -> dict[str, float]:
+        self._refill()
+        return {
+            "maximumAvailable": self.maximum,
+            "currentlyAvailable": float(math.floor(self._available)),
+            "restoreRate": self.restore_rate,
+        }

@@ -1,0 +1,125 @@
+"""Settings.from_env: defaults, every variable, and a clear message for each mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.errors import SettingsError
+from gateway.settings import DEFAULT_ADMIN_API_URL, Settings, SmtpSettings
+
+ADMIN = "admin-token-0123456789"
+READ = "read-token-0123456789ab"
+
+
+def problems(env: dict[str, str]) -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    return info.value.problems
+
+
+def test_defaults_from_an_empty_environment() -> None:
+    s = Settings.from_env({})
+    assert s.mongodb_uri is None
+    assert s.mongodb_database == "catalog_gateway"
+    assert (s.host, s.port) == ("127.0.0.1", 8000)
+    assert s.admin_token is None and s.read_token is None
+    assert s.effective_public_url == "http://127.0.0.1:8000"
+    assert s.shopify_api_version == "2026-01"
+    assert s.shopify_api_secrets == ()
+    assert s.shopify_admin_api_url == DEFAULT_ADMIN_API_URL
+    assert s.catalog_storage_limit_bytes == 104857600
+    assert s.smtp is None
+    assert s.allowed_origins is None
+
+
+def test_every_variable_is_read() -> None:
+    s = Settings.from_env({
+        "MONGODB_URI": "mongodb://db.internal:27017/?replicaSet=rs0",
+        "MONGODB_DATABASE": "catalogs",
+        "GATEWAY_HOST": "0.0.0.0",
+        "GATEWAY_PORT": "9000",
+        "GATEWAY_ADMIN_TOKEN": ADMIN,
+        "GATEWAY_READ_TOKEN": READ,
+        "GATEWAY_PUBLIC_URL": "https://gw.example.com/",
+        "SHOPIFY_API_VERSION": "2025-10",
+        "SHOPIFY_API_SECRET": "new-secret, old-secret",
+        "SHOPIFY_ADMIN_API_URL": "http://127.0.0.1:5000/shops/{shop}/admin/api/{version}/graphql.json",
+        "CATALOG_STORAGE_LIMIT_BYTES": "5000000",
+        "SMTP_HOST": "smtp.example.com",
+        "SMTP_PORT": "587",
+        "SMTP_FROM": "catalog@example.com",
+        "NOTIFY_EMAILS": "ops@example.com, owner@example.com",
+        "GATEWAY_ALLOWED_ORIGINS": "https://admin.example.com, http://localhost:3000",
+        "SHOPIFY_ACCESS_TOKEN": "shpat_abc",
+    })
+    assert s.mongodb_uri == "mongodb://db.internal:27017/?replicaSet=rs0"
+    assert s.mongodb_database == "catalogs"
+    assert (s.host, s.port) == ("0.0.0.0", 9000)
+    assert (s.admin_token, s.read_token) == (ADMIN, READ)
+    assert s.effective_public_url == "https://gw.example.com"
+    assert s.shopify_api_version == "2025-10"
+    assert s.shopify_api_secrets == ("new-secret", "old-secret")
+    assert s.shopify_admin_api_url.startswith("http://127.0.0.1:5000/shops/{shop}")
+    assert s.catalog_storage_limit_bytes == 5_000_000
+    assert s.smtp == SmtpSettings("smtp.example.com", 587, "catalog@example.com",
+                                  ("ops@example.com", "owner@example.com"))
+    assert s.allowed_origins == ("http://localhost:3000", "https://admin.example.com")
+    assert s.shopify_access_token == "shpat_abc"
+
+
+def test_secrets_are_not_in_repr() -> None:
+    s = Settings.from_env({"GATEWAY_ADMIN_TOKEN": ADMIN, "SHOPIFY_ACCESS_TOKEN": "shpat_secret_x",
+                           "SHOPIFY_API_SECRET": "whsec_x", "MONGODB_URI": "mongodb://u:pw@h"})
+    text = repr(s)
+    for secret in (ADMIN, "shpat_secret_x", "whsec_x", "pw@h"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"GATEWAY_PORT": "80a"}, "GATEWAY_PORT='80a' is not a whole number"),
+        ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT=70000 is out of range"),
+        ({"GATEWAY_PORT": "0"}, "GATEWAY_PORT=0 is out of range"),
+        ({"SMTP_HOST": "h", "SMTP_FROM": "a@b.co", "NOTIFY_EMAILS": "c@d.co", "SMTP_PORT": "-1"},
+         "SMTP_PORT=-1 is out of range"),
+        ({"SHOPIFY_ADMIN_API_URL": "https://example.com/admin/api/{version}/graphql.json"}, "lacks {shop}"),
+        ({"SHOPIFY_ADMIN_API_URL": "https://{shop}/admin/graphql.json"}, "lacks {version}"),
+        ({"SHOPIFY_ADMIN_API_URL": "https://{shop}/{version}/{other}"}, "placeholders other than"),
+        ({"SHOPIFY_ADMIN_API_URL": "ftp://{shop}/{version}"}, "is not an http(s) URL"),
+        ({"CATALOG_STORAGE_LIMIT_BYTES": "0"}, "CATALOG_STORAGE_LIMIT_BYTES=0 is out of range"),
+        ({"CATALOG_STORAGE_LIMIT_BYTES": "100MB"}, "is not a whole number"),
+        ({"MONGODB_URI": "localhost:27017"}, "MONGODB_URI must start with mongodb://"),
+        ({"MONGODB_DATABASE": "my.db"}, "is not a valid MongoDB database name"),
+        ({"GATEWAY_ADMIN_TOKEN": "short"}, "GATEWAY_ADMIN_TOKEN is too short (5 characters)"),
+        ({"GATEWAY_ADMIN_TOKEN": "has space in the token value"}, "GATEWAY_ADMIN_TOKEN contains whitespace"),
+        ({"GATEWAY_ADMIN_TOKEN": ADMIN, "GATEWAY_READ_TOKEN": ADMIN}, "must differ"),
+        ({"GATEWAY_PUBLIC_URL": "gw.example.com"}, "GATEWAY_PUBLIC_URL='gw.example.com' is not a base URL"),
+        ({"SHOPIFY_API_VERSION": "2026-02"}, "is not a Shopify API version"),
+        ({"SHOPIFY_API_SECRET": "a,b,c"}, "more than two secrets"),
+        ({"SMTP_HOST": "smtp.example.com"}, "set SMTP_FROM, NOTIFY_EMAILS too"),
+        ({"SMTP_HOST": "h", "SMTP_FROM": "nobody", "NOTIFY_EMAILS": "x@y.co"}, "SMTP_FROM='nobody' is not an email"),
+        ({"SMTP_HOST": "h", "SMTP_FROM": "a@b.co", "NOTIFY_EMAILS": "x@y.co,oops"}, "NOTIFY_EMAILS has invalid"),
+        ({"GATEWAY_ALLOWED_ORIGINS": "https://ok.example.com/path"}, "GATEWAY_ALLOWED_ORIGINS: Invalid origin"),
+    ],
+)
+def test_each_mistake_has_a_clear_message(env: dict[str, str], expected: str) -> None:
+    found = problems(env)
+    assert len(found) == 1, found
+    assert expected in found[0]
+
+
+def test_all_mistakes_are_reported_together() -> None:
+    found = problems({"GATEWAY_PORT": "x", "SHOPIFY_API_VERSION": "v1", "CATALOG_STORAGE_LIMIT_BYTES": "-5"})
+    assert len(found) == 3
+    text = str(SettingsError(found))
+    assert "GATEWAY_PORT" in text and "SHOPIFY_API_VERSION" in text and "CATALOG_STORAGE_LIMIT_BYTES" in text
+
+
+def test_blank_values_count_as_unset() -> None:
+    s = Settings.from_env({"GATEWAY_PORT": "  ", "MONGODB_URI": "", "SMTP_HOST": ""})
+    assert s.port == 8000 and s.mongodb_uri is None and s.smtp is None
+
+
+def test_public_url_defaults_to_host_and_port() -> None:
+    assert Settings.from_env({"GATEWAY_HOST": "::1", "GATEWAY_PORT": "8123"}).effective_public_url == "http://[::1]:8123"
