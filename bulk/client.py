@@ -506,6 +506,7 @@ class ShopifyClient:
             raise ShopifyServerError(f"Unreadable bulk operation {operation_id} from Shopify: {exc}") from None
 
     async def cancel_bulk_operation(self, operation_id: str) -> BulkCancelResult:
+        """bulkOperationCancel; an already finished operation comes back as `user_errors`."""
         data = await self.execute(queries.BULK_OPERATION_CANCEL, {"id": operation_id})
         payload = _get(data, "bulkOperationCancel", "CancelBulkOperation")
         operation = payload.get("bulkOperation") or {}
@@ -525,6 +526,7 @@ class ShopifyClient:
         return subscription["id"]
 
     async def delete_webhook(self, subscription_id: str) -> None:
+        """webhookSubscriptionDelete; an unknown id raises ShopifyUserError ("does not exist")."""
         data = await self.execute(queries.WEBHOOK_SUBSCRIPTION_DELETE, {"id": subscription_id})
         payload = _get(data, "webhookSubscriptionDelete", "DeleteWebhook")
         _raise_user_errors(payload, f"Shopify did not delete webhook {subscription_id}")

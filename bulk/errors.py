@@ -98,7 +98,9 @@ class ShopNotFound(ShopifyError):
 
 
 class BulkOperationFailed(ShopifyError):
-    """The bulk operation ended FAILED/CANCELED/EXPIRED and could not be recovered by re-running."""
+    """The bulk operation ended FAILED/EXPIRED and re-running did not help (or cannot: ACCESS_DENIED).
+
+    A canceled operation raises BulkOperationCanceled instead."""
 
     def __init__(self, message: str, *, error_code: str | None = None, partial_data_url: str | None = None,
                  fix: str | None = None) -> None:

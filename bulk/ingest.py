@@ -17,8 +17,9 @@ retried after the sweep, and a retry that still conflicts is a duplicate.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+import gc
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,6 +79,36 @@ class IngestOutcome:
         return not self.duplicate_skus and not self.limit_reached
 
 
+GC_GEN0_THRESHOLD = 20_000
+_gc_users = 0
+_gc_saved: tuple[int, int, int] | None = None
+
+
+@contextlib.contextmanager
+def _fewer_gc_passes() -> Iterator[None]:
+    """Raise CPython's gen-0 collection threshold while any ingest runs (restored by the last one).
+
+    Items live a few thousand allocations, until their batch is written; with the default
+    threshold (700) each is traversed by gen-0 and gen-1 collections, which measured 20% of the
+    ingest time at 1M variants (0.2% with 20,000). Process-wide, so it is reference counted and
+    left alone if someone else changed the threshold meanwhile.
+    """
+    global _gc_users, _gc_saved
+    if _gc_users == 0:
+        _gc_saved = gc.get_threshold()
+        if _gc_saved[0] < GC_GEN0_THRESHOLD:
+            gc.set_threshold(GC_GEN0_THRESHOLD, *_gc_saved[1:])
+    _gc_users += 1
+    try:
+        yield
+    finally:
+        _gc_users -= 1
+        if _gc_users == 0 and _gc_saved is not None:
+            if gc.get_threshold()[0] == max(GC_GEN0_THRESHOLD, _gc_saved[0]):
+                gc.set_threshold(*_gc_saved)
+            _gc_saved = None
+
+
 class _End:
     """Queue sentinel: the producer is done."""
 
@@ -121,9 +152,8 @@ class _Ingest:
                 lines, line_number = decoder.decode(piece)
                 for batch in self.assembler.feed(lines, line_number):
                     await batches.put(batch)
-        last = self.assembler.flush()
-        if last is not None:
-            await batches.put(last)
+        for batch in self.assembler.flush():
+            await batches.put(batch)
         await batches.put(_END)
 
     async def write(self, batches: asyncio.Queue[Batch | _End], producers: Sequence[asyncio.Task[Any]]) -> None:
@@ -260,19 +290,8 @@ async def run_ingest(
     await store.ensure_catalog(catalog, shop_domain, store_name)
 
     if url is not None:
-        download = state.download = JsonlDownload(session, url, retry=retry)
-        blocks: asyncio.Queue[Block | _End] = asyncio.Queue(BLOCK_QUEUE)
-        batches: asyncio.Queue[Batch | _End] = asyncio.Queue(BATCH_QUEUE)
-
-        async def fetch() -> None:
-            await download.run(blocks.put)
-            await blocks.put(_END)
-
-        producers = [asyncio.create_task(fetch()), asyncio.create_task(state.assemble(blocks, batches))]
-        helpers = list(producers)
-        if on_progress is not None:
-            helpers.append(asyncio.create_task(_report(state, on_progress, progress_interval)))
-        await _supervise(asyncio.create_task(state.write(batches, producers)), helpers)
+        with _fewer_gc_passes():
+            await _stream(state, session, url, retry, on_progress, progress_interval)
 
     swept = 0
     clean = not state.limit_reached and not state.duplicates
@@ -292,6 +311,30 @@ async def run_ingest(
         swept=swept,
         bytes_downloaded=state.download.bytes_downloaded if state.download else 0,
     )
+
+
+async def _stream(
+    state: _Ingest,
+    session: aiohttp.ClientSession,
+    url: str,
+    retry: DownloadRetry,
+    on_progress: Callable[[IngestProgress], Awaitable[object]] | None,
+    progress_interval: float,
+) -> None:
+    """download ∥ decode + assemble ∥ write, until the file is written or the limit is reached."""
+    download = state.download = JsonlDownload(session, url, retry=retry)
+    blocks: asyncio.Queue[Block | _End] = asyncio.Queue(BLOCK_QUEUE)
+    batches: asyncio.Queue[Batch | _End] = asyncio.Queue(BATCH_QUEUE)
+
+    async def fetch() -> None:
+        await download.run(blocks.put)
+        await blocks.put(_END)
+
+    producers = [asyncio.create_task(fetch()), asyncio.create_task(state.assemble(blocks, batches))]
+    helpers = list(producers)
+    if on_progress is not None:
+        helpers.append(asyncio.create_task(_report(state, on_progress, progress_interval)))
+    await _supervise(asyncio.create_task(state.write(batches, producers)), helpers)
 
 
 async def _supervise(main: asyncio.Task[None], helpers: list[asyncio.Task[Any]]) -> None:
@@ -315,11 +358,10 @@ async def _supervise(main: asyncio.Task[None], helpers: list[asyncio.Task[Any]])
 async def _report(
     state: _Ingest, on_progress: Callable[[IngestProgress], Awaitable[object]], interval: float
 ) -> None:
+    """Report every `interval` seconds while something changed (a slow callback delays the next)."""
     last: IngestProgress | None = None
-    next_at = time.monotonic()
     while True:
-        next_at += interval
-        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        await asyncio.sleep(interval)
         snapshot = state.progress()
         if snapshot != last:
             await on_progress(snapshot)

@@ -182,7 +182,8 @@ class JsonlDownload:
             return None
         if status in _RETRY_STATUS or status >= 500:
             raise _Retry(f"HTTP {status}")
-        raise DownloadRefused(f"the bulk result URL answered HTTP {status} {resp.reason or ''}".rstrip())
+        raise DownloadRefused(f"the bulk result URL answered HTTP {status} {resp.reason or ''}".rstrip(),
+                              status=status)
 
     async def _deliver(self, data: bytes, sink: Callable[[Block], Awaitable[object]]) -> None:
         count = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)

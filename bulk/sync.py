@@ -28,6 +28,7 @@ from bulk.errors import (
     InvalidInput,
     NotFound,
     ShopifyError,
+    ShopifyUserError,
     SyncAlreadyRunning,
 )
 from bulk.ingest import IngestOutcome, IngestProgress, run_ingest
@@ -560,7 +561,10 @@ class SyncService:
         callback = self.settings.public_url.rstrip("/") + "/webhooks/shopify"
         ids: list[str] = []
         for topic in WEBHOOK_TOPICS:
-            ids.append(await client.create_webhook(topic, callback))
+            try:
+                ids.append(await client.create_webhook(topic, callback))
+            except ShopifyUserError as exc:  # already registered for this address: keep it
+                log.info("webhook %s for %s not created: %s", topic, config.shop_domain, exc)
         config.webhook_ids = ids
         await self.store.save_sync(config)
 
@@ -573,6 +577,9 @@ class SyncService:
             for webhook_id in config.webhook_ids:
                 try:
                     await client.delete_webhook(webhook_id)
+                except ShopifyUserError as exc:
+                    if "not exist" not in str(exc).lower():
+                        problems.append(f"{webhook_id}: {exc}")
                 except ShopifyError as exc:
                     problems.append(f"{webhook_id}: {exc}")
         finally:

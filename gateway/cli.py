@@ -7,7 +7,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from typing import TextIO
 
 from gateway.errors import SettingsError
 from gateway.settings import Settings
@@ -28,12 +27,12 @@ class _RedactQueryStrings(logging.Filter):
         return True
 
 
-def load_settings(stderr: TextIO = sys.stderr) -> Settings | None:
+def load_settings() -> Settings | None:
     """Settings from the environment, or None after printing every problem."""
     try:
         return Settings.from_env()
     except SettingsError as exc:
-        print(f"catalog-gateway: {exc}", file=stderr)
+        print(f"catalog-gateway: {exc}", file=sys.stderr)
         return None
 
 
@@ -85,10 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def export_schema(out: TextIO = sys.stdout) -> int:
+def export_schema() -> int:
     from gateway.schema import sdl
 
-    out.write(sdl())
+    sys.stdout.write(sdl())
     return 0
 
 

@@ -170,8 +170,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response.status_code = sub_response.status_code
         return response
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: over WebSocket, bytes would go out as binary frames, which
+        # graphql-transport-ws clients reject.
+        return orjson.dumps(data).decode()
 
     # -- WebSocket -------------------------------------------------------------------------------
 

@@ -1,12 +1,28 @@
-"""`python -m shopify_emulator [--port 8001] [--variants 1000] [--seed 1] [--changes 2.0]`."""
+"""`python -m shopify_emulator [--port 8001] [--variants 1000] [--seed 1] [--changes 2.0]`.
+
+SIGTERM and Ctrl-C stop it cleanly (result files deleted).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import signal
 
 from .serve import serve
+
+
+async def _run(args: argparse.Namespace) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await serve(args.host, args.port, variants=args.variants, seed=args.seed, shop_domain=args.shop,
+                    access_token=args.token, api_secret=args.secret, bulk_duration=args.bulk_duration,
+                    change_interval=args.changes)
 
 
 def main() -> None:
@@ -21,11 +37,7 @@ def main() -> None:
     parser.add_argument("--bulk-duration", type=float, default=2.0)
     parser.add_argument("--changes", type=float, default=None, metavar="SECONDS",
                         help="make a random store change every SECONDS")
-    args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, variants=args.variants, seed=args.seed, shop_domain=args.shop,
-                          access_token=args.token, api_secret=args.secret, bulk_duration=args.bulk_duration,
-                          change_interval=args.changes))
+    asyncio.run(_run(parser.parse_args()))
 
 
 if __name__ == "__main__":

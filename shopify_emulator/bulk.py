@@ -25,9 +25,10 @@ from graphql import (
 
 from bulk.schema import load_admin_schema
 
-from .execute import Compiler, Record, Unsupported, is_connection
-from .jsonl import ExportCanceled, copy_corrupted, copy_prefix, write_jsonl
-from .models import gid, parse_gid
+from .errors import ExportCanceled, Unsupported
+from .execute import Compiler, Record, is_connection
+from .jsonl import ExportStats, copy_corrupted, copy_prefix, write_jsonl
+from .models import gid
 from .resolvers import Root, table
 from .results import ResultFile, ResultFiles
 from .validation import parse_and_validate
@@ -269,16 +270,15 @@ class BulkRunner:
             served = result
             if corrupt is not None:
                 served = self.files.new(shop.domain, "corrupt")
-                served.objects, served.roots = result.objects, result.roots
-                served.size = await asyncio.get_running_loop().run_in_executor(
+                size = await asyncio.get_running_loop().run_in_executor(
                     self._pool, copy_corrupted, result.path, served.path, corrupt.params["positions"],
                     corrupt.params["kind"])
+                served.fill(ExportStats(result.objects, result.roots, size))
             op.on_progress(result.objects, result.roots)
             op.result = served
             if served.objects:
                 op.url, op.file_size = self.url_for(served), served.size
             self._finish(shop, op, "COMPLETED")
-            self._evict(shop)
         except Exception:
             log.exception("bulk operation %s crashed", op.gid)
             if op.status not in TERMINAL:
@@ -299,21 +299,29 @@ class BulkRunner:
 
     def _finish(self, shop: EmulatedShop, op: BulkOperation, status: str | None) -> None:
         if status is not None:
-            op.transition(status)
+            op.transition("CANCELED" if op.status == "CANCELING" else status)
         op.completed_at = int(self.clock())
         op._frozen = True
+        self._evict(shop)
         shop.bulk_finished(op)
 
     def _evict(self, shop: EmulatedShop) -> None:
-        """Keep the newest `max_results_per_shop` result files; older operations become EXPIRED."""
-        completed = [op for op in shop.operations if op.status == "COMPLETED" and op.result is not None]
+        """Bound the disk: keep the files of the newest `max_results_per_shop` completed (and failed)
+        operations; older operations become EXPIRED, and unreferenced files are deleted."""
         kept: list[ResultFile] = []
-        for op in reversed(completed):
-            if op.result not in kept and len(kept) < self.max_results_per_shop:
-                kept.append(op.result)
-        for op in completed:
-            if op.result not in kept:
+        for status, attribute in (("COMPLETED", "result"), ("FAILED", "partial")):
+            newest: list[ResultFile] = []
+            for op in reversed(shop.operations):
+                result = getattr(op, attribute) if op.status == status else None
+                if result is not None and result not in newest and len(newest) < self.max_results_per_shop:
+                    newest.append(result)
+            kept.extend(newest)
+        for op in shop.operations:
+            if any(r is not None and r not in kept for r in (op.result, op.partial)):
                 self.expire(op)
+        for result in self.files.files_of(shop.domain):
+            if result not in kept and not result.pending:
+                self.files.discard(result)
 
     def expire(self, op: BulkOperation) -> None:
         """The result URLs of `op` expire now (status EXPIRED; a download answers like an expired link)."""
@@ -333,7 +341,3 @@ class BulkRunner:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-
-def operation_number(value: str) -> int | None:
-    parsed = parse_gid(value, "BulkOperation")
-    return parsed[1] if parsed else None

@@ -1,9 +1,25 @@
-"""Errors raised by the emulator's Python API (tests and the demo call it directly).
+"""The emulator's errors.
 
-GraphQL clients never see these: the server turns them into Shopify-shaped responses.
+`RequestErrors` (and `Unsupported`) are what a GraphQL client sees: the server answers them as
+`errors` with no `data`. The others are raised to Python callers (tests, the demo).
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+
+def graphql_error(message: str, locations: Any = None, path: list[Any] | None = None,
+                  **extensions: Any) -> dict[str, Any]:
+    """One Shopify-shaped GraphQL error object."""
+    out: dict[str, Any] = {"message": message}
+    if locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in locations]
+    if path:
+        out["path"] = path
+    if extensions:
+        out["extensions"] = extensions
+    return out
 
 
 class EmulatorError(Exception):
@@ -41,3 +57,28 @@ class NotStarted(EmulatorError, RuntimeError):
     """An operation that needs the HTTP server was called before `await emu.start()`."""
 
     fix = "await emu.start() (or use `async with Emulator(...)`) first"
+
+
+class RequestErrors(EmulatorError):
+    """The GraphQL request is answered with these `errors` and no `data` (HTTP 200, as Shopify)."""
+
+    fix = "correct the document or variables as the error messages say"
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors[0]["message"] if errors else "request error")
+        self.errors = errors
+
+
+class Unsupported(RequestErrors):
+    """Valid for Shopify, not implemented by the emulator: answered as an error, never guessed."""
+
+    fix = "use a field/argument the emulator implements (shopify_emulator/resolvers.py) or implement it there"
+
+    def __init__(self, what: str, node: Any = None) -> None:
+        locations = [node.loc.source.get_location(node.loc.start)] if node is not None and node.loc else None
+        super().__init__([graphql_error(f"shopify_emulator does not support {what}", locations,
+                                        code="EMULATOR_UNSUPPORTED")])
+
+
+class ExportCanceled(EmulatorError):
+    """A bulk operation was canceled (or the emulator closed) while its file was being written."""

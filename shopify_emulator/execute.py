@@ -22,22 +22,12 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values
 
-from .validation import RequestErrors, error
+from .errors import RequestErrors, Unsupported
+from .errors import graphql_error as error
 
 PAGINATION_ARGS = frozenset({"first", "after", "last", "before"})
 MAX_PAGE_SIZE = 250
 _GID_ARG = re.compile(r"^gid://shopify/[A-Za-z]+/\d+(\?.*)?$")
-
-
-class Unsupported(Exception):
-    """Valid for Shopify, not implemented by the emulator: answered as a GraphQL error, never guessed."""
-
-    def __init__(self, what: str, node: Any = None) -> None:
-        super().__init__(f"shopify_emulator does not support {what}")
-        self.locations = [node.loc.source.get_location(node.loc.start)] if node is not None and node.loc else None
-
-    def as_error(self) -> dict[str, Any]:
-        return error(str(self), self.locations, code="EMULATOR_UNSUPPORTED")
 
 
 @dataclass(frozen=True)
@@ -85,7 +75,7 @@ def encode_cursor(obj: Any) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         return int(orjson.loads(base64.b64decode(cursor, validate=True))["last_id"])
-    except Exception as exc:  # any malformed cursor is the client's error
+    except (ValueError, KeyError, TypeError) as exc:  # binascii and orjson errors are ValueErrors
         raise RequestErrors([error(f"Invalid cursor for current pagination sort: {cursor!r}",
                                    code="INVALID_CURSOR")]) from exc
 

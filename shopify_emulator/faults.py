@@ -145,9 +145,9 @@ class Faults:
     def bucket_limits(self, shop: str) -> tuple[float, float] | None:
         return self._buckets.get(shop) or self._buckets.get(None)
 
-    def _add(self, kind: str, shop: str | None, times: int | None, **params: Any) -> FaultRule:
+    def _add(self, fault: str, shop: str | None, times: int | None, **params: Any) -> FaultRule:
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 (or None: until cleared)")
-        rule = FaultRule(kind, shop, times, params)
+        rule = FaultRule(fault, shop, times, params)
         self._rules.append(rule)
         return rule

@@ -16,14 +16,11 @@ from typing import Any
 
 import orjson
 
+from .errors import ExportCanceled
 from .execute import ChildConnection, Plan, render
 
 CHUNK_ROOTS = 250
 _dumps = orjson.dumps
-
-
-class ExportCanceled(Exception):
-    """The operation was canceled while its file was being written."""
 
 
 @dataclass(frozen=True)
@@ -108,11 +105,15 @@ def _ungrouped(node: Any, plan: Plan, parent_id: str | None, path: int, buckets:
 def copy_prefix(source: Path, target: Path, fraction: float) -> ExportStats:
     """Partial data: the first `fraction` of the lines (whole lines), as a failed operation leaves them."""
     with open(source, "rb") as handle:
-        lines = handle.read().splitlines(keepends=True)
-    kept = lines[: int(len(lines) * fraction)]
-    data = b"".join(kept)
-    target.write_bytes(data)
-    return ExportStats(len(kept), sum(1 for line in kept if b'"__parentId"' not in line), len(data))
+        total = sum(1 for _ in handle)
+    keep = int(total * fraction)
+    roots = 0
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        for _, line in zip(range(keep), src):
+            dst.write(line)
+            roots += b'"__parentId"' not in line
+        size = dst.tell()
+    return ExportStats(keep, roots, size)
 
 
 GARBAGE_LINE = b"<html><body>502 Bad Gateway</body></html>"

@@ -140,7 +140,7 @@ class Product:
     published_at: int | None
     options: tuple[ProductOption, ...]
     variants: tuple[Variant, ...]
-    featured_media: MediaImage | Video | None
+    featured_media: MediaImage | Video | None  # the product's own picture; GraphQL featuredMedia is media[0]
 
     def __post_init__(self) -> None:
         for variant in self.variants:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from operator import attrgetter
 from typing import Any
 
-from .execute import FieldSpec, Record, Unsupported, generic_table
+from .errors import Unsupported
+from .execute import FieldSpec, Record, generic_table
 from .models import (
     InventoryItem, MediaImage, MediaPreviewImage, Product, SelectedOption, Variant, gid, image_of, iso_utc, published,
 )
@@ -177,7 +178,7 @@ PRODUCT = {
     "publishedAt": F(lambda p: iso_utc(p.published_at) if published(p) else None),
     "onlineStoreUrl": C(lambda p, _a, ctx: f"https://{ctx.shop.domain}/products/{p.handle}" if published(p) else None),
     "options": A(lambda p, a: p.options[: a["first"]] if a.get("first") is not None else p.options, "first"),
-    "featuredMedia": F(attrgetter("featured_media")),
+    "featuredMedia": F(lambda p: next(iter(p.media), None)),
     "featuredImage": F(lambda p: next((image_of(m) for m in p.media if isinstance(m, MediaImage)), None)),
     "media": F(attrgetter("media")),
     "images": F(lambda p: [image_of(m) for m in p.media if isinstance(m, MediaImage)]),

@@ -22,10 +22,13 @@ class ResultFile:
     objects: int = 0
     roots: int = 0
     size: int = 0
+    pending: bool = True
     expired: bool = False
 
     def fill(self, stats: ExportStats) -> ResultFile:
+        """The file is written: record its counts (a pending file is never evicted)."""
         self.objects, self.roots, self.size = stats.objects, stats.roots, stats.size
+        self.pending = False
         return self
 
 
@@ -45,6 +48,10 @@ class ResultFiles:
 
     def get(self, token: str) -> ResultFile | None:
         return self._files.get(token)
+
+    def files_of(self, shop: str) -> list[ResultFile]:
+        """The shop's files still on disk."""
+        return [f for f in self._files.values() if f.shop == shop and not f.expired]
 
     def cached(self, shop: str, version: int, query: str, group_objects: bool) -> ResultFile | None:
         found = self._cache.get((shop, version, query, group_objects))

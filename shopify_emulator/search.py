@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .errors import Unsupported
 from .models import Product, Variant
-
-
-class SearchUnsupported(Exception):
-    """The search string uses syntax or a field the emulator does not implement."""
 
 
 Getter = Callable[[Any], Any]
@@ -38,7 +35,7 @@ def _date(text: str) -> int:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=timezone.utc)
     except ValueError as exc:
-        raise SearchUnsupported(f"cannot read {text!r} as a date (use ISO 8601, e.g. 2026-01-15T10:00:00Z)") from exc
+        raise Unsupported(f"cannot read {text!r} as a date (use ISO 8601, e.g. 2026-01-15T10:00:00Z)") from exc
     return int(parsed.timestamp())
 
 
@@ -46,7 +43,7 @@ def _number(text: str) -> int:
     try:
         return int(text)
     except ValueError as exc:
-        raise SearchUnsupported(f"expected a number, got {text!r}") from exc
+        raise Unsupported(f"expected a number, got {text!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -74,13 +71,13 @@ def parse_search(text: str | None, fields: dict[str, SearchField], *, free_text:
     try:
         tokens = shlex.split(text, posix=True)
     except ValueError as exc:
-        raise SearchUnsupported(f"cannot parse search {text!r}: {exc}") from exc
+        raise Unsupported(f"cannot parse search {text!r}: {exc}") from exc
     negate_next = False
     for token in tokens:
         if token == "AND":
             continue
         if token in ("OR", "(", ")") or token.startswith("(") or token.endswith(")"):
-            raise SearchUnsupported(f"search syntax {token!r} (only ANDed terms are supported)")
+            raise Unsupported(f"search syntax {token!r} (only ANDed terms are supported)")
         if token == "NOT":
             negate_next = True
             continue
@@ -89,7 +86,7 @@ def parse_search(text: str | None, fields: dict[str, SearchField], *, free_text:
             negated = token.startswith("-")
             word = token[1:] if negated else token
             if free_text is None:
-                raise SearchUnsupported(f"free-text search term {token!r} on this connection")
+                raise Unsupported(f"free-text search term {token!r} on this connection")
             needle = word.lower().rstrip("*")
             predicate = (lambda o, n=needle: n in (free_text(o) or "").lower())
         else:
@@ -97,7 +94,7 @@ def parse_search(text: str | None, fields: dict[str, SearchField], *, free_text:
             name, comparator, raw = match.group(2), match.group(3), match.group(4)
             spec = fields.get(name)
             if spec is None:
-                raise SearchUnsupported(f"search field {name!r} (supported: {', '.join(sorted(fields))})")
+                raise Unsupported(f"search field {name!r} (supported: {', '.join(sorted(fields))})")
             predicate = _predicate(name, spec, comparator, raw)
             if name == "updated_at" and comparator in (">", ">=") and not negated and not negate_next:
                 result.updated_since = _date(raw) - (0 if comparator == ">=" else -1)
@@ -118,7 +115,7 @@ def _predicate(name: str, spec: SearchField, comparator: str | None, raw: str) -
         compare = _COMPARATORS.get(comparator or "", operator.eq)
         return lambda o: (value := get(o)) is not None and compare(value, target)
     if comparator:
-        raise SearchUnsupported(f"comparison {comparator!r} on text field {name!r}")
+        raise Unsupported(f"comparison {comparator!r} on text field {name!r}")
     if raw == "*":
         return lambda o: bool(get(o))
     wanted = {v.strip().lower() for v in raw.split(",")} if spec.kind == "enum" else {raw.lower()}

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import re
 import uuid
@@ -22,10 +23,11 @@ from bulk.schema import load_admin_schema
 
 from .bulk import RequestContext
 from .cost import query_cost
-from .execute import Compiler, Unsupported, render
+from .errors import RequestErrors, Unsupported
+from .errors import graphql_error as error
+from .execute import Compiler, render
 from .resolvers import Root, table
-from .search import SearchUnsupported
-from .validation import RequestErrors, error, prepare
+from .validation import prepare
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -61,8 +63,8 @@ async def graphql(request: web.Request) -> web.Response:
     if fault is not None:
         status = fault.params["status"]
         return web.Response(status=status, text=_EDGE_ERROR.format(status=status), content_type="text/html")
-    token = request.headers.get("X-Shopify-Access-Token")
-    if token != shop.access_token or emu.faults.token_revoked(shop.domain):
+    token = request.headers.get("X-Shopify-Access-Token", "")
+    if not hmac.compare_digest(token.encode(), shop.access_token.encode()) or emu.faults.token_revoked(shop.domain):
         return _json({"errors": INVALID_TOKEN}, 401)
     query, variables, operation_name = await _read_body(request)
     if not isinstance(query, str) or not query.strip() or not isinstance(variables, (dict, type(None))):
@@ -85,8 +87,6 @@ async def graphql(request: web.Request) -> web.Response:
         cost = query_cost(schema, operation, prepared.fragments, prepared.coerced)
     except RequestErrors as exc:
         return _json({"errors": exc.errors, "extensions": _cost(0, 0, shop.bucket.status())}, 200, version)
-    except Unsupported as exc:
-        return _json({"errors": [exc.as_error()], "extensions": _cost(0, 0, shop.bucket.status())}, 200, version)
 
     if cost > MAX_QUERY_COST:
         message = f"Query cost is {cost}, which exceeds the single query max cost limit ({MAX_QUERY_COST})."
@@ -101,12 +101,9 @@ async def graphql(request: web.Request) -> web.Response:
                       "extensions": _cost(cost, None, shop.bucket.status())}, 200, version)
     try:
         data = render(Root(root_type.name), plan)
-    except (RequestErrors, Unsupported, SearchUnsupported) as exc:
+    except RequestErrors as exc:
         shop.bucket.refund(cost)
-        errors = exc.errors if isinstance(exc, RequestErrors) else [
-            exc.as_error() if isinstance(exc, Unsupported) else error(
-                f"shopify_emulator does not support {exc}", code="EMULATOR_UNSUPPORTED")]
-        return _json({"errors": errors, "extensions": _cost(0, 0, shop.bucket.status())}, 200, version)
+        return _json({"errors": exc.errors, "extensions": _cost(0, 0, shop.bucket.status())}, 200, version)
     return _json({"data": data, "extensions": _cost(cost, cost, shop.bucket.status())}, 200, version)
 
 

@@ -16,18 +16,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from .cost import LeakyBucket
-from .errors import InvalidInput
-from .execute import Record, Unsupported
+from .errors import InvalidInput, Unsupported
+from .execute import Record
 from .generate import PRODUCT_ID_BASE
 from .models import InventoryItem, Product, Variant, parse_gid
 from .payloads import bulk_finish_payload, inventory_level_payload, product_delete_payload, product_payload
-from .store import ProductStore
+from .store import UNSET, ProductStore
 from .webhooks import TOPICS, WebhookSender, WebhookSubscription
 
 if TYPE_CHECKING:
     from .bulk import BulkOperation
 
-_UNSET: Any = object()
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 _subscription_ids = itertools.count(1_402_000_001)
 
@@ -93,7 +92,7 @@ class EmulatedShop:
     # -- run-time changes ------------------------------------------------------------------------------
 
     def set_price(self, variant_id: str | int, price: str | int | Decimal,
-                  compare_at_price: str | int | Decimal | None = _UNSET) -> Variant:
+                  compare_at_price: str | int | Decimal | None = UNSET) -> Variant:
         """Change a variant's price (and compare-at price when given; None clears it). products/update."""
         variant = self.store.set_price(variant_id, price, compare_at_price)
         self._product_changed("products/update", variant.product)
@@ -102,7 +101,7 @@ class EmulatedShop:
     def set_inventory(self, variant_id: str | int, quantity: int) -> Variant:
         """Set the available quantity (negative allowed). inventory_levels/update, then products/update."""
         variant = self.store.set_inventory(variant_id, quantity)
-        self._send("inventory_levels/update", inventory_level_payload(variant, self.tz))
+        self._send("inventory_levels/update", lambda: inventory_level_payload(variant, self.tz))
         self._product_changed("products/update", variant.product)
         return variant
 
@@ -146,7 +145,7 @@ class EmulatedShop:
     def delete_product(self, product_id: str | int) -> int:
         """Delete a product; returns its numeric id. products/delete {"id": N}."""
         number = self.store.delete_product(product_id)
-        self._send("products/delete", product_delete_payload(number))
+        self._send("products/delete", lambda: product_delete_payload(number))
         return number
 
     def random_change(self, rng: random.Random) -> str:
@@ -170,16 +169,13 @@ class EmulatedShop:
         return f"inventory of variant {variant.id}: {variant.inventory_quantity} -> {quantity}"
 
     def _product_changed(self, topic: str, product: Product) -> None:
-        if self._subscribers(topic):
-            self._send(topic, product_payload(product, self.tz))
+        self._send(topic, lambda: product_payload(product, self.tz))
 
-    def _subscribers(self, topic: str) -> list[WebhookSubscription]:
-        return [s for s in self.subscriptions.values() if TOPICS[s.topic] == topic]
-
-    def _send(self, topic: str, payload: dict[str, Any]) -> None:
-        subscribers = self._subscribers(topic)
+    def _send(self, topic: str, payload: Callable[[], dict[str, Any]]) -> None:
+        """Deliver to the subscriptions of `topic` (the payload is only built when there are some)."""
+        subscribers = [s for s in self.subscriptions.values() if TOPICS[s.topic] == topic]
         if subscribers:
-            self._sender.send(self.domain, topic, payload, subscribers)
+            self._sender.send(self.domain, topic, payload(), subscribers)
 
     # -- bulk operations ----------------------------------------------------------------------------
 
@@ -196,7 +192,7 @@ class EmulatedShop:
         return list(reversed(self.operations)) if reverse else list(self.operations)
 
     def bulk_finished(self, operation: BulkOperation) -> None:
-        self._send("bulk_operations/finish", bulk_finish_payload(operation, self.tz))
+        self._send("bulk_operations/finish", lambda: bulk_finish_payload(operation, self.tz))
 
     # -- webhook subscriptions ----------------------------------------------------------------------
 

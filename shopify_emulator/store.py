@@ -23,7 +23,7 @@ from .models import MediaImage, Product, ProductOption, Variant, Video, parse_gi
 
 PRODUCT_STATUSES = ("ACTIVE", "DRAFT", "ARCHIVED", "UNLISTED")
 ADDED_MEDIA_ID_BASE = 32_000_000_000_000
-_UNSET: Any = object()
+UNSET: Any = object()  # "argument not given" (None means "clear")
 _VARIANT_KEYS = {"price", "compare_at_price", "sku", "inventory_quantity", "options", "image"}
 _MONEY = re.compile(r"^\d{1,15}(\.\d{1,2})?$")
 
@@ -199,13 +199,13 @@ class ProductStore:
         return current.copy()
 
     def set_price(self, variant_id: str | int, price: str | int | Decimal,
-                  compare_at_price: str | int | Decimal | None = _UNSET) -> Variant:
+                  compare_at_price: str | int | Decimal | None = UNSET) -> Variant:
         price = normalize_money(price)
-        compare = compare_at_price if compare_at_price in (_UNSET, None) else normalize_money(
+        compare = compare_at_price if compare_at_price in (UNSET, None) else normalize_money(
             compare_at_price, "compare_at_price")
         product, variant = self._editable_variant(variant_id)
         variant.price = price
-        if compare is not _UNSET:
+        if compare is not UNSET:
             variant.compare_at_price = compare
         self._install(product)
         variant.updated_at = product.updated_at

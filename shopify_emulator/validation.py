@@ -18,26 +18,8 @@ from graphql.execution.values import get_variable_values
 
 from bulk.schema import load_admin_schema
 
-
-class RequestErrors(Exception):
-    """The request is answered with these `errors` and no `data`."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__(errors[0]["message"] if errors else "request error")
-        self.errors = errors
-
-
-def error(message: str, locations: Any = None, path: list[Any] | None = None, **extensions: Any) -> dict[str, Any]:
-    """One Shopify-shaped GraphQL error."""
-    out: dict[str, Any] = {"message": message}
-    if locations:
-        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in locations]
-    if path:
-        out["path"] = path
-    if extensions:
-        out["extensions"] = extensions
-    return out
-
+from .errors import RequestErrors
+from .errors import graphql_error as error
 
 _TRANSLATIONS: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"^Cannot query field '(\w+)' on type '(\w+)'\."),

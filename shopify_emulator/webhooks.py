@@ -66,7 +66,11 @@ class Attempt:
 
 @dataclass(eq=False)
 class Delivery:
-    """One webhook sent (or to be sent) to one subscription; `state`: pending, delivered, failed, dropped."""
+    """One webhook sent (or to be sent) to one subscription.
+
+    `state`: pending, delivered, failed (every attempt failed), dropped (fault), canceled (emulator
+    closed first); `attempts`: each try's HTTP status or connection error.
+    """
 
     webhook_id: str
     event_id: str

@@ -64,17 +64,15 @@ def lines(*raw: str) -> list[BulkLine]:
 
 
 def assemble(
-    *raw: str, identifier: Identifier = Identifier.SKU, batch_size: int = 100
+    *raw: str, identifier: Identifier = Identifier.SKU, batch_size: int = 100, hold_batches: int = 0
 ) -> tuple[list[Batch], Assembler, list[tuple[int, str]]]:
     bad: list[tuple[int, str]] = []
     assembler = Assembler(
         identifier=identifier, shop_domain=SHOP, store_name=STORE, batch_size=batch_size,
-        on_bad_line=lambda n, reason: bad.append((n, reason)),
+        hold_batches=hold_batches, on_bad_line=lambda n, reason: bad.append((n, reason)),
     )
     batches = assembler.feed(lines(*raw), lambda i: i + 1)
-    last = assembler.flush()
-    if last is not None:
-        batches.append(last)
+    batches.extend(assembler.flush())
     return batches, assembler, bad
 
 
@@ -189,6 +187,26 @@ def test_variant_image_after_the_batch_was_cut_becomes_a_patch_once() -> None:
     assert batches[2].images == patches  # applied after the batch that wrote the item
 
 
+def test_held_batches_take_late_images_in_place() -> None:
+    other = VARIANT_NO_SKU.replace('"sku":""', '"sku":"SHIRT-L-BLK"')
+    batches, _, _ = assemble(PRODUCT, VARIANT, other, MEDIA, batch_size=1, hold_batches=2)
+    assert [[i.id for i in b.items] for b in batches] == [["SHIRT-M-BLK"], ["SHIRT-L-BLK"]]
+    assert batches[0].items[0].variant_image_url == "https://cdn.shopify.com/s/files/m-black.jpg"
+    assert [p for b in batches for p in b.images] == []
+
+
+def test_batches_are_released_after_hold_batches_more_are_full() -> None:
+    variants = [
+        VARIANT.replace("18014398509481985", str(n)).replace("SHIRT-M-BLK", f"SKU-{n}") for n in range(1, 8)
+    ]
+    assembler = Assembler(identifier=Identifier.SKU, shop_domain=SHOP, store_name=STORE, batch_size=2,
+                          hold_batches=2, on_bad_line=lambda n, r: None)
+    released = assembler.feed(lines(PRODUCT, *variants), lambda i: i + 1)
+    assert [[i.id for i in b.items] for b in released] == [["SKU-1", "SKU-2"]]
+    assert [[i.id for i in b.items] for b in assembler.flush()] == [["SKU-3", "SKU-4"], ["SKU-5", "SKU-6"], ["SKU-7"]]
+    assert assembler.flush() == []
+
+
 def test_media_of_a_skipped_variant_is_not_patched() -> None:
     media_of_skipped = MEDIA.replace("18014398509481985", "2")
     batches, _, _ = assemble(PRODUCT, VARIANT_NO_SKU, VARIANT, media_of_skipped, batch_size=1)
@@ -254,3 +272,22 @@ def test_batches_are_cut_at_batch_size() -> None:
     batches, assembler, _ = assemble(PRODUCT, *variants, batch_size=3)
     assert [len(b.items) for b in batches] == [3, 3, 1]
     assert assembler.variants == 7 and assembler.product_count == 1
+
+
+def test_option_values_follow_the_product_option_order() -> None:
+    three = PRODUCT.replace('"options":[{"name":"Size"},{"name":"Color"}]',
+                            '"options":[{"name":"Size"},{"name":"Color"},{"name":"Fit"}]')
+    selected = '[{"name":"Fit","value":"Slim"},{"name":"Size","value":"M"},{"name":"Color","value":"Black"}]'
+    shuffled = VARIANT.replace(VARIANT[VARIANT.index('[{"name":"Size"'):VARIANT.index(',"inventoryItem"')], selected)
+    in_order = VARIANT.replace(VARIANT[VARIANT.index('[{"name":"Size"'):VARIANT.index(',"inventoryItem"')],
+                               '[{"name":"Size","value":"M"},{"name":"Color","value":"Black"},{"name":"Fit","value":"Slim"}]')
+    record = product_record(lines(three)[0], SHOP)
+    for raw in (shuffled, in_order):
+        item = variant_item(lines(raw)[0], record, Identifier.SKU, STORE)
+        assert isinstance(item, CatalogItem) and item.option_values == ["M", "Black", "Slim"]
+    four = lines(PRODUCT.replace('"options":[{"name":"Size"},{"name":"Color"}]',
+                                 '"options":[{"name":"A"},{"name":"B"},{"name":"C"},{"name":"D"}]'))[0]
+    selected4 = '[{"name":"D","value":"4"},{"name":"A","value":"1"},{"name":"C","value":"3"},{"name":"B","value":"2"}]'
+    raw4 = VARIANT.replace(VARIANT[VARIANT.index('[{"name":"Size"'):VARIANT.index(',"inventoryItem"')], selected4)
+    item = variant_item(lines(raw4)[0], product_record(four, SHOP), Identifier.SKU, STORE)
+    assert isinstance(item, CatalogItem) and item.option_values == ["1", "2", "3", "4"]

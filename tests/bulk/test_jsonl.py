@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import msgspec
 import pytest
-from aiohttp import web
 
 from bulk.errors import DownloadError, DownloadRefused
 from bulk.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, MalformedLines
+from tests.bulk.file_server import FileServer, serving
 
 FAST_RETRY = DownloadRetry(attempts=3, base_delay=0.001, max_delay=0.01)
 
@@ -22,66 +20,10 @@ class Row(msgspec.Struct):
     text: str = ""
 
 
-@dataclass
-class FileServer:
-    """Serves `body` in `piece`-byte writes. `cuts`: for the next requests, close the connection
-    after that many body bytes. `ranges`: answer Range requests with 206."""
-
-    body: bytes
-    piece: int = 1 << 16
-    ranges: bool = True
-    cuts: list[int] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)  # answer the next requests with these statuses
-    requests: list[dict[str, str]] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(dict(request.headers))
-        if self.statuses:
-            return web.Response(status=self.statuses.pop(0), text="nope")
-        start, status, headers = 0, 200, {}
-        match = re.fullmatch(r"bytes=(\d+)-", request.headers.get("Range", ""))
-        if self.ranges and match:
-            start, status = int(match.group(1)), 206
-            headers["Content-Range"] = f"bytes {start}-{len(self.body) - 1}/{len(self.body)}"
-        payload = self.body[start:]
-        resp = web.StreamResponse(status=status, headers=headers)
-        resp.content_length = len(payload)
-        await resp.prepare(request)
-        cut = self.cuts.pop(0) if self.cuts else None
-        sent = 0
-        while sent < len(payload):
-            end = min(len(payload), sent + self.piece)
-            if cut is not None and end >= cut:
-                await resp.write(payload[sent:cut])
-                assert request.transport is not None
-                request.transport.abort()  # the connection drops mid-body
-                return resp
-            await resp.write(payload[sent:end])
-            sent = end
-        await resp.write_eof()
-        return resp
-
-
 @pytest.fixture
-async def serve() -> AsyncIterator:
-    runners: list[web.AppRunner] = []
-
-    async def start(server: FileServer) -> FileServer:
-        app = web.Application()
-        app.router.add_get("/result.jsonl", server.handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        server.url = f"http://127.0.0.1:{port}/result.jsonl"
-        return server
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+async def serve() -> AsyncIterator[Callable[[FileServer], Awaitable[FileServer]]]:
+    async with serving() as start:
+        yield start
 
 
 @pytest.fixture
@@ -230,3 +172,14 @@ async def test_refused_url_is_not_retried(serve, session) -> None:
 async def test_refused_connection_is_a_download_error(session) -> None:
     with pytest.raises(DownloadError):
         await download(session, "http://127.0.0.1:1/result.jsonl")
+
+
+def test_block_pieces_keep_whole_lines_and_line_numbers() -> None:
+    body = jsonl(300) + b'{"n":301}'
+    block = Block(body, 10, 301)
+    pieces = list(block.pieces(1000))
+    assert len(pieces) > 5 and b"".join(p.data for p in pieces) == body
+    assert all(p.data.endswith(b"\n") for p in pieces[:-1])
+    assert [p.first_line for p in pieces] == [10 + sum(q.line_count for q in pieces[:i]) for i in range(len(pieces))]
+    assert sum(p.line_count for p in pieces) == 301
+    assert list(Block(b'{"n":1}\n', 1, 1).pieces(1000)) == [Block(b'{"n":1}\n', 1, 1)]

@@ -1,0 +1,399 @@
+"""Ingest benchmark: `python -m bench.ingest` (run by `make bench`).
+
+For each size the Shopify emulator (in its own process, so its memory is not counted) generates a
+shop and runs the products bulk query; every case then reads that same JSONL result over HTTP from
+the emulator, each case in a fresh subprocess so its peak RSS (`ru_maxrss`) is its own:
+
+- baseline: download + decode only (`JsonlDownload` + the msgspec line decoder), no items;
+- pipeline: `run_ingest` into a store that discards writes (the pipeline's own cost and memory);
+- memory:   `run_ingest` into `MemoryCatalogStore` (its RSS includes every stored item);
+- ferretdb: `run_ingest` into `MongoCatalogStore` on FerretDB (SQLite), started here.
+
+The results go to the terminal and to docs/benchmarks.md (between the ingest markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bulk.assemble import BulkLine
+from bulk.ingest import run_ingest
+from bulk.jsonl import Block, JsonlDownload, LineDecoder, MalformedLines
+from bulk.queries import BULK_OPERATION_NODE, BULK_RUN_QUERY, PRODUCTS_BULK_QUERY
+from catalog_store.items import CatalogItem, Identifier
+from catalog_store.models import CatalogInfo, WriteResult
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = (10_000, 100_000, 1_000_000)
+CASES = ("baseline", "pipeline", "memory", "ferretdb")
+CASE_TIMEOUT = 600.0  # seconds; a case running longer is stopped and reported as such
+SHOP = "bench.myshopify.com"
+TOKEN = "shpat_bench"
+API_VERSION = "2026-01"
+FERRETDB_DEFAULT = ROOT / ".cache" / "ferretdb" / "ferretdb-v1.24.2"
+MARK_START, MARK_END = "<!-- ingest-benchmark:start -->", "<!-- ingest-benchmark:end -->"
+
+
+@dataclass
+class CaseResult:
+    case: str
+    variants: int
+    file_bytes: int
+    seconds: float | None  # None: stopped after CASE_TIMEOUT or failed
+    cpu_seconds: float | None = None
+    peak_rss_mb: float | None = None
+    items_written: int | None = None
+    error: str | None = None
+
+    @property
+    def variants_per_s(self) -> float | None:
+        return self.variants / self.seconds if self.seconds else None
+
+    @property
+    def mb_per_s(self) -> float | None:
+        return self.file_bytes / 1e6 / self.seconds if self.seconds else None
+
+
+# -- one case, in its own process ------------------------------------------------------------------
+
+
+class DiscardStore:
+    """Accepts every write and keeps nothing: isolates the pipeline's own time and memory."""
+
+    def __init__(self) -> None:
+        self.items = 0
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ensure_catalog(self, name: str, shop_domain: str, store_name: str) -> CatalogInfo:
+        return CatalogInfo(name, shop_domain, store_name)
+
+    async def write_items(self, catalog: str, items: Sequence[CatalogItem], *, run_id: str | None = None,
+                          limit_bytes: int | None = None) -> WriteResult:
+        self.items += len(items)
+        return WriteResult(written=len(items), written_upto=len(items))
+
+    async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None: ...
+
+    async def set_variant_image(self, catalog: str, variant_id: str, url: str) -> bool:
+        return True
+
+    async def sweep(self, catalog: str, run_id: str, started_at: datetime) -> int:
+        return 0
+
+
+def _make_store(case: str, mongo_uri: str | None) -> Any:
+    if case == "pipeline":
+        return DiscardStore()
+    if case == "memory":
+        from catalog_store.memory import MemoryCatalogStore
+
+        return MemoryCatalogStore()
+    if case == "ferretdb":
+        from catalog_store.mongo import MongoCatalogStore
+
+        if mongo_uri is None:
+            raise SystemExit("--mongo-uri is required for the ferretdb case")
+        return MongoCatalogStore(mongo_uri, database=f"bench_{os.getpid()}")
+    raise SystemExit(f"unknown case {case!r}")
+
+
+async def _measure(case: str, url: str, variants: int, mongo_uri: str | None) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session:
+        if case == "baseline":
+            decoder = LineDecoder(BulkLine, MalformedLines())
+            lines = 0
+
+            async def sink(block: Block) -> None:
+                nonlocal lines
+                for piece in block.pieces():
+                    lines += len(decoder.decode(piece)[0])
+
+            download = JsonlDownload(session, url)
+            started, cpu = time.perf_counter(), time.process_time()
+            await download.run(sink)
+            return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
+                    "file_bytes": download.bytes_downloaded, "items_written": None}
+
+        store = _make_store(case, mongo_uri)
+        await store.start()
+        try:
+            started, cpu = time.perf_counter(), time.process_time()
+            outcome = await run_ingest(
+                url=url, session=session, store=store, catalog="shopify_bench",
+                identifier=Identifier.SHOPIFY_VARIANT_ID, shop_domain=SHOP, store_name="Bench Store",
+                run_id="bench-run", run_started_at=datetime.now(UTC), limit_bytes=None,
+            )
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+            if outcome.items_written + sum(s.count for s in outcome.skipped) != variants:
+                raise RuntimeError(f"ingest wrote {outcome.items_written} and skipped {outcome.skipped} "
+                                   f"of {variants} variants")
+            if case == "ferretdb":
+                await store.delete_catalog("shopify_bench")
+        finally:
+            await store.close()
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "file_bytes": outcome.bytes_downloaded,
+            "items_written": outcome.items_written}
+
+
+def _run_case_here(args: argparse.Namespace) -> None:
+    result = asyncio.run(_measure(args.case, args.url, args.variants, args.mongo_uri))
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def _run_case(case: str, url: str, variants: int, file_bytes: int, mongo_uri: str | None) -> CaseResult:
+    command = [sys.executable, "-m", "bench.ingest", "--case", case, "--url", url, "--variants", str(variants)]
+    if mongo_uri:
+        command += ["--mongo-uri", mongo_uri]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=CASE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return CaseResult(case, variants, file_bytes, None, error=f"stopped after {CASE_TIMEOUT / 60:.0f} min")
+    if proc.returncode != 0:
+        return CaseResult(case, variants, file_bytes, None, error=(err.strip().splitlines() or ["failed"])[-1])
+    data = json.loads(out.strip().splitlines()[-1])
+    return CaseResult(case, variants, data["file_bytes"], data["seconds"], data["cpu_seconds"],
+                      data["peak_rss_mb"], data["items_written"])
+
+
+# -- the emulator and FerretDB, each in its own process -----------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[Any], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def _emulator(variants: int) -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shopify_emulator", "--port", str(port), "--variants", str(variants),
+         "--shop", SHOP, "--token", TOKEN, "--bulk-duration", "0"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_for_port(port, proc, "the Shopify emulator")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def _ferretdb(binary: Path) -> Iterator[str]:
+    if not binary.exists():
+        raise SystemExit(f"FerretDB not found at {binary}: run `make bench` (it installs it) or set FERRETDB_BIN")
+    state = tempfile.mkdtemp(prefix="bench-ferretdb-")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(binary), "--handler=sqlite", f"--sqlite-url=file:{state}/", f"--listen-addr=127.0.0.1:{port}",
+         f"--state-dir={state}", "--debug-addr=-", "--telemetry=disable", "--log-level=WARN"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, proc, "FerretDB")
+        yield f"mongodb://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+async def _bulk_result(base_url: str) -> tuple[str, int, float]:
+    """Run the products bulk query on the emulator: (result URL, file size, seconds it took)."""
+    endpoint = f"{base_url}/shops/{SHOP}/admin/api/{API_VERSION}/graphql.json"
+    headers = {"X-Shopify-Access-Token": TOKEN}
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def call(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+            async with session.post(endpoint, json={"query": query, "variables": variables}) as resp:
+                body = await resp.json()
+            if resp.status != 200 or body.get("errors"):
+                raise RuntimeError(f"emulator answered {resp.status}: {body}")
+            return body["data"]
+
+        data = await call(BULK_RUN_QUERY, {"query": PRODUCTS_BULK_QUERY, "groupObjects": False})
+        payload = data["bulkOperationRunQuery"]
+        if payload["userErrors"]:
+            raise RuntimeError(f"bulk query refused: {payload['userErrors']}")
+        operation_id = payload["bulkOperation"]["id"]
+        while True:
+            node = (await call(BULK_OPERATION_NODE, {"id": operation_id}))["node"]
+            if node["status"] == "COMPLETED":
+                return node["url"], int(node["fileSize"]), time.perf_counter() - started
+            if node["status"] not in ("CREATED", "RUNNING"):
+                raise RuntimeError(f"bulk operation ended {node['status']}: {node.get('errorCode')}")
+            await asyncio.sleep(0.1)
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+        if match:
+            cpu = match.group(1).strip()
+    memory = ""
+    with contextlib.suppress(OSError, AttributeError):
+        kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    return (f"{cpu}, {os.cpu_count()} cores{memory}; Linux {platform.release()}; "
+            f"Python {platform.python_version()}")
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "—" if value is None else format(value, pattern)
+
+
+def _table(results: list[CaseResult]) -> str:
+    baselines = {r.variants: r for r in results if r.case == "baseline"}
+    rows = ["| variants | file | case | time | variants/s | MB/s | peak RSS | ingest / baseline |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        base = baselines.get(r.variants)
+        ratio = (base.seconds / r.seconds) if base and base.seconds and r.seconds and r.case != "baseline" else None
+        time_text = f"{r.seconds:.2f} s" if r.seconds is not None else (r.error or "—")
+        rows.append(
+            f"| {r.variants:,} | {r.file_bytes / 1e6:.0f} MB | {r.case} | {time_text} | "
+            f"{_fmt(r.variants_per_s, ',.0f')} | {_fmt(r.mb_per_s, '.1f')} | "
+            f"{_fmt(r.peak_rss_mb, '.0f')} MB | {_fmt(ratio, '.2f')} |"
+        )
+    return "\n".join(rows)
+
+
+def _write_report(path: Path, results: list[CaseResult], notes: list[str]) -> None:
+    section = "\n".join([
+        MARK_START,
+        "## Ingest (`python -m bench.ingest`, `make bench`)",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {_machine()}.",
+        "",
+        "Each case reads the same emulator-generated JSONL over HTTP on 127.0.0.1 (products bulk query,",
+        "`groupObjects: false`) in a fresh process; peak RSS is that process's `ru_maxrss`. The emulator",
+        "and FerretDB run in their own processes. `ingest / baseline` is the baseline's time divided by",
+        "the case's (1.0 = as fast as download + decode alone).",
+        "",
+        "- **baseline**: download + msgspec decode only, no items built.",
+        "- **pipeline**: `run_ingest` into a store that discards writes: the pipeline's own time and memory.",
+        "- **memory**: `run_ingest` into `MemoryCatalogStore`; its RSS includes every item it stores.",
+        "- **ferretdb**: `run_ingest` into `MongoCatalogStore` on FerretDB 1.24 (SQLite backend).",
+        "",
+        _table(results),
+        "",
+        *[f"- {note}" for note in notes],
+        MARK_END,
+    ])
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if MARK_START in text and MARK_END in text:
+        before, rest = text.split(MARK_START, 1)
+        text = before + section + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _print_result(r: CaseResult) -> None:
+    if r.seconds is None:
+        print(f"  {r.case:9s} {r.error}", flush=True)
+        return
+    print(f"  {r.case:9s} {r.seconds:7.2f} s  {r.variants_per_s:10,.0f} variants/s  {r.mb_per_s:6.1f} MB/s  "
+          f"peak RSS {r.peak_rss_mb:5.0f} MB  (cpu {r.cpu_seconds:.2f} s)", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="variant counts, comma separated")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"subset of {','.join(CASES)}")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--no-report", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--variants", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--mongo-uri", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.case:
+        _run_case_here(args)
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    cases = [c for c in args.cases.split(",") if c]
+    unknown = set(cases) - set(CASES)
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}; choose from {', '.join(CASES)}")
+    print(f"Ingest benchmark on {_machine()}", flush=True)
+    results: list[CaseResult] = []
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        mongo_uri = None
+        if "ferretdb" in cases:
+            mongo_uri = stack.enter_context(_ferretdb(Path(os.environ.get("FERRETDB_BIN", FERRETDB_DEFAULT))))
+        for variants in sizes:
+            with _emulator(variants) as base_url:
+                url, file_bytes, generated = asyncio.run(_bulk_result(base_url))
+                print(f"{variants:,} variants: {file_bytes / 1e6:.0f} MB of JSONL "
+                      f"(emulator bulk operation {generated:.1f} s)", flush=True)
+                for case in cases:
+                    result = _run_case(case, url, variants, file_bytes, mongo_uri)
+                    _print_result(result)
+                    results.append(result)
+                    if result.seconds is None:
+                        notes.append(f"{case} at {variants:,} variants: {result.error}.")
+    if not args.no_report:
+        _write_report(args.output, results, notes)
+        print(f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
+    print(json.dumps([asdict(r) for r in results]) if os.environ.get("BENCH_JSON") else "", end="")
+
+
+if __name__ == "__main__":
+    main()
