@@ -49,6 +49,7 @@ _INVENTORY_PREFIX_LEN: Final = len(INVENTORY_ITEM_PREFIX)
 UNKNOWN_PRODUCT: Final = "unknown_product"  # skip reason: the variant's product line is not in the file
 IMAGE_TOO_LONG: Final = "image_too_long"  # not an item skip: the item is kept without that image
 MAX_EXAMPLES: Final = 5
+MAX_MONEY_CHARS: Final = 64
 
 _MONEY = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _ID_MATCH = ID_PATTERN.fullmatch
@@ -145,7 +146,7 @@ class ProductRecord(msgspec.Struct, gc=False):
     url: str | None
     published_scope: str | None
     options: list[str]  # shared by the products with the same option names: copy, never mutate
-    updated_at: datetime | None
+    updated_at: datetime
     too_long: str | None  # first product-level field over 5,000 characters
 
 
@@ -215,6 +216,8 @@ def exact_money(value: str | None, name: str) -> str | None:
     """A money string exactly as Shopify wrote it. Raises LineError for a non-decimal."""
     if value is None or value in _valid_money:
         return value
+    if len(value) > MAX_MONEY_CHARS:
+        raise LineError(f"{name} {value[:40]!r}… is not a decimal amount")
     if _MONEY.fullmatch(value):
         if len(_valid_money) >= 4096:
             _valid_money.clear()
@@ -245,6 +248,9 @@ def product_record(line: BulkLine, shop_domain: str, store_name: str = "") -> Pr
         raise LineError(f"product {product_id} has no title")
     if line.status is None:
         raise LineError(f"product {product_id} has no status")
+    updated_at = line.updated_at
+    if updated_at is None or updated_at.tzinfo is None:  # it guards every write of the items
+        raise LineError(f"product {product_id} has no updatedAt with a time zone")
     media = line.featured_media
     image = media.preview.image if media is not None and media.preview is not None else None
     image_url = image.url if image is not None else None
@@ -252,11 +258,12 @@ def product_record(line: BulkLine, shop_domain: str, store_name: str = "") -> Pr
     options = [o.name for o in line.options] if line.options else []
     published = "web" if (line.published_at or line.online_store_url) else None
     too_long = None
-    strings = (store_name, line.title, image_url, line.vendor, line.product_type, url, line.handle)
+    strings = (store_name, line.title, line.status, image_url, line.vendor, line.product_type, url, line.handle)
     if sum(len(v) for v in strings if v is not None) + sum(map(len, options)) > MAX_VALUE_CHARS:
         too_long = _too_long(
             ("store_name", store_name),
             ("product_title", line.title),
+            ("status", line.status),
             ("product_image_url", image_url),
             ("vendor", line.vendor),
             ("product_type", line.product_type),
@@ -275,7 +282,7 @@ def product_record(line: BulkLine, shop_domain: str, store_name: str = "") -> Pr
         url=url,
         published_scope=published,
         options=options,
-        updated_at=line.updated_at,
+        updated_at=updated_at,
         too_long=too_long,
     )
 

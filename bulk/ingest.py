@@ -3,10 +3,11 @@
 Three tasks overlap, joined by bounded queues (back-pressure: a slow store stops the decoder, a
 stopped decoder stops reading the socket):
 
-    download (JsonlDownload) ─[blocks ≤ 4 × 1 MiB]→ decode + assemble ─[batches ≤ 2]→ store writes
+    download (JsonlDownload) ─[≤ 4 blocks of ~0.25–1 MiB]→ decode + assemble ─[≤ 2 batches]→ writes
 
-Memory grows with the number of products only (the assembler's compact records); blocks, batches
-and deferred SKU conflicts are bounded by the queue sizes or by the conflicts themselves.
+Memory grows with the number of products only (the assembler's compact records). Everything else
+is bounded: blocks and batches by the queues, items by the batches the assembler holds back for
+late variant images (`Assembler.hold_batches`), deferred writes by the SKU conflicts met.
 
 SKU mode conflicts: `write_items` refuses an item whose id is held by another variant. When this
 run wrote the holder, two variants of the file share the SKU: a genuine duplicate. Otherwise the
@@ -26,15 +27,18 @@ from typing import Any
 
 import aiohttp
 
-from bulk.assemble import Assembler, Batch, BulkLine, VariantImage
+from bulk.assemble import IMAGE_TOO_LONG, Assembler, Batch, BulkLine, VariantImage
 from bulk.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, MalformedLines
+from catalog_store.errors import InvalidItem
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.models import Conflict, SkipCount
 from catalog_store.store import CatalogStore
+from catalog_store.writes import item_problem
 
 __all__ = ["DuplicateSku", "IngestOutcome", "IngestProgress", "run_ingest"]
 
 SKU_CONFLICT = "sku_conflict"  # skip reason: SKU held by an item this run could not sweep
+INVALID_VALUE = "invalid_value"  # skip reason: an item the store refused (a check the assembler lacks)
 BLOCK_QUEUE = 4
 BATCH_QUEUE = 2
 IMAGE_CONCURRENCY = 64
@@ -42,6 +46,8 @@ IMAGE_CONCURRENCY = 64
 
 @dataclass(slots=True)
 class IngestProgress:
+    """A running ingest's counters, passed to `on_progress` (~every 0.2 s and once at the end)."""
+
     bytes_downloaded: int
     file_size: int | None
     items_written: int
@@ -60,6 +66,9 @@ class DuplicateSku:
 
 @dataclass(slots=True)
 class IngestOutcome:
+    """How an ingest ended. `items_written` counts items now in the catalog from this file
+    (including ones the store already held newer); `swept` the items removed by the sweep."""
+
     items_written: int
     skipped: list[SkipCount]
     malformed_lines: int
@@ -71,7 +80,7 @@ class IngestOutcome:
 
     @property
     def items_skipped(self) -> int:
-        return sum(s.count for s in self.skipped if s.reason != "image_too_long")
+        return sum(s.count for s in self.skipped if s.reason != IMAGE_TOO_LONG)
 
     @property
     def clean(self) -> bool:
@@ -104,7 +113,8 @@ def _fewer_gc_passes() -> Iterator[None]:
     finally:
         _gc_users -= 1
         if _gc_users == 0 and _gc_saved is not None:
-            if gc.get_threshold()[0] == max(GC_GEN0_THRESHOLD, _gc_saved[0]):
+            ours = max(GC_GEN0_THRESHOLD, _gc_saved[0])
+            if gc.get_threshold()[0] == ours:  # nobody changed it meanwhile
                 gc.set_threshold(*_gc_saved)
             _gc_saved = None
 
@@ -170,12 +180,20 @@ class _Ingest:
     async def write_batch(self, batch: Batch) -> None:
         items = batch.items
         if items:
-            result = await self.store.write_items(
-                self.catalog, items, run_id=self.run_id, limit_bytes=self.limit_bytes
-            )
+            try:
+                result = await self.store.write_items(
+                    self.catalog, items, run_id=self.run_id, limit_bytes=self.limit_bytes
+                )
+            except InvalidItem:  # the store refuses the whole batch for one item: skip that one
+                items = self._drop_invalid(items)
+                result = await self.store.write_items(
+                    self.catalog, items, run_id=self.run_id, limit_bytes=self.limit_bytes
+                )
             self.items_written += result.written + result.stale
             considered = items[: result.written_upto] if result.limit_reached else items
             if result.conflicts:
+                # Deferred variants are not marked seen: their old items must go in the sweep, or two
+                # variants swapping SKUs would block each other (and look like duplicates).
                 self._conflicts(result.conflicts, considered, final=False)
             if result.stale:
                 refused = {c.variant_id for c in result.conflicts}
@@ -225,6 +243,16 @@ class _Ingest:
                 item = by_variant.get(conflict.variant_id)
                 if item is not None:
                     self.deferred[conflict.variant_id] = item
+
+    def _drop_invalid(self, items: Sequence[CatalogItem]) -> list[CatalogItem]:
+        kept: list[CatalogItem] = []
+        for item in items:
+            problem = item_problem(item)
+            if problem is None:
+                kept.append(item)
+            else:
+                self.assembler.skips.add(INVALID_VALUE, f"variant {item.shopify_variant_id}: {problem}")
+        return kept
 
     async def _set_images(self, patches: Sequence[VariantImage]) -> None:
         remote: list[VariantImage] = []

@@ -133,29 +133,25 @@ class JsonlDownload:
                 return
             parts: list[bytes] = []
             pending = 0
-            async for chunk in resp.content.iter_chunked(self._chunk_size):
-                if position < self._offset:  # re-reading bytes already handed on
-                    if position + len(chunk) <= self._offset:
-                        position += len(chunk)
-                        continue
-                    chunk = chunk[self._offset - position :]
-                    position = self._offset
-                position += len(chunk)
-                if position > self.bytes_downloaded:
-                    self.bytes_downloaded = position
-                parts.append(chunk)
-                pending += len(chunk)
-                if pending < self._min_block:
-                    continue
-                cut = chunk.rfind(b"\n")
-                if cut < 0:
-                    continue
-                data = b"".join(parts)
-                end = len(data) - (len(chunk) - cut - 1)
-                rest = data[end:]
-                parts = [rest] if rest else []
-                pending = len(rest)
-                await self._deliver(data[:end] if rest else data, sink)
+            try:
+                async for chunk in resp.content.iter_chunked(self._chunk_size):
+                    if position < self._offset:  # re-reading bytes already handed on
+                        if position + len(chunk) <= self._offset:
+                            position += len(chunk)
+                            continue
+                        chunk = chunk[self._offset - position :]
+                        position = self._offset
+                    position += len(chunk)
+                    if position > self.bytes_downloaded:
+                        self.bytes_downloaded = position
+                    parts.append(chunk)
+                    pending += len(chunk)
+                    if pending >= self._min_block and b"\n" in chunk:
+                        parts = await self._deliver_lines(parts, sink)
+                        pending = len(parts[0]) if parts else 0
+            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError):
+                await self._deliver_lines(parts, sink)  # resume after the last complete line received
+                raise
             if position < self._offset:
                 raise _Retry(f"the response ended at byte {position:,}, before byte {self._offset:,}")
             if parts:
@@ -184,6 +180,15 @@ class JsonlDownload:
             raise _Retry(f"HTTP {status}")
         raise DownloadRefused(f"the bulk result URL answered HTTP {status} {resp.reason or ''}".rstrip(),
                               status=status)
+
+    async def _deliver_lines(self, parts: list[bytes], sink: Callable[[Block], Awaitable[object]]) -> list[bytes]:
+        """Deliver the complete lines in `parts`; return what is left of the last, partial line."""
+        data = b"".join(parts)
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            return [data] if data else []
+        await self._deliver(data[:end] if end < len(data) else data, sink)
+        return [data[end:]] if end < len(data) else []
 
     async def _deliver(self, data: bytes, sink: Callable[[Block], Awaitable[object]]) -> None:
         count = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)

@@ -32,6 +32,7 @@ from bulk.errors import (
     SyncAlreadyRunning,
 )
 from bulk.ingest import IngestOutcome, IngestProgress, run_ingest
+from bulk.jsonl import DownloadRetry
 from bulk.notifications import Notifier
 from bulk.operation import BulkOperationRunner, BulkOperationState
 from bulk.progress import Broadcaster
@@ -88,6 +89,7 @@ class SyncSettings:
     persist_interval: float = 1.0
     batch_size: int = 1000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    download_retry: DownloadRetry = field(default_factory=DownloadRetry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +451,7 @@ class SyncService:
             limit_bytes=self.settings.storage_limit_bytes,
             on_progress=reporter.ingest_progress,
             batch_size=self.settings.batch_size,
+            retry=self.settings.download_retry,
         )
 
     async def _heartbeat(self, shop: str, run: SyncRun) -> None:

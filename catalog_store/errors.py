@@ -22,7 +22,26 @@ class StoreUnavailable(StoreError):
     fix = "Check MONGODB_URI and that the MongoDB server is running and reachable."
 
 
-class InvalidQuery(StoreError):
-    """A read was asked with invalid arguments (page size, cursor, filter)."""
+class InvalidQuery(StoreError, ValueError):
+    """A read was asked with invalid arguments (page size, cursor, filter). Also a ValueError."""
 
     fix = "Correct the arguments as the message says."
+
+
+class UnknownCatalog(StoreError):
+    """Items were written to a catalog that `ensure_catalog` never created (or that was deleted)."""
+
+    fix = "Create the catalog with ensure_catalog() before writing items; a deleted catalog is gone."
+
+
+class InvalidItem(StoreError, ValueError):
+    """An item breaks a catalog rule (id, 5,000-character values, money, updated_at): nothing written."""
+
+    fix = "Filter or correct the item before writing it (see catalog_store.items for the rules)."
+
+
+class ConcurrentWriteConflict(StoreError):
+    """Concurrent writers kept changing the same items; the batch could not be settled."""
+
+    retryable = True
+    fix = "Retry the write; item writes are idempotent."

@@ -83,6 +83,33 @@ class CatalogItem:
     updated_at: datetime | None = None  # the product's Shopify updated_at: guards every write
     inventory_item_id: str | None = None  # numeric; maps inventory_levels/update webhooks
 
+    def copy(self) -> CatalogItem:
+        """A copy sharing no mutable value with this item (faster than dataclasses.replace)."""
+        return CatalogItem(
+            self.id,
+            self.store_name,
+            self.shopify_product_id,
+            self.shopify_variant_id,
+            self.product_title,
+            self.variant_title,
+            self.status,
+            self.product_image_url,
+            self.variant_image_url,
+            self.vendor,
+            self.product_type,
+            self.product_url,
+            self.product_handle,
+            self.published_scope,
+            self.price,
+            self.compare_at_price,
+            self.inventory_quantity,
+            list(self.options),
+            list(self.option_values),
+            self.sku,
+            self.updated_at,
+            self.inventory_item_id,
+        )
+
     def to_document(self, catalog: str) -> dict[str, Any]:
         """The stored document: catalog fields (money as numbers) plus `_` bookkeeping fields."""
         doc: dict[str, Any] = {
@@ -146,6 +173,50 @@ class CatalogItem:
 def document_size(doc: dict[str, Any]) -> int:
     """Stored size of an item document in bytes (its BSON encoding, as MongoDB counts it)."""
     return len(bson.encode(doc))
+
+
+# BSON: a document is int32 size + elements + NUL; an element is type byte + key cstring + value.
+_STRING_FIELDS = (
+    "id", "store_name", "shopify_product_id", "shopify_variant_id", "product_title", "variant_title", "status",
+    "product_image_url", "variant_image_url", "vendor", "product_type", "product_url", "product_handle",
+    "published_scope", "sku", "inventory_item_id",
+)  # fmt: skip
+DOCUMENT_KEYS = ("_catalog", *CATALOG_FIELDS, "_price", "_compare_at_price", "_updated_at", "_inventory_item_id")
+_KEYS_SIZE = sum(len(key) + 2 for key in DOCUMENT_KEYS)
+
+
+def _string_size(value: str | None) -> int:
+    return 0 if value is None else len(value.encode()) + 5  # int32 length + UTF-8 + NUL
+
+
+def _array_size(values: list[str]) -> int:
+    return 5 + sum(len(str(i)) + 2 + _string_size(v) for i, v in enumerate(values))
+
+
+def item_document_size(item: CatalogItem, catalog: str) -> int:
+    """`document_size(item.to_document(catalog))`, computed without building the document (the memory
+    store's hot path). Raises like the encoding would for values of the wrong type."""
+    size = 5 + _KEYS_SIZE + _string_size(catalog)
+    for name in _STRING_FIELDS:
+        value = getattr(item, name)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a string or None, got {value!r}")
+        size += _string_size(value)
+    size += 8 + len(item.price.encode()) + 5  # price (double) and _price (string)
+    if item.compare_at_price is not None:
+        size += 8 + len(item.compare_at_price.encode()) + 5
+    quantity = item.inventory_quantity
+    if quantity is not None:
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise TypeError(f"inventory_quantity must be an integer, got {quantity!r}")
+        size += 4 if -(2**31) <= quantity < 2**31 else 8
+    if item.updated_at is not None:
+        size += 8
+    for values in (item.options, item.option_values):
+        if not all(isinstance(v, str) for v in values):
+            raise TypeError(f"option names and values must be strings, got {values!r}")
+        size += _array_size(values)
+    return size
 
 
 def valid_item_id(value: str) -> bool:

@@ -27,7 +27,8 @@ from gateway.auth import Authenticator
 from gateway.context import LiveSettings, Services
 from gateway.email import email_sender
 from gateway.http import GatewayGraphQL
-from gateway.schema import GatewaySchema, schema as default_schema
+from gateway.schema import GatewaySchema
+from gateway.schema import schema as default_schema
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import random
 import secrets
 import socket
@@ -60,10 +61,10 @@ async def demo(args: argparse.Namespace) -> None:
     from gateway.app import Gateway, create_app, sync_settings_for
     from shopify_emulator import Emulator
 
+    logging.getLogger("shopify_emulator").setLevel(logging.WARNING)
     admin_token = secrets.token_urlsafe(24)
     shop_token = "shpat_" + secrets.token_hex(16)
-    api_secret = secrets.token_hex(16)
-    emulator = Emulator(api_secret, bulk_duration=DEMO_BULK_SECONDS)
+    emulator = Emulator(secrets.token_hex(16), bulk_duration=DEMO_BULK_SECONDS)
     shop = emulator.add_shop(DEMO_SHOP, access_token=shop_token, variants=args.variants, seed=args.seed,
                              name=DEMO_STORE_NAME)
     await emulator.start()
@@ -73,12 +74,13 @@ async def demo(args: argparse.Namespace) -> None:
     port = sock.getsockname()[1]
     base = f"http://{args.host}:{port}"
     try:
+        # No SHOPIFY_API_SECRET: the gateway serves no /webhooks/shopify endpoint yet, so no webhooks
+        # are registered; store changes reach the catalog with the next (re-)sync.
         settings = Settings(
             host=args.host,
             port=port,
             admin_token=admin_token,
             shopify_admin_api_url=emulator.admin_api_url_template,
-            shopify_api_secrets=(api_secret,),
         )
         gateway = Gateway(settings, MemoryCatalogStore(),
                           sync_settings=sync_settings_for(settings, poll_interval=0.5, max_poll_interval=2.0))
@@ -99,8 +101,9 @@ async def demo(args: argparse.Namespace) -> None:
             f"  shop             : {DEMO_SHOP} (Shopify emulator at {emulator.base_url})\n"
             f"  try              : subscription {{ syncProgress(shopDomain: \"{DEMO_SHOP}\") "
             f"{{ phase itemsWritten status }} }}\n"
-            f"The emulated store changes every {args.change_every:g} s (price drops, rises, sell-outs, restocks). "
-            "Ctrl-C stops.\n",
+            f"  re-sync          : mutation {{ resyncShopifyCatalog(shopDomain: \"{DEMO_SHOP}\") {{ id status }} }}\n"
+            f"The emulated store changes every {args.change_every:g} s (price drops, rises, sell-outs, restocks); "
+            "a re-sync brings the changes into the catalog. Ctrl-C stops.\n",
             flush=True,
         )
         changer_task = asyncio.create_task(_keep_changing(shop, random.Random(args.seed), args.change_every))

@@ -102,7 +102,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive=receive)
-            if not self._wants_ide(request) and self.authenticator.role_for(request.headers.get("authorization")) is None:
+            role = self.authenticator.role_for(request.headers.get("authorization"))
+            if role is None and not self._wants_ide(request):
                 await self._unauthenticated(request)(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)

@@ -82,7 +82,7 @@ class Coalescer:
 
     def due(self, now: float) -> SyncRun | None:
         """The held snapshot once its slot has come, else None."""
-        if self.pending is not None and now - self._sent_at >= self.interval:
+        if self.pending is not None and now >= self._sent_at + self.interval:  # same sum as deadline()
             return self._send(self.pending, now)
         return None
 

@@ -33,6 +33,7 @@ from gateway.email import email_sender
 from gateway.settings import Settings
 
 EXIT_FAILED = 1
+MAX_EXAMPLES = 3
 
 
 def describe(run: SyncRun) -> str:
@@ -63,9 +64,9 @@ def summary_table(run: SyncRun) -> Table:
     for what, value in rows:
         table.add_row(what, value)
     for skip in run.skipped:
-        examples = ", ".join(skip.examples[:5]) or "-"
-        table.add_row(f"  skipped: {skip.reason}", f"{skip.count:,} (e.g. {examples})")
-    for example in run.malformed_examples[:5]:
+        examples = "".join(f"\n  e.g. {example}" for example in skip.examples[:MAX_EXAMPLES])
+        table.add_row(f"  skipped: {skip.reason}", f"{skip.count:,}{examples}")
+    for example in run.malformed_examples[:MAX_EXAMPLES]:
         table.add_row("  malformed", example)
     if run.error_code is not None:
         table.add_row("error", f"[red]{run.error_code.value}[/]: {run.error_message or ''}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.policy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ class Inbox:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         assert isinstance(envelope.content, bytes)
         self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos),
-                                      email.message_from_bytes(envelope.content)))
+                                      email.message_from_bytes(envelope.content, policy=email.policy.default)))
         self.arrived.set()
         return "250 Message accepted"
 

@@ -14,7 +14,7 @@ from gql.transport.exceptions import TransportQueryError
 
 from catalog_store.memory import MemoryCatalogStore
 from gateway.settings import Settings
-from tests.gateway.conftest import ADMIN_TOKEN, READ_TOKEN, Running, serve_gateway
+from tests.gateway.harness import ADMIN_TOKEN, READ_TOKEN, Running, serve_gateway
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 QUERY = "{ shopifySyncs { shopDomain } }"
@@ -204,3 +204,19 @@ async def test_cors_for_allowed_origins_only(running: Running) -> None:
         r = await http.options("/graphql", headers={**preflight, "Origin": "https://evil.example.com"})
         assert r.status_code == 400
         assert "access-control-allow-origin" not in r.headers
+
+
+async def test_query_limits_over_http(running: Running) -> None:
+    async with httpx.AsyncClient(base_url=running.base_url, headers=bearer(READ_TOKEN)) as http:
+        aliases = " ".join(f"a{i}: shopifySyncs {{ shopDomain }}" for i in range(21))
+        r = await http.post("/graphql", json={"query": "{ " + aliases + " }"})
+        error = r.json()["errors"][0]
+        assert "21 aliases found. Allowed: 20" in error["message"]
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        assert r.json()["data"] is None
+        huge = "{ " + " ".join("__typename" for _ in range(3100)) + " }"
+        r = await http.post("/graphql", json={"query": huge})
+        assert "tokens" in r.json()["errors"][0]["message"]
+        r = await http.post("/graphql", json={"query": "{ notifications(first: 251) { id } }"})
+        assert r.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert "250" in r.json()["errors"][0]["message"]

@@ -8,10 +8,12 @@ import pytest
 from graphql import (
     GraphQLArgument,
     GraphQLEnumType,
-    Undefined,
-    value_from_ast,
     GraphQLInputObjectType,
     GraphQLObjectType,
+    Undefined,
+    value_from_ast,
+)
+from graphql import (
     build_schema as build_sdl,
 )
 

@@ -1,140 +1,33 @@
 """End to end: the Shopify emulator, the real SyncService, the gateway on uvicorn, gql clients over
-HTTP and graphql-transport-ws, and an SMTP server. Enable → progress → SYNCED → items; every error
-code of spec §4 reaching the API, the notifications and the mailbox; disable; no secret leaks."""
+HTTP and graphql-transport-ws, an SMTP server. Enable → progress → SYNCED → items; mutation errors;
+disable."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from gql import gql
+from gql import GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 
-from catalog_store.memory import MemoryCatalogStore
-from gateway.settings import Settings, SmtpSettings
-from shopify_emulator import Emulator
-from tests.gateway.conftest import ADMIN_TOKEN, READ_TOKEN, Running, serve_gateway
-from tests.gateway.smtp import Inbox, smtp_server
-
-SHOP = "e2e-store.myshopify.com"
-SHOP_TOKEN = "shpat_e2e_5ecret_t0ken_do_not_leak"
-VARIANTS = 120
-TIMEOUT = 30.0
-
-ENABLE = """
-mutation Enable($input: EnableShopifySyncInput!) {
-  enableShopifySync(input: $input) { shopDomain catalogName identifier status active errorCode }
-}"""
-SYNC = """
-query Sync($shop: String!) {
-  shopifySync(shopDomain: $shop) {
-    shopDomain catalogName identifier status active errorCode errorMessage
-    lastRun { id status phase objectCount bytesDownloaded fileSize itemsWritten itemsSkipped
-              skipped { reason count examples } startedAt finishedAt errorCode errorMessage }
-    runs(last: 5) { id status }
-  }
-}"""
-PROGRESS = """
-subscription Progress($shop: String!) {
-  syncProgress(shopDomain: $shop) { id status phase objectCount bytesDownloaded fileSize itemsWritten
-                                    itemsSkipped errorCode }
-}"""
-ITEMS = """
-query Items($catalog: String!, $first: Int, $after: String, $filter: CatalogItemFilter) {
-  catalog(name: $catalog) {
-    name storeName itemCount storageBytes
-    items(first: $first, after: $after, filter: $filter) {
-      totalCount
-      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-      edges { cursor node { id storeName shopifyProductId shopifyVariantId productTitle variantTitle status
-                            vendor productType price compareAtPrice inventoryQuantity options optionValues sku } }
-    }
-  }
-}"""
-NOTIFICATIONS = """
-query Notifications($unread: Boolean) {
-  notifications(first: 50, unreadOnly: $unread) { id shopDomain level title message createdAt read emailStatus emailError }
-}"""
-
-
-@dataclass
-class World:
-    emulator: Emulator
-    inbox: Inbox
-    running: Running
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emu = Emulator(api_secret="whsec_e2e")
-    emu.add_shop(SHOP, access_token=SHOP_TOKEN, variants=VARIANTS, seed=7, name="E2E Store")
-    await emu.start()
-    try:
-        yield emu
-    finally:
-        await emu.close()
-
-
-def gateway_settings(emulator: Emulator, inbox: Inbox) -> Settings:
-    return Settings(
-        admin_token=ADMIN_TOKEN,
-        read_token=READ_TOKEN,
-        shopify_admin_api_url=emulator.admin_api_url_template,
-        smtp=SmtpSettings(host="127.0.0.1", port=inbox.port, sender="catalog@example.com",
-                          recipients=("ops@example.com",)),
-    )
-
-
-@pytest.fixture
-async def world(emulator: Emulator) -> AsyncIterator[World]:
-    async with smtp_server() as inbox:
-        async with serve_gateway(MemoryCatalogStore(), settings=gateway_settings(emulator, inbox)) as running:
-            yield World(emulator, inbox, running)
-
-
-async def enable(running: Running, identifier: str = "SHOPIFY_VARIANT_ID", shop: str = SHOP,
-                 token: str = SHOP_TOKEN) -> dict[str, Any]:
-    result = await running.query(ENABLE, {"input": {"shopDomain": shop, "accessToken": token,
-                                                    "identifier": identifier}})
-    return result["enableShopifySync"]
-
-
-async def wait_finished(running: Running, shop: str = SHOP) -> dict[str, Any]:
-    """The shop's sync once its last run has finished (polling the API)."""
-    async def poll() -> dict[str, Any]:
-        while True:
-            sync = (await running.query(SYNC, {"shop": shop}))["shopifySync"]
-            if sync["lastRun"] and sync["lastRun"]["status"] != "RUNNING":
-                return sync
-            await asyncio.sleep(0.05)
-
-    return await asyncio.wait_for(poll(), TIMEOUT)
-
-
-async def all_items(running: Running, catalog: str, page: int = 17, filter: dict | None = None) -> list[dict]:
-    nodes: list[dict] = []
-    after = None
-    while True:
-        data = await running.query(ITEMS, {"catalog": catalog, "first": page, "after": after, "filter": filter})
-        items = data["catalog"]["items"]
-        nodes.extend(edge["node"] for edge in items["edges"])
-        assert items["pageInfo"]["hasPreviousPage"] is (after is not None)
-        if not items["pageInfo"]["hasNextPage"]:
-            assert len(nodes) == items["totalCount"]
-            return nodes
-        after = items["pageInfo"]["endCursor"]
-        assert after == items["edges"][-1]["cursor"]
-
-
-def variant_ids(emulator: Emulator, shop: str = SHOP) -> list[int]:
-    return list(emulator.shop(shop).variant_ids()) if hasattr(emulator, "shop") else []
-
-
-# -- the happy path ----------------------------------------------------------------------------
+from tests.gateway.e2e import (
+    ENABLE,
+    ITEMS,
+    NOTIFICATIONS,
+    PROGRESS,
+    SHOP,
+    SHOP_TOKEN,
+    VARIANTS,
+    World,
+    all_items,
+    enable,
+    progress_of,
+    wait_finished,
+    wait_notification,
+)
+from tests.gateway.harness import READ_TOKEN
 
 
 async def test_enable_progress_synced_items_and_notifications(world: World) -> None:
@@ -154,7 +47,7 @@ async def test_enable_progress_synced_items_and_notifications(world: World) -> N
         enabled = await enable(running, shop="https://E2E-Store.myshopify.com/")
         assert enabled == {"shopDomain": SHOP, "catalogName": "shopify_e2e-store", "identifier": "SHOPIFY_VARIANT_ID",
                            "status": "IN_PROGRESS", "active": True, "errorCode": None}
-        snapshots = [e["syncProgress"] async for e in live.subscribe(gql(PROGRESS), variable_values={"shop": SHOP})]
+        snapshots = await progress_of(live)
         await asyncio.sleep(0.3)
         collector.cancel()
         await asyncio.gather(collector, return_exceptions=True)
@@ -188,7 +81,7 @@ async def test_enable_progress_synced_items_and_notifications(world: World) -> N
         assert item["price"] == variant.price
         assert item["compareAtPrice"] == variant.compare_at_price
         assert item["inventoryQuantity"] == variant.inventory_quantity
-        assert item["sku"] == variant.sku
+        assert item["sku"] == (variant.sku or None)
 
     # Filters.
     vendor = items[0]["vendor"]
@@ -207,6 +100,7 @@ async def test_enable_progress_synced_items_and_notifications(world: World) -> N
                                           + (i["sku"] or "")).lower() for i in found)
 
     # Notifications: stored, pushed, emailed.
+    await wait_notification(running, "success", "Shopify product sync complete")
     stored = (await running.query(NOTIFICATIONS, token=READ_TOKEN))["notifications"]
     titles = [n["title"] for n in stored]
     assert "Shopify product sync complete" in titles and "Shopify product sync in progress" in titles
@@ -226,85 +120,15 @@ async def test_enable_progress_synced_items_and_notifications(world: World) -> N
 async def test_bad_pagination_arguments(world: World) -> None:
     await enable(world.running)
     await wait_finished(world.running)
-    for variables, needle in (({"first": 251}, "250"), ({"first": -1}, "250"), ({"after": "bm90LWEtY3Vyc29y"}, "cursor"),
-                              ({"filter": {"priceMin": "10", "priceMax": "5"}}, "priceMin")):
+    cases = (({"first": 251}, "250"), ({"first": -1}, "250"), ({"after": "bm90LWEtY3Vyc29y"}, "cursor"),
+             ({"filter": {"priceMin": "10", "priceMax": "5"}}, "priceMin"))
+    for variables, needle in cases:
         with pytest.raises(TransportQueryError) as info:
             await world.running.query(ITEMS, {"catalog": "shopify_e2e-store", **variables})
         error = info.value.errors[0]  # type: ignore[index]
         assert error["extensions"]["code"] == "BAD_USER_INPUT", variables
         assert needle in error["message"]
     assert (await world.running.query(ITEMS, {"catalog": "shopify_nope"}))["catalog"] is None
-
-
-# -- every error code of spec §4 -----------------------------------------------------------------
-
-
-def _server_error(emulator: Emulator) -> str:
-    emulator.faults.fail_bulk("INTERNAL_SERVER_ERROR", times=None, shop=SHOP)
-    return "SHOPIFY_VARIANT_ID"
-
-
-def _duplicate_sku(emulator: Emulator) -> str:
-    shop = emulator.shop(SHOP)
-    first, second = list(shop.variant_ids())[:2]
-    shop.set_sku(first, "DUP-SKU-1")
-    shop.set_sku(second, "DUP-SKU-1")
-    return "SKU"
-
-
-def _access_denied(emulator: Emulator) -> str:
-    emulator.faults.revoke_token(SHOP)
-    return "SHOPIFY_VARIANT_ID"
-
-
-@pytest.mark.parametrize(
-    ("code", "arrange", "limit"),
-    [
-        ("SERVER_ERROR", _server_error, None),
-        ("DUPLICATE_SKU", _duplicate_sku, None),
-        ("CATALOG_LIMIT_EXCEEDED", lambda emulator: "SHOPIFY_VARIANT_ID", 30_000),
-        ("ACCESS_DENIED", _access_denied, None),
-    ],
-)
-async def test_sync_errors_reach_the_api_notifications_and_email(
-    emulator: Emulator, code: str, arrange: Any, limit: int | None
-) -> None:
-    identifier = arrange(emulator)
-    async with smtp_server() as inbox:
-        overrides = {"storage_limit_bytes": limit} if limit else {}
-        async with serve_gateway(MemoryCatalogStore(), settings=gateway_settings(emulator, inbox),
-                                 sync_overrides=overrides) as running:
-            await enable(running, identifier)
-            sync = await wait_finished(running)
-            assert sync["status"] == "ERROR"
-            assert sync["errorCode"] == code
-            assert sync["lastRun"]["status"] == "FAILED" and sync["lastRun"]["errorCode"] == code
-            assert sync["errorMessage"]
-            if code == "DUPLICATE_SKU":
-                assert "DUP-SKU-1" in sync["errorMessage"]
-            if code == "CATALOG_LIMIT_EXCEEDED":
-                assert sync["active"] is False
-                assert 0 < sync["lastRun"]["itemsWritten"] < VARIANTS
-            stored = (await running.query(NOTIFICATIONS))["notifications"]
-            error = next(n for n in stored if n["level"] == "error")
-            assert "How to fix" in error["message"]
-            assert error["emailStatus"] == "SENT"
-            await asyncio.wait_for(inbox.arrived.wait(), TIMEOUT)
-            assert any(error["title"] in s for s in inbox.subjects())
-            assert SHOP_TOKEN not in str(stored)
-
-
-async def test_email_not_configured_is_recorded(emulator: Emulator) -> None:
-    settings = Settings(admin_token=ADMIN_TOKEN, shopify_admin_api_url=emulator.admin_api_url_template)
-    async with serve_gateway(MemoryCatalogStore(), settings=settings) as running:
-        await enable(running)
-        await wait_finished(running)
-        stored = (await running.query(NOTIFICATIONS))["notifications"]
-        complete = next(n for n in stored if n["title"] == "Shopify product sync complete")
-        assert complete["emailStatus"] == "NOT_SENT" and "SMTP" in complete["emailError"]
-
-
-# -- mutations' own errors -------------------------------------------------------------------------
 
 
 async def test_mutation_errors_have_codes_and_fixes(world: World) -> None:
@@ -342,7 +166,7 @@ async def test_mutation_errors_have_codes_and_fixes(world: World) -> None:
 
     with pytest.raises(TransportQueryError) as info:
         async with running.ws() as live:
-            async for _ in live.subscribe(gql(PROGRESS), variable_values={"shop": "ghost.myshopify.com"}):
+            async for _ in live.subscribe(GraphQLRequest(PROGRESS, variable_values={"shop": "ghost.myshopify.com"})):
                 pass
     assert info.value.errors[0]["extensions"]["code"] == "NOT_FOUND"  # type: ignore[index]
 
@@ -353,115 +177,13 @@ async def test_disable_deletes_everything(world: World) -> None:
     sync = await wait_finished(running)
     written = sync["lastRun"]["itemsWritten"]
     result = await running.query(
-        "mutation($s: String!) { disableShopifySync(shopDomain: $s) { shopDomain itemsDeleted alertSubscriptionsAffected } }",
+        "mutation($s: String!) {"
+        " disableShopifySync(shopDomain: $s) { shopDomain itemsDeleted alertSubscriptionsAffected } }",
         {"s": SHOP})
-    assert result["disableShopifySync"] == {"shopDomain": SHOP, "itemsDeleted": written, "alertSubscriptionsAffected": 0}
-    after = await running.query("query($s: String!) { shopifySync(shopDomain: $s) { status } shopifySyncs { shopDomain }"
-                                " catalogs { name } catalog(name: \"shopify_e2e-store\") { itemCount } }", {"s": SHOP})
+    assert result["disableShopifySync"] == {"shopDomain": SHOP, "itemsDeleted": written,
+                                            "alertSubscriptionsAffected": 0}
+    after = await running.query(
+        'query($s: String!) { shopifySync(shopDomain: $s) { status } shopifySyncs { shopDomain }'
+        ' catalogs { name } catalog(name: "shopify_e2e-store") { itemCount } }', {"s": SHOP})
     assert after == {"shopifySync": None, "shopifySyncs": [], "catalogs": [], "catalog": None}
     assert (await running.query("query { shopifySyncs { shopDomain } }", token=READ_TOKEN)) == {"shopifySyncs": []}
-
-
-# -- live behaviour ------------------------------------------------------------------------------
-
-
-async def test_leaving_subscriptions_frees_their_subscribers(world: World) -> None:
-    running, gateway = world.running, world.running.gateway
-    world.emulator.faults.slow_bulk(5, times=1, shop=SHOP)
-    async with running.ws(READ_TOKEN) as live:
-        async def first_notification() -> dict[str, Any]:
-            async for event in live.subscribe(gql("subscription { notifications { title } }")):
-                assert gateway.notifier.hub.subscriber_count() == 1
-                return event
-            raise AssertionError("the subscription ended")
-
-        waiting = asyncio.create_task(first_notification())
-        while gateway.notifier.hub.subscriber_count() == 0:
-            await asyncio.sleep(0.01)
-        await enable(running)
-        assert (await asyncio.wait_for(waiting, TIMEOUT))["notifications"]["title"]
-        async for event in live.subscribe(gql(PROGRESS), variable_values={"shop": SHOP}):
-            assert event["syncProgress"]["status"] == "RUNNING"
-            assert gateway.sync.progress.subscriber_count(SHOP) == 1
-            break
-
-        # The client left both operations (the connection is still open): the server-side
-        # generators must have unsubscribed.
-        async def drained() -> None:
-            while gateway.sync.progress.subscriber_count(SHOP) or gateway.notifier.hub.subscriber_count():
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(drained(), 5)
-    await running.query("mutation($s: String!) { cancelShopifySync(shopDomain: $s) { id } }", {"s": SHOP})
-
-
-async def test_closing_the_connection_frees_subscribers(world: World) -> None:
-    running, gateway = world.running, world.running.gateway
-    world.emulator.faults.slow_bulk(5, times=1, shop=SHOP)
-    await enable(running)
-    live = running.ws(READ_TOKEN)
-    session = await live.connect_async()
-    events = session.subscribe(gql(PROGRESS), variable_values={"shop": SHOP})
-    await events.__anext__()
-    assert gateway.sync.progress.subscriber_count(SHOP) == 1
-    await live.close_async()  # the client goes away without completing the operation
-
-    async def drained() -> None:
-        while gateway.sync.progress.subscriber_count(SHOP):
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(drained(), 5)
-    await running.query("mutation($s: String!) { cancelShopifySync(shopDomain: $s) { id } }", {"s": SHOP})
-
-
-async def test_progress_of_a_run_owned_by_another_process(emulator: Emulator) -> None:
-    """Two gateways share one store (as processes share MongoDB); only the first runs the sync. The
-    second publishes nothing locally, yet its subscribers see the run through the store."""
-    store = MemoryCatalogStore()
-    settings = Settings(admin_token=ADMIN_TOKEN, shopify_admin_api_url=emulator.admin_api_url_template)
-    async with serve_gateway(store, settings=settings) as owner, serve_gateway(store, settings=settings) as other:
-        emulator.faults.slow_bulk(0.8, times=1, shop=SHOP)
-        await enable(owner)
-        async with other.ws() as live:
-            snapshots = [e["syncProgress"] async for e in live.subscribe(gql(PROGRESS), variable_values={"shop": SHOP})]
-        assert other.gateway.sync.progress.subscriber_count(SHOP) == 0
-        assert snapshots[-1]["status"] == "COMPLETED"
-        assert snapshots[-1]["itemsWritten"] == (await wait_finished(owner))["lastRun"]["itemsWritten"]
-
-
-async def test_the_access_token_never_leaves_the_server(world: World, secret_logs: pytest.LogCaptureFixture) -> None:
-    running = world.running
-    seen: list[str] = []
-    async with running.ws() as live:
-        async def watch() -> None:
-            async for event in live.subscribe(gql("subscription { notifications { title message } }")):
-                seen.append(str(event))
-
-        watcher = asyncio.create_task(watch())
-        await asyncio.sleep(0.1)
-        await enable(running)
-        with pytest.raises(TransportQueryError) as refused:  # refused enable: the error must not echo it
-            await enable(running, identifier="SKU")
-        seen.append(str(refused.value))
-        with pytest.raises(TransportQueryError) as bad:
-            await running.query(
-                'mutation { enableShopifySync(input: {shopDomain: "bad domain", accessToken: "%s", identifier: SKU})'
-                " { status } }" % SHOP_TOKEN)
-        seen.append(str(bad.value))
-        snapshots = [e async for e in live.subscribe(gql(PROGRESS), variable_values={"shop": SHOP})]
-        seen.append(str(snapshots))
-        await asyncio.sleep(0.3)
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-    sync = await wait_finished(running)
-    seen.append(str(sync))
-    seen.append(str(await running.query(NOTIFICATIONS)))
-    seen.append(str(await running.query(ITEMS, {"catalog": "shopify_e2e-store", "first": 250})))
-    seen.append(str(await running.query("{ shopifySyncs { shopDomain catalogName status } catalogs { name storeName } }")))
-    schema_text = str(await running.query("{ __schema { types { name fields { name } } } }"))
-    assert "accessToken" not in schema_text  # no output type can return it
-    seen.extend(str(r.message) for r in world.inbox.received)
-    seen.extend(r.getMessage() + str(r.exc_info or "") for r in secret_logs.records)
-    assert len(seen) > 8
-    for text in seen:
-        assert SHOP_TOKEN not in text

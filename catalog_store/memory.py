@@ -1,0 +1,443 @@
+"""MemoryCatalogStore: the CatalogStore in plain dicts (demo, fast tests, benchmarks). Not persistent.
+
+Same contract as MongoCatalogStore (the contract suite runs against both): the write rules come
+from catalog_store.writes, the record codecs from catalog_store.records. Every method runs without
+awaiting, so each call is atomic on the event loop. Item writes are O(batch); listing keeps the item
+ids sorted lazily (re-sorted only after ids were added or removed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from catalog_store.errors import StoreError, UnknownCatalog
+from catalog_store.items import CatalogItem, item_document_size
+from catalog_store.models import (
+    CatalogInfo,
+    ItemFilter,
+    ItemPage,
+    Notification,
+    SyncConfig,
+    SyncRun,
+    WriteResult,
+    utcnow,
+)
+from catalog_store.queries import CheckedFilter, check_filter, cursor, page_size
+from catalog_store.records import (
+    notification_from_document,
+    notification_to_document,
+    lease_expiry,
+    run_from_document,
+    run_to_document,
+    sync_from_document,
+    sync_to_document,
+)
+from catalog_store.writes import PlannedWrite, StoredState, check_image_url, plan_writes, prepare_items, utc_millis
+
+
+@dataclass(slots=True)
+class _Entry:
+    item: CatalogItem  # never mutated in place: readers get copies
+    state: StoredState
+    written_at: datetime
+
+
+@dataclass(slots=True)
+class _Catalog:
+    name: str
+    shop_domain: str
+    store_name: str
+    created_at: datetime
+    entries: dict[str, _Entry] = field(default_factory=dict)  # by variant id
+    holders: dict[str, str] = field(default_factory=dict)  # item id -> variant id
+    products: dict[str, set[str]] = field(default_factory=dict)  # product id -> variant ids
+    inventory: dict[str, set[str]] = field(default_factory=dict)  # inventory item id -> variant ids
+    tombstones: dict[str, datetime] = field(default_factory=dict)  # product id -> deleted_at
+    storage_bytes: int = 0
+    sorted_ids: list[str] | None = None  # None: ids were added or removed since the last sort
+
+    def info(self) -> CatalogInfo:
+        return CatalogInfo(
+            self.name, self.shop_domain, self.store_name, len(self.entries), self.storage_bytes, self.created_at
+        )
+
+    def state(self, variant_id: str) -> StoredState | None:
+        entry = self.entries.get(variant_id)
+        return None if entry is None else entry.state
+
+    def ids(self) -> list[str]:
+        if self.sorted_ids is None:
+            self.sorted_ids = sorted(self.holders)
+        return self.sorted_ids
+
+    def put(self, write: PlannedWrite, written_at: datetime) -> None:
+        item = write.prepared.item
+        variant_id = item.shopify_variant_id
+        old = self.entries.get(variant_id)
+        if old is not None:
+            self._unlink(old)
+        self.entries[variant_id] = _Entry(item, write.state, written_at)
+        self._link(item)
+        self.storage_bytes += write.state.size
+
+    def remove(self, variant_id: str) -> None:
+        self._unlink(self.entries.pop(variant_id))
+
+    def _link(self, item: CatalogItem) -> None:
+        variant_id = item.shopify_variant_id
+        if item.id not in self.holders:
+            self.sorted_ids = None
+        self.holders[item.id] = variant_id
+        _add(self.products, item.shopify_product_id, variant_id)
+        if item.inventory_item_id is not None:
+            _add(self.inventory, item.inventory_item_id, variant_id)
+
+    def _unlink(self, entry: _Entry) -> None:
+        item = entry.item
+        variant_id = item.shopify_variant_id
+        if self.holders.get(item.id) == variant_id:
+            del self.holders[item.id]
+            self.sorted_ids = None
+        _discard(self.products, item.shopify_product_id, variant_id)
+        if item.inventory_item_id is not None:
+            _discard(self.inventory, item.inventory_item_id, variant_id)
+        self.storage_bytes -= entry.state.size
+
+
+def _add(index: dict[str, set[str]], key: str, value: str) -> None:
+    values = index.get(key)
+    if values is None:
+        index[key] = {value}
+    else:
+        values.add(value)
+
+
+def _discard(index: dict[str, set[str]], key: str, value: str) -> None:
+    values = index.get(key)
+    if values is not None:
+        values.discard(value)
+        if not values:
+            del index[key]
+
+
+
+
+def _matches(f: CheckedFilter, item: CatalogItem) -> bool:
+    if f.status is not None and item.status != f.status:
+        return False
+    if f.vendor is not None and item.vendor != f.vendor:
+        return False
+    if f.product_type is not None and item.product_type != f.product_type:
+        return False
+    if f.in_stock is not None:
+        quantity = item.inventory_quantity
+        if f.in_stock != (quantity is not None and quantity > 0):
+            return False
+    if f.price_min is not None or f.price_max is not None:
+        price = float(item.price)
+        if f.price_min is not None and price < f.price_min:
+            return False
+        if f.price_max is not None and price > f.price_max:
+            return False
+    if f.search is not None:
+        pattern = f.search
+        return any(
+            value is not None and pattern.search(value) is not None
+            for value in (item.product_title, item.variant_title, item.sku)
+        )
+    return True
+
+
+class MemoryCatalogStore:
+    """CatalogStore in process memory; `clock` (UTC now) is injectable for tests."""
+
+    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.clock = clock
+        self._catalogs: dict[str, _Catalog] = {}
+        self._syncs: dict[str, dict[str, Any]] = {}
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._notifications: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._sequence = itertools.count()
+        self._leases: dict[str, tuple[str, datetime]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    @property
+    def persistent(self) -> bool:
+        return False
+
+    def _now(self) -> datetime:
+        return utc_millis(self.clock())
+
+    # -- sync configurations ---------------------------------------------------------------
+
+    async def save_sync(self, config: SyncConfig) -> None:
+        self._syncs[config.shop_domain] = sync_to_document(config)
+
+    async def get_sync(self, shop_domain: str) -> SyncConfig | None:
+        doc = self._syncs.get(shop_domain)
+        return None if doc is None else sync_from_document(doc)
+
+    async def list_syncs(self) -> list[SyncConfig]:
+        return [sync_from_document(self._syncs[shop]) for shop in sorted(self._syncs)]
+
+    async def delete_sync(self, shop_domain: str) -> bool:
+        return self._syncs.pop(shop_domain, None) is not None
+
+    # -- catalogs --------------------------------------------------------------------------
+
+    async def ensure_catalog(self, name: str, shop_domain: str, store_name: str) -> CatalogInfo:
+        catalog = self._catalogs.get(name)
+        if catalog is None:
+            catalog = self._catalogs[name] = _Catalog(name, shop_domain, store_name, self._now())
+        else:
+            catalog.shop_domain = shop_domain
+            catalog.store_name = store_name
+        return catalog.info()
+
+    async def get_catalog(self, name: str) -> CatalogInfo | None:
+        catalog = self._catalogs.get(name)
+        return None if catalog is None else catalog.info()
+
+    async def list_catalogs(self) -> list[CatalogInfo]:
+        return [self._catalogs[name].info() for name in sorted(self._catalogs)]
+
+    async def delete_catalog(self, name: str) -> int:
+        catalog = self._catalogs.pop(name, None)
+        return 0 if catalog is None else len(catalog.entries)
+
+    async def total_storage_bytes(self) -> int:
+        return sum(c.storage_bytes for c in self._catalogs.values())
+
+    def _catalog(self, name: str) -> _Catalog:
+        catalog = self._catalogs.get(name)
+        if catalog is None:
+            raise UnknownCatalog(f"catalog {name!r} does not exist")
+        return catalog
+
+    # -- items -----------------------------------------------------------------------------
+
+    async def write_items(
+        self,
+        catalog: str,
+        items: Sequence[CatalogItem],
+        *,
+        run_id: str | None = None,
+        limit_bytes: int | None = None,
+    ) -> WriteResult:
+        prepared = prepare_items(catalog, items, documents=False)
+        target = self._catalog(catalog)
+        total = await self.total_storage_bytes() if limit_bytes is not None else 0
+        plan = plan_writes(
+            prepared,
+            stored=target.state,
+            holder=target.holders.get,
+            tombstones=target.tombstones,
+            run_id=run_id,
+            total_bytes=total,
+            limit_bytes=limit_bytes,
+        )
+        now = self._now()
+        before = target.storage_bytes
+        for write in plan.writes:
+            target.put(write, now)
+        return WriteResult(
+            written=len(plan.writes),
+            stale=plan.stale,
+            conflicts=plan.conflicts,
+            bytes_delta=target.storage_bytes - before,
+            limit_reached=plan.limit_reached,
+            written_upto=plan.written_upto,
+        )
+
+    async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
+        target = self._catalogs.get(catalog)
+        if target is None:
+            return
+        for variant_id in variant_ids:
+            entry = target.entries.get(variant_id)
+            if entry is not None:
+                entry.state = dataclasses.replace(entry.state, run_id=run_id)
+
+    async def set_variant_image(self, catalog: str, variant_id: str, url: str) -> bool:
+        check_image_url(url)
+        target = self._catalogs.get(catalog)
+        entry = None if target is None else target.entries.get(variant_id)
+        if target is None or entry is None or entry.item.variant_image_url is not None:
+            return False
+        item = entry.item.copy()
+        item.variant_image_url = url
+        size = item_document_size(item, catalog)
+        target.storage_bytes += size - entry.state.size
+        entry.item = item
+        entry.state = dataclasses.replace(entry.state, size=size)
+        return True
+
+    async def delete_product(self, catalog: str, product_id: str, deleted_at: datetime) -> int:
+        target = self._catalog(catalog)
+        deleted_at = utc_millis(deleted_at)
+        previous = target.tombstones.get(product_id)
+        target.tombstones[product_id] = deleted_at if previous is None else max(previous, deleted_at)
+        variants = list(target.products.get(product_id, ()))
+        for variant_id in variants:
+            target.remove(variant_id)
+        return len(variants)
+
+    async def sweep(self, catalog: str, run_id: str, started_at: datetime) -> int:
+        target = self._catalogs.get(catalog)
+        if target is None:
+            return 0
+        started_at = utc_millis(started_at)
+        doomed = [
+            variant_id
+            for variant_id, entry in target.entries.items()
+            if entry.state.run_id != run_id and entry.written_at < started_at
+        ]
+        for variant_id in doomed:
+            target.remove(variant_id)
+        return len(doomed)
+
+    async def get_item(self, catalog: str, item_id: str) -> CatalogItem | None:
+        target = self._catalogs.get(catalog)
+        variant_id = None if target is None else target.holders.get(item_id)
+        if target is None or variant_id is None:
+            return None
+        return target.entries[variant_id].item.copy()
+
+    async def get_items_by_variant(self, catalog: str, variant_ids: Sequence[str]) -> list[CatalogItem]:
+        target = self._catalogs.get(catalog)
+        if target is None:
+            return []
+        found: list[CatalogItem] = []
+        for variant_id in dict.fromkeys(variant_ids):
+            entry = target.entries.get(variant_id)
+            if entry is not None:
+                found.append(entry.item.copy())
+        return found
+
+    async def find_by_inventory_item(self, catalog: str, inventory_item_id: str) -> list[CatalogItem]:
+        target = self._catalogs.get(catalog)
+        if target is None:
+            return []
+        items = [target.entries[v].item.copy() for v in target.inventory.get(inventory_item_id, ())]
+        return sorted(items, key=lambda item: item.id)
+
+    async def list_items(
+        self,
+        catalog: str,
+        *,
+        first: int = 50,
+        after: str | None = None,
+        filter: ItemFilter | None = None,
+    ) -> ItemPage:
+        size = page_size(first)
+        after = cursor(after)
+        checked = check_filter(filter)
+        target = self._catalogs.get(catalog)
+        if target is None:
+            return ItemPage([], False, 0)
+        ids = target.ids()
+        start = 0 if after is None else bisect_right(ids, after)
+        page: list[CatalogItem] = []
+        for position in range(start, len(ids)):
+            item = target.entries[target.holders[ids[position]]].item
+            if checked.empty or _matches(checked, item):
+                if len(page) == size:
+                    return ItemPage([i.copy() for i in page], True, self._count(target, checked))
+                page.append(item)
+        return ItemPage([i.copy() for i in page], False, self._count(target, checked))
+
+    @staticmethod
+    def _count(target: _Catalog, checked: CheckedFilter) -> int:
+        if checked.empty:
+            return len(target.entries)
+        return sum(1 for entry in target.entries.values() if _matches(checked, entry.item))
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def save_run(self, run: SyncRun) -> None:
+        self._runs[run.id] = run_to_document(run)
+
+    async def get_run(self, run_id: str) -> SyncRun | None:
+        doc = self._runs.get(run_id)
+        return None if doc is None else run_from_document(doc)
+
+    async def list_runs(self, shop_domain: str, last: int = 10) -> list[SyncRun]:
+        count = page_size(last, "last")
+        docs = [doc for doc in self._runs.values() if doc["shop_domain"] == shop_domain]
+        docs.sort(key=lambda doc: (doc["started_at"], doc["id"]), reverse=True)
+        return [run_from_document(doc) for doc in docs[:count]]
+
+    async def delete_runs(self, shop_domain: str) -> int:
+        doomed = [run_id for run_id, doc in self._runs.items() if doc["shop_domain"] == shop_domain]
+        for run_id in doomed:
+            del self._runs[run_id]
+        return len(doomed)
+
+    # -- notifications ---------------------------------------------------------------------
+
+    async def add_notification(self, notification: Notification) -> None:
+        if notification.id in self._notifications:
+            raise StoreError(
+                f"notification {notification.id!r} already exists",
+                fix="Use save_notification() to replace a stored notification.",
+            )
+        self._notifications[notification.id] = (next(self._sequence), notification_to_document(notification))
+
+    async def save_notification(self, notification: Notification) -> None:
+        stored = self._notifications.get(notification.id)
+        sequence = next(self._sequence) if stored is None else stored[0]
+        self._notifications[notification.id] = (sequence, notification_to_document(notification))
+
+    async def list_notifications(self, *, first: int = 20, unread_only: bool = False) -> list[Notification]:
+        count = page_size(first)
+        entries = [e for e in self._notifications.values() if not (unread_only and e[1]["read"])]
+        entries.sort(key=lambda e: (e[1]["created_at"], e[0]), reverse=True)
+        return [notification_from_document(doc) for _, doc in entries[:count]]
+
+    async def mark_notification_read(self, notification_id: str) -> Notification | None:
+        stored = self._notifications.get(notification_id)
+        if stored is None:
+            return None
+        stored[1]["read"] = True
+        return notification_from_document(stored[1])
+
+    # -- lease -----------------------------------------------------------------------------
+
+    async def acquire_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
+        now = self._now()
+        held = self._leases.get(shop_domain)
+        if held is not None and held[0] != owner and held[1] > now:
+            return False
+        self._leases[shop_domain] = (owner, lease_expiry(now, ttl_seconds))
+        return True
+
+    async def renew_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
+        held = self._leases.get(shop_domain)
+        if held is None or held[0] != owner:
+            return False
+        self._leases[shop_domain] = (owner, lease_expiry(self._now(), ttl_seconds))
+        return True
+
+    async def release_lease(self, shop_domain: str, owner: str) -> None:
+        held = self._leases.get(shop_domain)
+        if held is not None and held[0] == owner:
+            del self._leases[shop_domain]
+
+    async def lease_owner(self, shop_domain: str) -> str | None:
+        held = self._leases.get(shop_domain)
+        if held is None or held[1] <= self._now():
+            return None
+        return held[0]

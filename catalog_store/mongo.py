@@ -1,0 +1,524 @@
+"""MongoCatalogStore: the CatalogStore on MongoDB through PyMongo's async API; also runs on FerretDB 1.24.
+
+Collections of the database:
+- `items`: one document per variant, `_id` = "<catalog>/<variant id>": the catalog fields (money as
+  numbers plus the exact strings `_price`/`_compare_at_price`) and `_catalog`, `_updated_at`,
+  `_inventory_item_id`, `_run_id`, `_written_at`, `_size` (items.document_size of the catalog document)
+  and `_rev`, a fresh token set by every write that changes the document's size.
+- `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
+  `storage_bytes` kept by `$inc`, recounted from the items by `sweep`), `syncs`, `runs`,
+  `notifications`, `leases` (one document per generation, see the lease section).
+
+Item writes (a few round trips per batch, settled by write tokens) live in catalog_store.mongo_items.
+
+FerretDB 1.24 incompatibilities met, and their workarounds (all keep MongoDB correct):
+(a) `bulk_write(ordered=False)` crashes in PyMongo (KeyError 'nModified') on a FerretDB write error:
+    raw `insert`/`update`/`delete` commands, replies parsed here.
+(b) an unordered `update` stops at its first write error, and the error's `index` is wrong (always 0):
+    indexes are never trusted; after any error each write is settled by its `_rev` token (re-read).
+(c) no change streams, pipeline updates, arrayFilters, $bsonSize or Decimal128: sizes are computed in
+    Python, money is a double plus the exact string, updates are plain documents and operators.
+(d) `createIndexes` with several indexes that already exist panics and drops the connection: one
+    index per command.
+(e) a replacement that breaks a secondary unique index fails the whole `update` command (InternalError,
+    code 1) instead of reporting a write error 11000: handled like (b).
+(f) `$group` computes only its first accumulator (later ones come back 0): one per aggregation.
+(g) only `{_id: value}` filters are pushed down to SQLite (everything else is a scan), and an upsert
+    that inserts scans the whole collection: `_id`s are deterministic, new items go through `insert`
+    (no scan), stored ones through `_id`-keyed replacements; upserts only on small collections.
+(h) an update's filter is not atomic with its write (concurrent compare-and-set updates of one
+    document all report success): on FerretDB (detected from buildInfo) the store serialises its own
+    item writes; the lease is built on unique inserts (atomic everywhere), not on conditional updates.
+    Several processes writing the same items at the same instant need MongoDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, PyMongoError
+
+from catalog_store.errors import StoreError, StoreUnavailable, UnknownCatalog
+from catalog_store.items import CatalogItem
+from catalog_store.models import (
+    CatalogInfo,
+    ItemFilter,
+    ItemPage,
+    Notification,
+    SyncConfig,
+    SyncRun,
+    WriteResult,
+    utcnow,
+)
+from catalog_store.mongo_items import ItemWriter, item_key
+from catalog_store.queries import SEARCH_FIELDS, CheckedFilter, check_filter, cursor, page_size
+from catalog_store.records import (
+    catalog_from_document,
+    lease_expiry,
+    notification_from_document,
+    notification_to_document,
+    run_from_document,
+    run_to_document,
+    sync_from_document,
+    sync_to_document,
+)
+from catalog_store.writes import check_image_url, prepare_items, utc_millis
+
+Document = dict[str, Any]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "items": [
+        IndexModel([("_catalog", ASCENDING), ("shopify_variant_id", ASCENDING)], unique=True, name="catalog_variant"),
+        IndexModel([("_catalog", ASCENDING), ("id", ASCENDING)], unique=True, name="catalog_item_id"),
+        IndexModel([("_catalog", ASCENDING), ("_run_id", ASCENDING)], name="catalog_run"),
+        IndexModel([("_catalog", ASCENDING), ("shopify_product_id", ASCENDING)], name="catalog_product"),
+        IndexModel([("_catalog", ASCENDING), ("_inventory_item_id", ASCENDING)], name="catalog_inventory_item"),
+    ],
+    "tombstones": [
+        IndexModel([("_catalog", ASCENDING), ("product_id", ASCENDING)], unique=True, name="catalog_product"),
+    ],
+    "runs": [IndexModel([("shop_domain", ASCENDING), ("started_at", ASCENDING)], name="shop_started")],
+    "notifications": [IndexModel([("created_at", ASCENDING)], name="created")],
+    "leases": [IndexModel([("shop_domain", ASCENDING), ("generation", ASCENDING)], name="shop_generation")],
+}
+
+
+def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """PyMongo errors become StoreUnavailable (unreachable, retryable) or StoreError."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except ConnectionFailure as exc:
+            raise StoreUnavailable(f"MongoDB is unreachable: {exc}") from exc
+        except PyMongoError as exc:
+            raise StoreError(f"MongoDB refused an operation: {exc}") from exc
+
+    return wrapper
+
+
+class MongoCatalogStore:
+    """CatalogStore on MongoDB (or FerretDB). `clock` (UTC now) is injectable for tests."""
+
+    def __init__(
+        self,
+        uri: str,
+        database: str = "catalog_gateway",
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        server_selection_timeout: float = 10.0,
+    ) -> None:
+        self.clock = clock
+        self._uri = uri
+        self._database_name = database
+        self._timeout_ms = int(server_selection_timeout * 1000)
+        self._client: AsyncMongoClient[Document] | None = None
+        self._db: AsyncDatabase[Document] | None = None
+        self._item_lock: asyncio.Lock | None = None  # FerretDB (h): serialise this process's item writes
+        self._writer: ItemWriter | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._db is not None:
+            return
+        try:
+            client: AsyncMongoClient[Document] = AsyncMongoClient(
+                self._uri,
+                tz_aware=True,
+                tzinfo=UTC,
+                serverSelectionTimeoutMS=self._timeout_ms,
+                appname="catalog-gateway",
+            )
+        except (ConfigurationError, ValueError, TypeError) as exc:
+            raise StoreUnavailable(
+                f"invalid MongoDB URI: {exc}", fix="Set MONGODB_URI to a mongodb:// or mongodb+srv:// URI."
+            ) from exc
+        db = client[self._database_name]
+        try:
+            await db.command("ping")
+            build = await db.command("buildInfo")
+            for collection, indexes in INDEXES.items():
+                for index in indexes:  # one per command: FerretDB (d)
+                    await db[collection].create_indexes([index])
+        except ConnectionFailure as exc:
+            await client.close()
+            raise StoreUnavailable(f"MongoDB is unreachable: {exc}") from exc
+        except PyMongoError as exc:
+            await client.close()
+            raise StoreError(f"MongoDB could not be prepared (indexes): {exc}") from exc
+        self._client, self._db = client, db
+        self._writer = ItemWriter(db, self._now)
+        self._item_lock = asyncio.Lock() if "ferretdbVersion" in build else None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        self._client = self._db = None
+        self._writer = None
+
+    @property
+    def persistent(self) -> bool:
+        return True
+
+    @property
+    def is_ferretdb(self) -> bool:
+        """True when the server is FerretDB (see the module doc for what changes)."""
+        return self._item_lock is not None
+
+    def _item_writes(self) -> AbstractAsyncContextManager[object]:
+        return self._item_lock if self._item_lock is not None else contextlib.nullcontext()
+
+    @property
+    def database(self) -> AsyncDatabase[Document]:
+        if self._db is None:
+            raise StoreError("the MongoDB store is not started", fix="Call and await start() first.")
+        return self._db
+
+    @property
+    def _items(self) -> ItemWriter:
+        if self._writer is None:
+            raise StoreError("the MongoDB store is not started", fix="Call and await start() first.")
+        return self._writer
+
+    def _coll(self, name: str) -> AsyncCollection[Document]:
+        return self.database[name]
+
+    def _now(self) -> datetime:
+        return utc_millis(self.clock())
+
+    # -- sync configurations ---------------------------------------------------------------
+
+    @_translated
+    async def save_sync(self, config: SyncConfig) -> None:
+        doc = sync_to_document(config)
+        await self._coll("syncs").replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    @_translated
+    async def get_sync(self, shop_domain: str) -> SyncConfig | None:
+        doc = await self._coll("syncs").find_one({"_id": shop_domain})
+        return None if doc is None else sync_from_document(doc)
+
+    @_translated
+    async def list_syncs(self) -> list[SyncConfig]:
+        docs = await self._coll("syncs").find({}).sort("_id", ASCENDING).to_list()
+        return [sync_from_document(doc) for doc in docs]
+
+    @_translated
+    async def delete_sync(self, shop_domain: str) -> bool:
+        result = await self._coll("syncs").delete_one({"_id": shop_domain})
+        return result.deleted_count == 1
+
+    # -- catalogs --------------------------------------------------------------------------
+
+    @_translated
+    async def ensure_catalog(self, name: str, shop_domain: str, store_name: str) -> CatalogInfo:
+        catalogs = self._coll("catalogs")
+        await catalogs.update_one(
+            {"_id": name},
+            {
+                "$set": {"shop_domain": shop_domain, "store_name": store_name},
+                "$setOnInsert": {"item_count": 0, "storage_bytes": 0, "created_at": self._now()},
+            },
+            upsert=True,
+        )
+        doc = await catalogs.find_one({"_id": name})
+        if doc is None:
+            raise StoreError(f"catalog {name!r} vanished while being created (deleted concurrently?)")
+        return catalog_from_document(doc)
+
+    @_translated
+    async def get_catalog(self, name: str) -> CatalogInfo | None:
+        doc = await self._coll("catalogs").find_one({"_id": name})
+        return None if doc is None else catalog_from_document(doc)
+
+    @_translated
+    async def list_catalogs(self) -> list[CatalogInfo]:
+        docs = await self._coll("catalogs").find({}).sort("_id", ASCENDING).to_list()
+        return [catalog_from_document(doc) for doc in docs]
+
+    @_translated
+    async def delete_catalog(self, name: str) -> int:
+        result = await self._coll("items").delete_many({"_catalog": name})
+        await self._coll("tombstones").delete_many({"_catalog": name})
+        await self._coll("catalogs").delete_one({"_id": name})
+        return result.deleted_count
+
+    @_translated
+    async def total_storage_bytes(self) -> int:
+        docs = await self._coll("catalogs").find({}, {"storage_bytes": 1}).to_list()
+        return sum(doc.get("storage_bytes", 0) for doc in docs)
+
+    async def _require_catalog(self, name: str) -> None:
+        if await self._coll("catalogs").find_one({"_id": name}, {"_id": 1}) is None:
+            raise UnknownCatalog(f"catalog {name!r} does not exist")
+
+    # -- items: writes ---------------------------------------------------------------------
+
+    @_translated
+    async def write_items(
+        self,
+        catalog: str,
+        items: Sequence[CatalogItem],
+        *,
+        run_id: str | None = None,
+        limit_bytes: int | None = None,
+    ) -> WriteResult:
+        prepared = prepare_items(catalog, items)
+        async with self._item_writes():
+            return await self._items.write(catalog, prepared, run_id, limit_bytes)
+
+    @_translated
+    async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
+        if variant_ids:
+            keys = [item_key(catalog, v) for v in dict.fromkeys(variant_ids)]
+            async with self._item_writes():
+                await self._coll("items").update_many({"_id": {"$in": keys}}, {"$set": {"_run_id": run_id}})
+
+    @_translated
+    async def set_variant_image(self, catalog: str, variant_id: str, url: str) -> bool:
+        check_image_url(url)
+        async with self._item_writes():
+            return await self._items.set_variant_image(catalog, variant_id, url)
+
+    @_translated
+    async def delete_product(self, catalog: str, product_id: str, deleted_at: datetime) -> int:
+        deleted_at = utc_millis(deleted_at)
+        await self._require_catalog(catalog)
+        async with self._item_writes():
+            await self._coll("tombstones").update_one(
+                {"_id": item_key(catalog, product_id)},
+                {"$max": {"deleted_at": deleted_at}, "$setOnInsert": {"_catalog": catalog, "product_id": product_id}},
+                upsert=True,
+            )
+            return await self._items.delete(catalog, {"_catalog": catalog, "shopify_product_id": product_id}, {})
+
+    @_translated
+    async def sweep(self, catalog: str, run_id: str, started_at: datetime) -> int:
+        started_at = utc_millis(started_at)
+        unmarked = {"_run_id": {"$ne": run_id}}
+        query = {"_catalog": catalog, **unmarked, "_written_at": {"$lt": started_at}}
+        async with self._item_writes():
+            deleted = await self._items.delete(catalog, query, unmarked, rounds=1)
+            if await self._coll("catalogs").find_one({"_id": catalog}, {"_id": 1}) is not None:
+                await self._items.recount(catalog)
+        return deleted
+
+    # -- items: reads ----------------------------------------------------------------------
+
+    @_translated
+    async def get_item(self, catalog: str, item_id: str) -> CatalogItem | None:
+        doc = await self._coll("items").find_one({"_catalog": catalog, "id": item_id})
+        return None if doc is None else CatalogItem.from_document(doc)
+
+    @_translated
+    async def get_items_by_variant(self, catalog: str, variant_ids: Sequence[str]) -> list[CatalogItem]:
+        wanted = list(dict.fromkeys(variant_ids))
+        if not wanted:
+            return []
+        docs = await self._coll("items").find({"_id": {"$in": [item_key(catalog, v) for v in wanted]}}).to_list()
+        by_variant = {doc["shopify_variant_id"]: doc for doc in docs}
+        return [CatalogItem.from_document(by_variant[v]) for v in wanted if v in by_variant]
+
+    @_translated
+    async def find_by_inventory_item(self, catalog: str, inventory_item_id: str) -> list[CatalogItem]:
+        query = {"_catalog": catalog, "_inventory_item_id": inventory_item_id}
+        docs = await self._coll("items").find(query).sort("id", ASCENDING).to_list()
+        return [CatalogItem.from_document(doc) for doc in docs]
+
+    @_translated
+    async def list_items(
+        self,
+        catalog: str,
+        *,
+        first: int = 50,
+        after: str | None = None,
+        filter: ItemFilter | None = None,
+    ) -> ItemPage:
+        size = page_size(first)
+        after = cursor(after)
+        query = _filter_query(catalog, check_filter(filter))
+        page_query = query if after is None else {"$and": [query, {"id": {"$gt": after}}]}
+        items = self._coll("items")
+        docs, total = await asyncio.gather(
+            items.find(page_query).sort("id", ASCENDING).limit(size + 1).to_list(),
+            items.count_documents(query),
+        )
+        return ItemPage([CatalogItem.from_document(doc) for doc in docs[:size]], len(docs) > size, total)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    @_translated
+    async def save_run(self, run: SyncRun) -> None:
+        doc = run_to_document(run)
+        await self._coll("runs").replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    @_translated
+    async def get_run(self, run_id: str) -> SyncRun | None:
+        doc = await self._coll("runs").find_one({"_id": run_id})
+        return None if doc is None else run_from_document(doc)
+
+    @_translated
+    async def list_runs(self, shop_domain: str, last: int = 10) -> list[SyncRun]:
+        count = page_size(last, "last")
+        if count == 0:
+            return []
+        docs = (
+            await self._coll("runs")
+            .find({"shop_domain": shop_domain})
+            .sort([("started_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(count)
+            .to_list()
+        )
+        return [run_from_document(doc) for doc in docs]
+
+    @_translated
+    async def delete_runs(self, shop_domain: str) -> int:
+        return (await self._coll("runs").delete_many({"shop_domain": shop_domain})).deleted_count
+
+    # -- notifications ---------------------------------------------------------------------
+
+    @_translated
+    async def add_notification(self, notification: Notification) -> None:
+        doc = {**notification_to_document(notification), "_seq": ObjectId()}
+        try:
+            await self._coll("notifications").insert_one(doc)
+        except DuplicateKeyError:
+            raise StoreError(
+                f"notification {notification.id!r} already exists",
+                fix="Use save_notification() to replace a stored notification.",
+            ) from None
+
+    @_translated
+    async def save_notification(self, notification: Notification) -> None:
+        doc = notification_to_document(notification)
+        del doc["_id"]
+        await self._coll("notifications").update_one(
+            {"_id": notification.id}, {"$set": doc, "$setOnInsert": {"_seq": ObjectId()}}, upsert=True
+        )
+
+    @_translated
+    async def list_notifications(self, *, first: int = 20, unread_only: bool = False) -> list[Notification]:
+        count = page_size(first)
+        if count == 0:
+            return []
+        query: Document = {"read": False} if unread_only else {}
+        docs = (
+            await self._coll("notifications")
+            .find(query)
+            .sort([("created_at", DESCENDING), ("_seq", DESCENDING)])
+            .limit(count)
+            .to_list()
+        )
+        return [notification_from_document(doc) for doc in docs]
+
+    @_translated
+    async def mark_notification_read(self, notification_id: str) -> Notification | None:
+        doc = await self._coll("notifications").find_one_and_update(
+            {"_id": notification_id}, {"$set": {"read": True}}, return_document=ReturnDocument.AFTER
+        )
+        return None if doc is None else notification_from_document(doc)
+
+    # -- lease -----------------------------------------------------------------------------
+    # One document per generation of a shop's lease (`_id` = "<shop>#<generation>"); the newest is the
+    # lease. An unexpired lease is extended in place by its owner only; a free or expired one (even our
+    # own) is taken by inserting the next generation, and the unique `_id` lets exactly one contender
+    # win, on MongoDB and FerretDB alike (FerretDB (h)).
+
+    async def _current_lease(self, shop_domain: str) -> Document | None:
+        return await self._coll("leases").find_one({"shop_domain": shop_domain}, sort=[("generation", DESCENDING)])
+
+    async def _extend(self, lease: Document, expires_at: datetime) -> bool:
+        await self._coll("leases").update_one({"_id": lease["_id"]}, {"$set": {"expires_at": expires_at}})
+        latest = await self._current_lease(lease["shop_domain"])
+        return latest is not None and latest["_id"] == lease["_id"]
+
+    async def _take(self, shop_domain: str, owner: str, current: Document | None, expires_at: datetime) -> bool:
+        generation = 1 if current is None else current["generation"] + 1
+        leases = self._coll("leases")
+        lease = {
+            "_id": f"{shop_domain}#{generation}",
+            "shop_domain": shop_domain,
+            "generation": generation,
+            "owner": owner,
+            "expires_at": expires_at,
+        }
+        try:
+            await leases.insert_one(lease)
+        except DuplicateKeyError:  # another contender took this generation first
+            return False
+        await leases.delete_many({"shop_domain": shop_domain, "generation": {"$lt": generation}})
+        return True
+
+    @_translated
+    async def acquire_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
+        now = self._now()
+        expires_at = lease_expiry(now, ttl_seconds)
+        current = await self._current_lease(shop_domain)
+        if current is not None and current["expires_at"] > now:
+            return current["owner"] == owner and await self._extend(current, expires_at)
+        return await self._take(shop_domain, owner, current, expires_at)
+
+    @_translated
+    async def renew_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
+        now = self._now()
+        expires_at = lease_expiry(now, ttl_seconds)
+        current = await self._current_lease(shop_domain)
+        if current is None or current["owner"] != owner:
+            return False
+        if current["expires_at"] > now:
+            return await self._extend(current, expires_at)
+        return await self._take(shop_domain, owner, current, expires_at)
+
+    @_translated
+    async def release_lease(self, shop_domain: str, owner: str) -> None:
+        current = await self._current_lease(shop_domain)
+        if current is not None and current["owner"] == owner:
+            await self._coll("leases").delete_one({"_id": current["_id"], "owner": owner})
+
+    @_translated
+    async def lease_owner(self, shop_domain: str) -> str | None:
+        current = await self._current_lease(shop_domain)
+        if current is None or current["expires_at"] <= self._now():
+            return None
+        return current["owner"]
+
+
+def _filter_query(catalog: str, f: CheckedFilter) -> Document:
+    query: Document = {"_catalog": catalog}
+    clauses: list[Document] = []
+    for name in ("status", "vendor", "product_type"):
+        value = getattr(f, name)
+        if value is not None:
+            query[name] = value
+    if f.in_stock is True:
+        query["inventory_quantity"] = {"$gt": 0}
+    elif f.in_stock is False:
+        clauses.append({"$or": [{"inventory_quantity": {"$lte": 0}}, {"inventory_quantity": None}]})
+    price: Document = {}
+    if f.price_min is not None:
+        price["$gte"] = f.price_min
+    if f.price_max is not None:
+        price["$lte"] = f.price_max
+    if price:
+        query["price"] = price
+    if f.search is not None:
+        pattern = f.search.pattern
+        clauses.append({"$or": [{name: {"$regex": pattern, "$options": "i"}} for name in SEARCH_FIELDS]})
+    if clauses:
+        query["$and"] = clauses
+    return query
+

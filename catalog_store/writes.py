@@ -1,0 +1,226 @@
+"""Item write rules shared by both stores. Pure code, no I/O.
+
+A store validates a batch (`prepare_items`), looks up what it holds for the batch's variants and item
+ids, and asks `plan_writes` what to do with each item, in order:
+
+1. stale: a tombstone of the product is not older than the item (`updated_at <= deleted_at`), or the
+   stored item of the variant is newer (`stored.updated_at > updated_at`); equal times rewrite, so
+   replays are idempotent;
+2. conflict: another variant holds the item id (SKU mode duplicates): reported, nothing overwritten;
+3. storage limit: writing stops before the first item that would bring the total above it;
+4. otherwise the item replaces the variant's stored item (whose id may differ: a changed SKU).
+
+Items earlier in the batch count for later ones (a variant may free an id another variant takes).
+Both stores apply the same plan, so they answer the contract tests identically.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson.errors import InvalidDocument
+
+from catalog_store.errors import InvalidItem
+from catalog_store.items import (
+    MAX_VALUE_CHARS,
+    CatalogItem,
+    document_size,
+    item_document_size,
+    parse_money,
+    too_long_field,
+    valid_item_id,
+)
+from catalog_store.models import Conflict
+
+
+def utc_millis(value: datetime) -> datetime:
+    """`value` in UTC, truncated to milliseconds (what MongoDB stores). Naive datetimes are refused."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{value!r} has no time zone: pass an aware datetime (UTC)")
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+@dataclass(slots=True, frozen=True)
+class StoredState:
+    """What the planner needs to know of one stored item."""
+
+    variant_id: str
+    item_id: str
+    product_id: str
+    updated_at: datetime
+    size: int  # document_size of the stored document
+    run_id: str | None  # run that last wrote or saw it (None: a webhook)
+    rev: Any = None  # MongoDB store: the token of the write that produced it
+
+
+@dataclass(slots=True)
+class PreparedItem:
+    """A validated copy of an input item, its stored document and that document's size."""
+
+    item: CatalogItem
+    document: dict[str, Any] | None  # None when not asked for (the memory store needs only the size)
+    size: int
+
+
+@dataclass(slots=True)
+class PlannedWrite:
+    index: int  # position in the input batch
+    prepared: PreparedItem
+    previous: StoredState | None  # the variant's item before this write (None: inserted)
+    state: StoredState  # the variant's item after it
+
+
+@dataclass(slots=True)
+class WritePlan:
+    writes: list[PlannedWrite] = field(default_factory=list)
+    stale: int = 0
+    conflicts: list[Conflict] = field(default_factory=list)
+    limit_reached: bool = False
+    written_upto: int = 0
+
+
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def _money_problem(name: str, value: object, *, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value):
+        return None
+    try:
+        if not isinstance(value, str) or parse_money(value) is None:
+            raise ValueError
+    except ValueError:
+        return f"{name} {value!r} is not an exact decimal string"
+    return None
+
+
+def item_problem(item: CatalogItem, size: int | None = None) -> str | None:
+    """Why `item` cannot be stored, or None. `size`: its document's size when known (a document of
+    at most 5000 bytes cannot hold a value longer than 5000 characters, so the scan is skipped)."""
+    if not isinstance(item.id, str) or not valid_item_id(item.id):
+        return f"invalid item id {item.id!r} (1-250 characters of A-Z, a-z, 0-9, '_' and '-')"
+    for name in ("shopify_variant_id", "shopify_product_id"):
+        value = getattr(item, name)
+        if not isinstance(value, str) or value == "":
+            return f"{name} must be a non-empty string (ids are kept as exact strings), got {value!r}"
+    long_field = None if size is not None and size <= MAX_VALUE_CHARS else too_long_field(item)
+    if long_field is not None:
+        return f"{long_field} is longer than {MAX_VALUE_CHARS} characters"
+    if not isinstance(item.updated_at, datetime):
+        return "no updated_at (every write is guarded by the product's updated_at)"
+    if item.updated_at.tzinfo is None or item.updated_at.utcoffset() is None:
+        return f"updated_at {item.updated_at!r} has no time zone"
+    money = _money_problem("price", item.price, optional=False) or _money_problem(
+        "compare_at_price", item.compare_at_price, optional=True
+    )
+    if money is not None:
+        return money
+    quantity = item.inventory_quantity
+    if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, int)):
+        return f"inventory_quantity {quantity!r} is not an integer"
+    return None
+
+
+def check_image_url(url: str) -> None:
+    """A variant image URL is a string value like any other: 1-5000 characters."""
+    if not isinstance(url, str) or not url or len(url) > MAX_VALUE_CHARS:
+        raise InvalidItem(f"variant image url must be 1-{MAX_VALUE_CHARS} characters, got {url!r:.80}")
+
+
+def prepare_items(catalog: str, items: Sequence[CatalogItem], *, documents: bool = True) -> list[PreparedItem]:
+    """Validate a batch and return normalised copies (updated_at in UTC milliseconds) with their
+    sizes and (unless `documents` is False) their stored documents. Raises InvalidItem for the first
+    bad item: nothing is written."""
+    prepared: list[PreparedItem] = []
+    for index, item in enumerate(items):
+        entry: PreparedItem | None = None
+        if not isinstance(item, CatalogItem):
+            problem: str | None = f"not a CatalogItem but {type(item).__name__}"
+        else:
+            try:
+                copy = item.copy()
+                copy.updated_at = utc_millis(item.updated_at)  # type: ignore[arg-type]
+                if documents:
+                    document = copy.to_document(catalog)
+                    entry = PreparedItem(copy, document, document_size(document))
+                else:
+                    entry = PreparedItem(copy, None, item_document_size(copy, catalog))
+            except (TypeError, ValueError, AttributeError, OverflowError, InvalidDocument):
+                pass  # item_problem says what is wrong
+            problem = item_problem(item, None if entry is None else entry.size)
+            if problem is None and entry is None:
+                problem = "it cannot be encoded as a document"
+        if problem is not None or entry is None:
+            variant = getattr(item, "shopify_variant_id", None)
+            raise InvalidItem(f"item {index} of the batch (variant {variant!r}): {problem}; nothing was written")
+        prepared.append(entry)
+    return prepared
+
+
+def plan_writes(
+    prepared: Sequence[PreparedItem],
+    *,
+    stored: Callable[[str], StoredState | None],
+    holder: Callable[[str], str | None],
+    tombstones: Mapping[str, datetime],
+    run_id: str | None,
+    total_bytes: int = 0,
+    limit_bytes: int | None = None,
+) -> WritePlan:
+    """Decide, item by item in order, what a batch does (see module doc).
+
+    `stored(variant_id)` is the variant's stored item, `holder(item_id)` the variant holding an item
+    id, `tombstones` maps product ids to their deletion time, `total_bytes` is the stored size of all
+    catalogs before the batch.
+    """
+    plan = WritePlan()
+    state_overlay: dict[str, StoredState | None] = {}
+    holder_overlay: dict[str, str | None] = {}
+
+    def current(variant_id: str) -> StoredState | None:
+        if variant_id in state_overlay:
+            return state_overlay[variant_id]
+        return stored(variant_id)
+
+    def holding(item_id: str) -> str | None:
+        if item_id in holder_overlay:
+            return holder_overlay[item_id]
+        return holder(item_id)
+
+    total = total_bytes
+    for index, entry in enumerate(prepared):
+        item = entry.item
+        variant_id = item.shopify_variant_id
+        updated_at: datetime = item.updated_at  # type: ignore[assignment]
+        previous = current(variant_id)
+        deleted_at = tombstones.get(item.shopify_product_id)
+        if (deleted_at is not None and updated_at <= deleted_at) or (
+            previous is not None and previous.updated_at > updated_at
+        ):
+            plan.stale += 1
+            continue
+        owner = holding(item.id)
+        if owner is not None and owner != variant_id:
+            held = current(owner)
+            plan.conflicts.append(Conflict(item.id, variant_id, owner, held.run_id if held else None))
+            continue
+        delta = entry.size - (previous.size if previous is not None else 0)
+        if limit_bytes is not None and delta > 0 and total + delta > limit_bytes:
+            plan.limit_reached = True
+            plan.written_upto = index
+            return plan
+        state = StoredState(variant_id, item.id, item.shopify_product_id, updated_at, entry.size, run_id)
+        plan.writes.append(PlannedWrite(index, entry, previous, state))
+        if previous is not None and previous.item_id != item.id and holding(previous.item_id) == variant_id:
+            holder_overlay[previous.item_id] = None
+        holder_overlay[item.id] = variant_id
+        state_overlay[variant_id] = state
+        total += delta
+    plan.written_upto = len(prepared)
+    return plan
