@@ -142,6 +142,21 @@ class DownloadRefused(DownloadError):
     fix = "The bulk result link was refused (it may have expired); re-sync the catalog."
 
 
+# -- Webhooks ----------------------------------------------------------------------------------
+
+
+class WebhookError(BulkError):
+    """A Shopify webhook delivery that cannot be applied."""
+
+
+class InvalidWebhookPayload(WebhookError):
+    """A correctly signed webhook whose body is not what Shopify sends for its topic: nothing is applied."""
+
+    fix = ("Shopify sent a payload this gateway cannot read; check the webhook API version "
+           "(SHOPIFY_API_VERSION) and report it with the gateway log. Periodic reconciliation or a re-sync "
+           "brings the change in.")
+
+
 # -- Sync service (reported through GraphQL with extensions.code) ------------------------------
 
 

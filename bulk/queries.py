@@ -116,6 +116,110 @@ mutation DeleteWebhook($id: ID!) {
 }
 """.strip()
 
+# Webhook follow-ups (bulk.webhook_processor): the product fields the catalog items need, the same as
+# the bulk query's, so a product read here becomes the same items as its bulk lines. Costs stay well
+# under Shopify's 1,000-point limit per query: a variant node costs ~7 points (selectedOptions,
+# inventoryItem, media(first: 1) with its image), so a page of 50 variants costs ~360.
+PRODUCT_VARIANTS_PAGE_SIZE = 50
+RECONCILE_PRODUCTS_PAGE_SIZE = 5
+RECONCILE_VARIANTS_PAGE_SIZE = 20
+
+_CATALOG_FRAGMENTS = """
+fragment CatalogProductFields on Product {
+  id
+  title
+  handle
+  vendor
+  productType
+  status
+  updatedAt
+  publishedAt
+  onlineStoreUrl
+  options { name }
+  featuredMedia { preview { image { url } } }
+}
+
+fragment CatalogVariantFields on ProductVariant {
+  id
+  title
+  sku
+  price
+  compareAtPrice
+  inventoryQuantity
+  selectedOptions { name value }
+  inventoryItem { id }
+  media(first: 1) {
+    nodes {
+      ... on MediaImage { id image { url } }
+    }
+  }
+}
+""".strip()
+
+# One product with a page of its variants (products/update with more than 100 variants, and the
+# further variant pages of any product read here).
+PRODUCT_FOR_CATALOG = (
+    """
+query ProductForCatalog($id: ID!, $first: Int!, $after: String) {
+  product(id: $id) {
+    ...CatalogProductFields
+    variants(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...CatalogVariantFields }
+    }
+  }
+}
+""".strip()
+    + "\n\n"
+    + _CATALOG_FRAGMENTS
+)
+
+# inventory_levels/update names an inventory item only: its variant's product with the first page of
+# its variants (their total quantities and everything else their items need).
+PRODUCT_BY_INVENTORY_ITEM = (
+    """
+query ProductByInventoryItem($id: ID!, $first: Int!) {
+  node(id: $id) {
+    ... on InventoryItem {
+      id
+      variant {
+        id
+        product {
+          ...CatalogProductFields
+          variants(first: $first) {
+            pageInfo { hasNextPage endCursor }
+            nodes { ...CatalogVariantFields }
+          }
+        }
+      }
+    }
+  }
+}
+""".strip()
+    + "\n\n"
+    + _CATALOG_FRAGMENTS
+)
+
+# Periodic reconciliation: products updated since a time (`query: "updated_at:>'…'"`), paged by id.
+PRODUCTS_UPDATED_SINCE = (
+    """
+query ProductsUpdatedSince($query: String!, $first: Int!, $after: String, $variants: Int!) {
+  products(first: $first, after: $after, query: $query, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      ...CatalogProductFields
+      variants(first: $variants) {
+        pageInfo { hasNextPage endCursor }
+        nodes { ...CatalogVariantFields }
+      }
+    }
+  }
+}
+""".strip()
+    + "\n\n"
+    + _CATALOG_FRAGMENTS
+)
+
 ALL_DOCUMENTS: dict[str, str] = {
     "PRODUCTS_BULK_QUERY": PRODUCTS_BULK_QUERY,
     "BULK_RUN_QUERY": BULK_RUN_QUERY,
@@ -124,4 +228,7 @@ ALL_DOCUMENTS: dict[str, str] = {
     "SHOP_INFO": SHOP_INFO,
     "WEBHOOK_SUBSCRIPTION_CREATE": WEBHOOK_SUBSCRIPTION_CREATE,
     "WEBHOOK_SUBSCRIPTION_DELETE": WEBHOOK_SUBSCRIPTION_DELETE,
+    "PRODUCT_FOR_CATALOG": PRODUCT_FOR_CATALOG,
+    "PRODUCT_BY_INVENTORY_ITEM": PRODUCT_BY_INVENTORY_ITEM,
+    "PRODUCTS_UPDATED_SINCE": PRODUCTS_UPDATED_SINCE,
 }

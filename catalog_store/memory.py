@@ -38,7 +38,15 @@ from catalog_store.records import (
     sync_from_document,
     sync_to_document,
 )
-from catalog_store.writes import PlannedWrite, StoredState, check_image_url, plan_writes, prepare_items, utc_millis
+from catalog_store.writes import (
+    PlannedWrite,
+    StoredState,
+    check_catalog_name,
+    check_image_url,
+    plan_writes,
+    prepare_items,
+    utc_millis,
+)
 
 
 @dataclass(slots=True)
@@ -199,6 +207,7 @@ class MemoryCatalogStore:
     # -- catalogs --------------------------------------------------------------------------
 
     async def ensure_catalog(self, name: str, shop_domain: str, store_name: str) -> CatalogInfo:
+        check_catalog_name(name)
         catalog = self._catalogs.get(name)
         if catalog is None:
             catalog = self._catalogs[name] = _Catalog(name, shop_domain, store_name, self._now())

@@ -72,7 +72,7 @@ from catalog_store.records import (
     sync_from_document,
     sync_to_document,
 )
-from catalog_store.writes import check_image_url, prepare_items, utc_millis
+from catalog_store.writes import check_catalog_name, check_image_url, prepare_items, utc_millis
 
 Document = dict[str, Any]
 P = ParamSpec("P")
@@ -226,6 +226,7 @@ class MongoCatalogStore:
 
     @_translated
     async def ensure_catalog(self, name: str, shop_domain: str, store_name: str) -> CatalogInfo:
+        check_catalog_name(name)
         catalogs = self._coll("catalogs")
         await catalogs.update_one(
             {"_id": name},
@@ -252,9 +253,10 @@ class MongoCatalogStore:
 
     @_translated
     async def delete_catalog(self, name: str) -> int:
-        result = await self._coll("items").delete_many({"_catalog": name})
-        await self._coll("tombstones").delete_many({"_catalog": name})
-        await self._coll("catalogs").delete_one({"_id": name})
+        async with self._item_writes():
+            result = await self._coll("items").delete_many({"_catalog": name})
+            await self._coll("tombstones").delete_many({"_catalog": name})
+            await self._coll("catalogs").delete_one({"_id": name})
         return result.deleted_count
 
     @_translated

@@ -10,6 +10,13 @@ webhooks, retries and replays can interleave in any order and converge:
   than the tombstone is refused (a late update or an older bulk snapshot cannot resurrect it);
 - items are keyed by (catalog, shopify_variant_id); item `id` is unique per catalog, so two
   variants claiming one SKU produce a `Conflict`, never a silent overwrite.
+
+Times are stored in UTC, truncated to milliseconds (as MongoDB keeps them); naive datetimes are
+refused. An item's stored size is `items.item_document_size(item, catalog)`, i.e.
+`items.document_size(item.to_document(catalog))`: the catalog document, not the store's bookkeeping.
+Both implementations take a `clock` (UTC now, attribute of the same name) used for write times and
+lease expiry. Rules shared by both live in catalog_store.writes (item writes), .queries (read
+arguments) and .records (record documents).
 """
 
 from __future__ import annotations
@@ -88,6 +95,9 @@ class CatalogStore(Protocol):
         With `limit_bytes`, items are considered in order and writing stops before the first item
         that would bring `total_storage_bytes()` above the limit: `limit_reached` is then True and
         `written_upto` is the count of leading items considered (written, stale or conflicting).
+        Items are decided in order: an id freed earlier in the batch can be taken later in it.
+        Raises InvalidItem (nothing written) when an item breaks a rule of catalog_store.items or has
+        no tz-aware `updated_at`, and UnknownCatalog for a catalog `ensure_catalog` did not create.
         """
 
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
@@ -97,7 +107,8 @@ class CatalogStore(Protocol):
         """Set `variant_image_url` of a variant's item if it has none yet. True when changed."""
 
     async def delete_product(self, catalog: str, product_id: str, deleted_at: datetime) -> int:
-        """Delete all items of a product and leave a tombstone. Returns items deleted."""
+        """Delete all items of a product and leave a tombstone (a later delete never moves it back).
+        Returns items deleted. Raises UnknownCatalog."""
 
     async def sweep(self, catalog: str, run_id: str, started_at: datetime) -> int:
         """After a completed full sync: delete items not marked by `run_id` and last written before
@@ -118,7 +129,9 @@ class CatalogStore(Protocol):
         filter: ItemFilter | None = None,
     ) -> ItemPage:
         """Keyset pagination in ascending item `id`: items with id > `after`. `first` is capped at
-        MAX_PAGE_SIZE (ValueError below 0). `total_count` counts all items matching `filter`."""
+        MAX_PAGE_SIZE (ValueError below 0). `total_count` counts all items matching `filter`.
+        Invalid `first`, `after` (not an item id) or filter prices raise InvalidQuery (a ValueError).
+        Prices compare as numbers; `in_stock=False` includes a null quantity; `search` is a literal."""
 
     # -- runs --------------------------------------------------------------------------------
     async def save_run(self, run: SyncRun) -> None:
@@ -132,10 +145,11 @@ class CatalogStore(Protocol):
     async def delete_runs(self, shop_domain: str) -> int: ...
 
     # -- notifications -----------------------------------------------------------------------
-    async def add_notification(self, notification: Notification) -> None: ...
+    async def add_notification(self, notification: Notification) -> None:
+        """Store a new notification; StoreError if its id is taken (use save_notification)."""
 
     async def save_notification(self, notification: Notification) -> None:
-        """Replace a stored notification (e.g. its email status)."""
+        """Replace a stored notification (e.g. its email status), or add it if missing."""
 
     async def list_notifications(self, *, first: int = 20, unread_only: bool = False) -> list[Notification]:
         """Newest first; `first` capped at MAX_PAGE_SIZE."""
@@ -144,7 +158,8 @@ class CatalogStore(Protocol):
 
     # -- lease (one process runs a shop's sync) ----------------------------------------------
     async def acquire_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
-        """Take the shop's lease if free, expired, or already ours (then renewed)."""
+        """Take the shop's lease if free, expired, or already ours (then renewed). Among contenders
+        for a free or expired lease exactly one wins. ValueError unless ttl_seconds > 0."""
 
     async def renew_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
         """Extend our lease; False if it was lost (another owner took it after expiry)."""

@@ -127,6 +127,12 @@ def item_problem(item: CatalogItem, size: int | None = None) -> str | None:
     return None
 
 
+def check_catalog_name(name: str) -> None:
+    """Catalog names follow the item id rule (1-250 of A-Z, a-z, 0-9, '_', '-'), e.g. `shopify_my-store`."""
+    if not isinstance(name, str) or not valid_item_id(name):
+        raise ValueError(f"invalid catalog name {name!r}: use 1-250 characters of A-Z, a-z, 0-9, '_' and '-'")
+
+
 def check_image_url(url: str) -> None:
     """A variant image URL is a string value like any other: 1-5000 characters."""
     if not isinstance(url, str) or not url or len(url) > MAX_VALUE_CHARS:

@@ -1,4 +1,5 @@
-"""Starlette assembly: routes (/graphql, /healthz, /static), lifespan, wiring of store and services."""
+"""Starlette assembly: routes (/graphql, /webhooks/shopify, /healthz, /static), lifespan, wiring of store and
+services."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from bulk.notifications import EmailSender, Notifier
 from bulk.progress import Broadcaster
 from bulk.sync import SyncService, SyncSettings
+from bulk.webhook_processor import ProcessorSettings, WebhookProcessor
 from catalog_store.models import Notification, SyncRun
 from catalog_store.store import CatalogStore
 from gateway.auth import Authenticator
@@ -30,6 +32,7 @@ from gateway.http import GatewayGraphQL
 from gateway.schema import GatewaySchema
 from gateway.schema import schema as default_schema
 from gateway.settings import Settings
+from gateway.webhooks import webhook_route
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ class Gateway:
         session: aiohttp.ClientSession | None = None,
         owner_id: str | None = None,
         schema: GatewaySchema = default_schema,
+        webhook_settings: ProcessorSettings | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -96,15 +100,18 @@ class Gateway:
             session=session,
             owner_id=owner_id,
         )
+        self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings)
         self.services = Services(store=store, sync=self.sync, live=live or LiveSettings())
         self.authenticator = Authenticator(settings.admin_token, settings.read_token, enabled=auth)
 
     async def start(self) -> None:
         await self.store.start()
         await self.sync.start()
+        await self.webhooks.start()
 
     async def close(self) -> None:
         try:
+            await self.webhooks.close()
             await self.sync.close()
         finally:
             await self.store.close()
@@ -152,6 +159,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         Route("/", index, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/graphql", graphql),
+        webhook_route(gateway.webhooks, gateway.settings.shopify_api_secrets),
         WebSocketRoute("/graphql", graphql),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

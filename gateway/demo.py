@@ -64,7 +64,8 @@ async def demo(args: argparse.Namespace) -> None:
     logging.getLogger("shopify_emulator").setLevel(logging.WARNING)
     admin_token = secrets.token_urlsafe(24)
     shop_token = "shpat_" + secrets.token_hex(16)
-    emulator = Emulator(secrets.token_hex(16), bulk_duration=DEMO_BULK_SECONDS)
+    api_secret = secrets.token_hex(16)
+    emulator = Emulator(api_secret, bulk_duration=DEMO_BULK_SECONDS)
     shop = emulator.add_shop(DEMO_SHOP, access_token=shop_token, variants=args.variants, seed=args.seed,
                              name=DEMO_STORE_NAME)
     await emulator.start()
@@ -74,13 +75,14 @@ async def demo(args: argparse.Namespace) -> None:
     port = sock.getsockname()[1]
     base = f"http://{args.host}:{port}"
     try:
-        # No SHOPIFY_API_SECRET: the gateway serves no /webhooks/shopify endpoint yet, so no webhooks
-        # are registered; store changes reach the catalog with the next (re-)sync.
+        # The emulator signs its webhooks with the app secret the gateway verifies: enabling sync
+        # registers them at this gateway, so the store's changes reach the catalog live.
         settings = Settings(
             host=args.host,
             port=port,
             admin_token=admin_token,
             shopify_admin_api_url=emulator.admin_api_url_template,
+            shopify_api_secrets=(api_secret,),
         )
         gateway = Gateway(settings, MemoryCatalogStore(),
                           sync_settings=sync_settings_for(settings, poll_interval=0.5, max_poll_interval=2.0))
@@ -103,7 +105,7 @@ async def demo(args: argparse.Namespace) -> None:
             f"{{ phase itemsWritten status }} }}\n"
             f"  re-sync          : mutation {{ resyncShopifyCatalog(shopDomain: \"{DEMO_SHOP}\") {{ id status }} }}\n"
             f"The emulated store changes every {args.change_every:g} s (price drops, rises, sell-outs, restocks); "
-            "a re-sync brings the changes into the catalog. Ctrl-C stops.\n",
+            "webhooks bring each change into the catalog within a second. Ctrl-C stops.\n",
             flush=True,
         )
         changer_task = asyncio.create_task(_keep_changing(shop, random.Random(args.seed), args.change_every))

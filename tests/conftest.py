@@ -78,14 +78,13 @@ def _start_ferretdb(binary: Path, workdir: Path) -> tuple[subprocess.Popen[bytes
         if _answers_ping(uri):
             return process, uri
         time.sleep(0.05)
+    exited = process.poll()
     process.kill()
     process.wait()
+    what = (f"exited with code {exited}" if exited is not None
+            else f"did not answer a ping on {uri} within {FERRETDB_START_TIMEOUT:.0f} s")
     log_tail = log_path.read_text(errors="replace")[-2000:]
-    pytest.fail(
-        f"FerretDB ({binary}) did not answer a ping on {uri} within {FERRETDB_START_TIMEOUT:.0f} s "
-        f"(exit code {process.returncode}). Its log ends with:\n{log_tail}\nTo fix: {HOW_TO_FIX}.",
-        pytrace=False,
-    )
+    pytest.fail(f"FerretDB ({binary}) {what}. Its log ends with:\n{log_tail}\nTo fix: {HOW_TO_FIX}.", pytrace=False)
 
 
 @pytest.fixture(scope="session")

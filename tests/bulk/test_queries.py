@@ -33,7 +33,8 @@ def test_every_document_validates_against_the_schema(name):
 
 def test_the_client_sends_only_documents_from_queries():
     sent = {queries.SHOP_INFO, queries.BULK_RUN_QUERY, queries.BULK_OPERATION_NODE, queries.BULK_OPERATION_CANCEL,
-            queries.WEBHOOK_SUBSCRIPTION_CREATE, queries.WEBHOOK_SUBSCRIPTION_DELETE, queries.PRODUCTS_BULK_QUERY}
+            queries.WEBHOOK_SUBSCRIPTION_CREATE, queries.WEBHOOK_SUBSCRIPTION_DELETE, queries.PRODUCTS_BULK_QUERY,
+            queries.PRODUCT_FOR_CATALOG, queries.PRODUCT_BY_INVENTORY_ITEM, queries.PRODUCTS_UPDATED_SINCE}
     assert sent == set(queries.ALL_DOCUMENTS.values())
 
 

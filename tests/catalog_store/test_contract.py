@@ -441,6 +441,8 @@ async def test_catalog_counters_follow_every_change(store: CatalogStore, catalog
 async def test_catalogs_are_created_once_listed_and_deleted_with_their_items(
     store: CatalogStore, catalog: str
 ) -> None:
+    with pytest.raises(ValueError, match="catalog name"):
+        await store.ensure_catalog("shopify/evil", SHOP, "Evil")
     again = await store.ensure_catalog(CATALOG, SHOP, "Renamed Store")
     assert (again.store_name, again.item_count) == ("Renamed Store", 0)
     await store.ensure_catalog("shopify_another", "another.myshopify.com", "Another")

@@ -1,0 +1,513 @@
+"""Applies Shopify webhooks to the catalog (spec §6): the I/O side of `bulk.webhooks`.
+
+The HTTP handler only verifies and `submit`s a delivery (Shopify wants an answer within 5 s); a
+bounded queue feeds a few workers that apply it:
+
+- duplicates (same `X-Shopify-Webhook-Id`, remembered in a bounded LRU) are dropped at `submit`;
+- an unknown shop, or a shop whose sync is inactive (over the storage limit), changes nothing;
+- products/create|update write the product's items; payloads listing only the first 100 variants are
+  replaced by the product read through the Admin API; inventory_levels/update reads the variant's
+  product (total quantities) through the Admin API; products/delete deletes the items and leaves a
+  tombstone; bulk_operations/finish wakes the run polling that operation;
+- every write is guarded by the product's `updated_at` in the store (and, per product, serialised in
+  this process): an older payload never overwrites newer data, and a delete is never undone by a late
+  update or an older full-sync snapshot;
+- SKU conflicts are not overwritten: an error notification names the SKU and both variants;
+- a write that would exceed the storage limit makes the sync inactive (CATALOG_LIMIT_EXCEEDED,
+  notification and email) until the merchant disables and re-enables it;
+- every `reconcile_interval`, products updated since the last pass are read through the Admin API
+  and applied the same way (catches dropped webhooks; deletions are caught by the next full sync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import aiohttp
+
+from bulk import queries
+from bulk.assemble import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX
+from bulk.client import ShopifyClient
+from bulk.errors import BulkError, InvalidWebhookPayload, ShopifyServerError
+from bulk.sync import ERROR_FIXES, SyncService
+from bulk.webhooks import (
+    BulkOperationFinished,
+    InventoryLevelChanged,
+    ProductDeleted,
+    ProductSnapshot,
+    parse_webhook,
+    product_from_graphql,
+    product_items,
+)
+from catalog_store.errors import StoreError
+from catalog_store.models import (
+    Conflict,
+    NotificationLevel,
+    RunStatus,
+    SyncConfig,
+    SyncErrorCode,
+    SyncStatus,
+    utcnow,
+)
+from catalog_store.store import CatalogStore
+
+log = logging.getLogger(__name__)
+
+MAX_CONSISTENT_READS = 3  # a product that keeps changing while its variant pages are read
+
+
+class SubmitResult(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # this webhook id was accepted before: nothing to do
+    QUEUE_FULL = "queue_full"  # answer 503: Shopify delivers it again later
+    CLOSED = "closed"  # shutting down: answer 503
+
+
+class Outcome(StrEnum):
+    """What applying one delivery did."""
+
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"  # the catalog already held exactly these items
+    STALE = "stale"  # the catalog holds newer data for the product (or its tombstone)
+    IGNORED = "ignored"  # unknown shop, inactive sync, or an inventory item not in the catalog
+    NOT_FOUND = "not_found"  # the product no longer exists in Shopify (its delete webhook follows)
+    LIMIT_REACHED = "limit_reached"  # the sync became inactive
+    BULK_WOKEN = "bulk_woken"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One verified webhook: its topic, shop, decoded JSON body and Shopify's headers."""
+
+    topic: str
+    shop_domain: str
+    payload: Mapping[str, Any]
+    webhook_id: str | None = None
+    triggered_at: datetime | None = None  # X-Shopify-Triggered-At: when the event happened
+    received_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorSettings:
+    workers: int = 4
+    queue_size: int = 10_000
+    dedupe_size: int = 100_000  # webhook ids remembered
+    max_attempts: int = 3  # per delivery, for retryable failures (store or Shopify unavailable)
+    retry_delay: float = 0.5  # doubled after each attempt
+    drain_timeout: float = 5.0  # at close, time given to the queued deliveries
+    reconcile_interval: float | None = 900.0  # None: no periodic reconciliation
+    reconcile_overlap: float = 300.0  # each pass re-reads this much before the previous one (clock skew)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.queue_size < 1 or self.dedupe_size < 1 or self.max_attempts < 1:
+            raise ValueError("workers, queue_size, dedupe_size and max_attempts must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    shop_domain: str
+    since: datetime | None  # None: not run (no completed full sync yet, sync inactive or unknown)
+    products: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+ClientFactory = Callable[[SyncConfig], ShopifyClient]
+
+
+class _KeyedLocks:
+    """One asyncio.Lock per key, forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class WebhookProcessor:
+    """Queue and workers applying webhooks; periodic reconciliation. `start()` before, `close()` after."""
+
+    def __init__(
+        self,
+        store: CatalogStore,
+        sync: SyncService,
+        *,
+        settings: ProcessorSettings | None = None,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        self.store = store
+        self.sync = sync
+        self.settings = settings or ProcessorSettings()
+        self.stats: Counter[str] = Counter()
+        self._client_factory = client_factory
+        self._queue: asyncio.Queue[WebhookDelivery] = asyncio.Queue(self.settings.queue_size)
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._products = _KeyedLocks()
+        self._shops = _KeyedLocks()
+        self._clients: dict[str, tuple[str, ShopifyClient]] = {}
+        self._notified_conflicts: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        self._watermarks: dict[str, datetime] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = True
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._closed = False
+        if self._client_factory is None:
+            self._session = aiohttp.ClientSession()
+        self._tasks = [asyncio.create_task(self._work(), name=f"webhook-worker-{n}")
+                       for n in range(self.settings.workers)]
+        if self.settings.reconcile_interval is not None:
+            self._tasks.append(asyncio.create_task(self._reconcile_periodically(), name="webhook-reconcile"))
+
+    async def close(self) -> None:
+        """Stop accepting, give queued deliveries `drain_timeout` seconds, then stop the workers."""
+        self._closed = True
+        if self._tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), self.settings.drain_timeout)
+            left = self._queue.qsize()
+            if left:
+                log.warning("%d webhook deliveries were not applied at shutdown; the next reconciliation or "
+                            "full sync brings those changes in", left)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []
+        for _, client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def join(self) -> None:
+        """Wait until every accepted delivery is applied (or failed)."""
+        await self._queue.join()
+
+    # -- intake (called by the HTTP handler: never blocks) ---------------------------------------
+
+    def submit(self, delivery: WebhookDelivery) -> SubmitResult:
+        if self._closed:
+            return SubmitResult.CLOSED
+        webhook_id = delivery.webhook_id
+        if webhook_id is not None and webhook_id in self._seen:
+            self._seen.move_to_end(webhook_id)
+            self.stats["duplicate"] += 1
+            return SubmitResult.DUPLICATE
+        try:
+            self._queue.put_nowait(delivery)
+        except asyncio.QueueFull:
+            self.stats["queue_full"] += 1
+            log.warning("webhook queue full (%d): %s for %s refused with 503, Shopify retries it",
+                        self.settings.queue_size, delivery.topic, delivery.shop_domain)
+            return SubmitResult.QUEUE_FULL
+        if webhook_id is not None:
+            self._seen[webhook_id] = None
+            if len(self._seen) > self.settings.dedupe_size:
+                self._seen.popitem(last=False)
+        self.stats["accepted"] += 1
+        return SubmitResult.ACCEPTED
+
+    async def _work(self) -> None:
+        while True:
+            delivery = await self._queue.get()
+            try:
+                await self._process(delivery)
+            finally:
+                self._queue.task_done()
+
+    async def _process(self, delivery: WebhookDelivery) -> None:
+        where = f"{delivery.topic} for {delivery.shop_domain} (webhook {delivery.webhook_id})"
+        for attempt in range(1, self.settings.max_attempts + 1):
+            try:
+                outcome = await self.apply(delivery)
+            except InvalidWebhookPayload as exc:
+                self.stats["refused"] += 1
+                log.error("webhook %s not applied: %s. %s", where, exc, exc.fix)
+                return
+            except (StoreError, BulkError) as exc:
+                if exc.retryable and attempt < self.settings.max_attempts:
+                    delay = self.settings.retry_delay * 2 ** (attempt - 1)
+                    log.warning("webhook %s: %s; retry %d in %.1fs", where, exc, attempt, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                self.stats["failed"] += 1
+                log.error("webhook %s not applied after %d attempts: %s. %s", where, attempt, exc, exc.fix)
+                return
+            except Exception:
+                self.stats["failed"] += 1
+                log.exception("webhook %s not applied: unexpected error", where)
+                return
+            self.stats[outcome] += 1
+            return
+
+    # -- applying --------------------------------------------------------------------------------
+
+    async def apply(self, delivery: WebhookDelivery) -> Outcome:
+        """Apply one delivery now (the workers call this; tests may too). Raises InvalidWebhookPayload,
+        StoreError, ShopifyError."""
+        change = parse_webhook(delivery.topic, delivery.payload)
+        shop = delivery.shop_domain
+        if isinstance(change, BulkOperationFinished):
+            self.sync.bulk_finished(shop, change.operation_id)
+            return Outcome.BULK_WOKEN
+        config = await self.store.get_sync(shop)
+        if config is None:
+            log.info("webhook %s for %s ignored: Shopify sync is not enabled for this shop", delivery.topic, shop)
+            return Outcome.IGNORED
+        if not config.active:
+            log.info("webhook %s for %s not applied: the sync is inactive (%s)", delivery.topic, shop,
+                     config.error_code or "disabled")
+            return Outcome.IGNORED
+        if isinstance(change, ProductDeleted):
+            # Shopify's updated_at of a product is never later than the event deleting it.
+            deleted_at = max(delivery.triggered_at or delivery.received_at, delivery.received_at)
+            async with self._products.hold((shop, change.product_id)):
+                deleted = await self.store.delete_product(config.catalog_name, change.product_id, deleted_at)
+            log.debug("product %s of %s deleted: %d items", change.product_id, shop, deleted)
+            return Outcome.APPLIED
+        if isinstance(change, InventoryLevelChanged):
+            known = await self.store.find_by_inventory_item(config.catalog_name, change.inventory_item_id)
+            if not known:  # not in the catalog (skipped, or its product's own webhook is on its way)
+                return Outcome.IGNORED
+            snapshot = await self._read_by_inventory_item(config, change.inventory_item_id)
+        else:
+            snapshot = change if change.complete else await self._read_product(config, change.product_id)
+        if snapshot is None:
+            return Outcome.NOT_FOUND
+        return await self.apply_snapshot(config, snapshot)
+
+    async def apply_snapshot(self, config: SyncConfig, snapshot: ProductSnapshot) -> Outcome:
+        """Write a product's items unless the catalog holds newer data for it."""
+        shop, catalog = config.shop_domain, config.catalog_name
+        product_id = snapshot.product_id
+        async with self._products.hold((shop, product_id)):
+            stored = await self.store.get_items_by_variant(catalog, snapshot.variant_ids)
+            if any(s.updated_at is not None and s.updated_at > snapshot.updated_at for s in stored):
+                return Outcome.STALE
+            known_url = next((s.product_url for s in stored
+                              if s.product_handle == snapshot.product.handle and s.product_url), None)
+            mapped = product_items(snapshot, identifier=config.identifier, shop_domain=shop,
+                                   store_name=config.store_name or shop, online_store_url=known_url)
+            for skip in mapped.skips:
+                log.info("%s: variant skipped (%s): %s", shop, skip.reason, skip.example)
+            by_variant = {s.shopify_variant_id: s for s in stored}
+            if len(by_variant) == len(mapped.items) and all(
+                by_variant.get(i.shopify_variant_id) == i for i in mapped.items
+            ):
+                return Outcome.UNCHANGED
+            kept = {i.shopify_variant_id for i in mapped.items}
+            if any(variant_id not in kept for variant_id in by_variant):
+                # A variant that no longer syncs (e.g. its SKU was removed): replace the product's items.
+                # The tombstone just before this snapshot refuses only data older than it.
+                await self.store.delete_product(catalog, product_id, mapped.updated_at - timedelta(milliseconds=1))
+            result = await self.store.write_items(catalog, mapped.items,
+                                                  limit_bytes=self.sync.settings.storage_limit_bytes)
+        if result.conflicts:
+            await self._report_conflicts(config, product_id, result.conflicts)
+        if result.limit_reached:
+            await self._deactivate(config, product_id)
+            return Outcome.LIMIT_REACHED
+        if result.written == 0 and result.stale:
+            return Outcome.STALE
+        return Outcome.APPLIED
+
+    async def _report_conflicts(self, config: SyncConfig, product_id: str, conflicts: Sequence[Conflict]) -> None:
+        for conflict in conflicts:
+            key = (config.shop_domain, conflict.item_id, conflict.variant_id, conflict.existing_variant_id)
+            if key in self._notified_conflicts:
+                continue
+            self._notified_conflicts[key] = None
+            if len(self._notified_conflicts) > 1000:
+                self._notified_conflicts.popitem(last=False)
+            await self.sync.notifier.notify(
+                config.shop_domain,
+                NotificationLevel.ERROR,
+                "Shopify update not applied: duplicate SKU",
+                f"SKU {conflict.item_id!r} is used by variant {conflict.variant_id} (product {product_id}) and "
+                f"by variant {conflict.existing_variant_id}, which holds it in catalog {config.catalog_name}. "
+                f"Variant {conflict.variant_id} was not updated.\nHow to fix: make every SKU unique in Shopify; "
+                "the next change of the product (or a re-sync) then applies it.",
+            )
+
+    async def _deactivate(self, config: SyncConfig, product_id: str) -> None:
+        shop = config.shop_domain
+        limit = self.sync.settings.storage_limit_bytes
+        message = (
+            f"A Shopify update of product {product_id} would bring the catalogs above the storage limit of "
+            f"{limit} bytes. The sync of {shop} is inactive: no further Shopify changes are applied."
+        )
+        async with self._shops.hold(shop):
+            current = await self.store.get_sync(shop)
+            if current is None or not current.active:
+                return
+            current.active = False
+            current.status = SyncStatus.ERROR
+            current.error_code = SyncErrorCode.CATALOG_LIMIT_EXCEEDED
+            current.error_message = message
+            current.updated_at = utcnow()
+            await self.store.save_sync(current)
+        log.warning("%s", message)
+        await self.sync.notifier.notify(
+            shop, NotificationLevel.ERROR, "Shopify sync stopped: catalog limit exceeded",
+            f"{message}\nHow to fix: {ERROR_FIXES[SyncErrorCode.CATALOG_LIMIT_EXCEEDED]}", email=True,
+        )
+
+    # -- reading through the Admin API -------------------------------------------------------------
+
+    def _client(self, config: SyncConfig) -> ShopifyClient:
+        cached = self._clients.get(config.shop_domain)
+        if cached is not None and cached[0] == config.access_token:
+            return cached[1]
+        if cached is not None:
+            asyncio.get_running_loop().create_task(cached[1].close())
+        if self._client_factory is not None:
+            client = self._client_factory(config)
+        else:
+            settings = self.sync.settings
+            client = ShopifyClient(config.shop_domain, config.access_token, api_version=settings.api_version,
+                                   url_template=settings.admin_api_url_template, session=self._session,
+                                   retry=settings.retry)
+        self._clients[config.shop_domain] = (config.access_token, client)
+        return client
+
+    async def _read_product(self, config: SyncConfig, product_id: str) -> ProductSnapshot | None:
+        return await read_product(self._client(config), product_id)
+
+    async def _read_by_inventory_item(self, config: SyncConfig, inventory_item_id: str) -> ProductSnapshot | None:
+        client = self._client(config)
+        data = await client.execute(queries.PRODUCT_BY_INVENTORY_ITEM, {
+            "id": INVENTORY_ITEM_PREFIX + inventory_item_id, "first": queries.PRODUCT_VARIANTS_PAGE_SIZE})
+        node = data.get("node") or {}
+        product = (node.get("variant") or {}).get("product")
+        if product is None:
+            return None
+        return await read_product(client, _product_number(product), first_page=product)
+
+    # -- reconciliation ----------------------------------------------------------------------------
+
+    async def reconcile(self, shop_domain: str, since: datetime | None = None) -> ReconcileResult:
+        """Apply every product updated since `since` (default: the previous pass, else the start of the
+        last completed full sync, minus `reconcile_overlap`) through the Admin API."""
+        config = await self.store.get_sync(shop_domain)
+        if config is None or not config.active or self.sync.local_run(shop_domain) is not None:
+            return ReconcileResult(shop_domain, None)
+        if since is None:
+            since = self._watermarks.get(shop_domain)
+            if since is None:
+                completed = [r for r in await self.store.list_runs(shop_domain, last=10)
+                             if r.status is RunStatus.COMPLETED]
+                if not completed:
+                    return ReconcileResult(shop_domain, None)
+                since = completed[0].started_at
+            since -= timedelta(seconds=self.settings.reconcile_overlap)
+        started = utcnow()
+        client = self._client(config)
+        search = f"updated_at:>='{since.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        outcomes: Counter[str] = Counter()
+        products, after = 0, None
+        while True:
+            data = await client.execute(queries.PRODUCTS_UPDATED_SINCE, {
+                "query": search, "first": queries.RECONCILE_PRODUCTS_PAGE_SIZE, "after": after,
+                "variants": queries.RECONCILE_VARIANTS_PAGE_SIZE})
+            connection = _connection(data.get("products"), "products")
+            for node in connection["nodes"]:
+                snapshot = await read_product(client, _product_number(node), first_page=node)
+                if snapshot is not None:
+                    outcomes[await self.apply_snapshot(config, snapshot)] += 1
+                    products += 1
+            if not connection["pageInfo"]["hasNextPage"]:
+                break
+            after = connection["pageInfo"]["endCursor"]
+        self._watermarks[shop_domain] = started
+        if outcomes.get(Outcome.APPLIED):
+            log.info("reconciliation of %s applied %d products changed since %s that no webhook brought",
+                     shop_domain, outcomes[Outcome.APPLIED], since.isoformat())
+        return ReconcileResult(shop_domain, since, products, outcomes)
+
+    async def _reconcile_periodically(self) -> None:
+        assert self.settings.reconcile_interval is not None
+        while True:
+            await asyncio.sleep(self.settings.reconcile_interval)
+            for config in await self.store.list_syncs():
+                try:
+                    await self.reconcile(config.shop_domain)
+                except Exception as exc:  # one shop's failure must not stop the others' reconciliation
+                    log.warning("reconciliation of %s failed: %s: %s", config.shop_domain, type(exc).__name__, exc)
+
+
+# -- Admin API reads (module level: they need only `client.execute`) ---------------------------------
+
+
+def _connection(value: Any, what: str) -> Mapping[str, Any]:
+    if (not isinstance(value, Mapping) or not isinstance(value.get("nodes"), list)
+            or not isinstance(value.get("pageInfo"), Mapping)):
+        raise ShopifyServerError(f"Shopify's answer has no readable {what} page")
+    return value
+
+
+def _product_number(node: Mapping[str, Any]) -> str:
+    gid = node.get("id")
+    if not isinstance(gid, str) or not gid.startswith(PRODUCT_PREFIX):
+        raise ShopifyServerError(f"Shopify's answer has no product id: {gid!r:.80}")
+    return gid[len(PRODUCT_PREFIX):]
+
+
+async def read_product(client: ShopifyClient, product_id: str, *,
+                       first_page: Mapping[str, Any] | None = None) -> ProductSnapshot | None:
+    """A product and all its variants through the Admin API (None: it does not exist).
+
+    `first_page`: a product node already read with its first variants page. The pages must all show
+    the same `updatedAt`; a product changing meanwhile is read again.
+    """
+    gid = PRODUCT_PREFIX + product_id
+    node = first_page
+    for _ in range(MAX_CONSISTENT_READS):
+        if node is None:
+            data = await client.execute(queries.PRODUCT_FOR_CATALOG, {
+                "id": gid, "first": queries.PRODUCT_VARIANTS_PAGE_SIZE, "after": None})
+            node = data.get("product")
+            if node is None:
+                return None
+        page = _connection(node.get("variants"), "variants")
+        variants = list(page["nodes"])
+        consistent = True
+        while page["pageInfo"].get("hasNextPage"):
+            data = await client.execute(queries.PRODUCT_FOR_CATALOG, {
+                "id": gid, "first": queries.PRODUCT_VARIANTS_PAGE_SIZE, "after": page["pageInfo"].get("endCursor")})
+            later = data.get("product")
+            if later is None:
+                return None
+            if later.get("updatedAt") != node.get("updatedAt"):
+                consistent = False
+                break
+            page = _connection(later.get("variants"), "variants")
+            variants.extend(page["nodes"])
+        if consistent:
+            return product_from_graphql(node, variants)
+        node = None
+    raise ShopifyServerError(f"product {product_id} kept changing while its variants were read")
