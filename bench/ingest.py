@@ -52,6 +52,7 @@ SHOP = "bench.myshopify.com"
 TOKEN = "shpat_bench"
 API_VERSION = "2026-01"
 FERRETDB_DEFAULT = ROOT / ".cache" / "ferretdb" / "ferretdb-v1.24.2"
+RESULTS = ROOT / ".cache" / "bench" / "ingest-results.json"  # the last run's numbers (--report-only)
 MARK_START, MARK_END = "<!-- ingest-benchmark:start -->", "<!-- ingest-benchmark:end -->"
 
 
@@ -305,22 +306,22 @@ def _machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def _fmt(value: float | None, pattern: str) -> str:
-    return "—" if value is None else format(value, pattern)
+def _fmt(value: float | None, pattern: str, unit: str = "") -> str:
+    return "—" if value is None else format(value, pattern) + unit
 
 
 def _table(results: list[CaseResult]) -> str:
     baselines = {r.variants: r for r in results if r.case == "baseline"}
-    rows = ["| variants | file | case | time | variants/s | MB/s | peak RSS | ingest / baseline |",
-            "|---:|---:|---|---:|---:|---:|---:|---:|"]
+    rows = ["| variants | file | case | time | client CPU | variants/s | MB/s | peak RSS | ingest / baseline |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         base = baselines.get(r.variants)
         ratio = (base.seconds / r.seconds) if base and base.seconds and r.seconds and r.case != "baseline" else None
         time_text = f"{r.seconds:.2f} s" if r.seconds is not None else (r.error or "—")
         rows.append(
             f"| {r.variants:,} | {r.file_bytes / 1e6:.0f} MB | {r.case} | {time_text} | "
-            f"{_fmt(r.variants_per_s, ',.0f')} | {_fmt(r.mb_per_s, '.1f')} | "
-            f"{_fmt(r.peak_rss_mb, '.0f')} MB | {_fmt(ratio, '.2f')} |"
+            f"{_fmt(r.cpu_seconds, '.2f', ' s')} | {_fmt(r.variants_per_s, ',.0f')} | {_fmt(r.mb_per_s, '.1f')} | "
+            f"{_fmt(r.peak_rss_mb, '.0f', ' MB')} | {_fmt(ratio, '.2g')} |"
         )
     return "\n".join(rows)
 
@@ -342,17 +343,18 @@ def _targets(results: list[CaseResult]) -> list[str]:
     return lines
 
 
-def _write_report(path: Path, results: list[CaseResult], notes: list[str]) -> None:
+def _write_report(path: Path, results: list[CaseResult], notes: list[str], machine: str, measured: str) -> None:
     section = "\n".join([
         MARK_START,
         "## Ingest (`python -m bench.ingest`, `make bench`)",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {_machine()}.",
+        f"Measured {measured} on {machine}.",
         "",
         "Each case reads the same emulator-generated JSONL over HTTP on 127.0.0.1 (products bulk query,",
         "`groupObjects: false`) in a fresh process; peak RSS is that process's `ru_maxrss`. The emulator",
         "and FerretDB run in their own processes. `ingest / baseline` is the baseline's time divided by",
-        "the case's (1.0 = as fast as download + decode alone).",
+        "the case's (1.0 = as fast as download + decode alone). `client CPU` is the measuring process's",
+        "CPU time: well below `time` means the case waited on the store's server.",
         "",
         "- **baseline**: download + msgspec decode only, no items built.",
         "- **pipeline**: `run_ingest` into a store that discards writes: the pipeline's own time and memory.",
@@ -389,6 +391,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cases", default=",".join(CASES), help=f"subset of {','.join(CASES)}")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-report", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--report-only", action="store_true",
+                        help=f"rewrite the report from the last run's results ({RESULTS.relative_to(ROOT)})")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--variants", type=int, help=argparse.SUPPRESS)
@@ -396,6 +400,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.case:
         _run_case_here(args)
+        return
+    if args.report_only:
+        saved = json.loads(RESULTS.read_text())
+        _write_report(args.output, [CaseResult(**r) for r in saved["results"]], saved["notes"], saved["machine"],
+                      saved["measured"])
+        print(f"wrote {args.output}")
         return
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -431,9 +441,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                     if result.seconds is None:
                         notes.append(f"{case} at {variants:,} variants: {result.error}.")
     if not args.no_report:
-        _write_report(args.output, results, notes)
-        print(f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
-    print(json.dumps([asdict(r) for r in results]) if os.environ.get("BENCH_JSON") else "", end="")
+        measured = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({"machine": _machine(), "measured": measured, "notes": notes,
+                                       "results": [asdict(r) for r in results]}, indent=1))
+        _write_report(args.output, results, notes, _machine(), measured)
+        print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

@@ -262,7 +262,7 @@ class WebhookProcessor:
                 self.stats["failed"] += 1
                 log.exception("webhook %s not applied: unexpected error", where)
                 return
-            self.stats[outcome] += 1
+            self.stats[outcome.value] += 1
             return
 
     # -- applying --------------------------------------------------------------------------------
@@ -379,12 +379,14 @@ class WebhookProcessor:
 
     # -- reading through the Admin API -------------------------------------------------------------
 
-    def _client(self, config: SyncConfig) -> ShopifyClient:
-        cached = self._clients.get(config.shop_domain)
+    async def _client(self, config: SyncConfig) -> ShopifyClient:
+        """The shop's client (kept: its cost-bucket model paces our calls); a new token gets a new one."""
+        cached = self._clients.pop(config.shop_domain, None)
         if cached is not None and cached[0] == config.access_token:
+            self._clients[config.shop_domain] = cached
             return cached[1]
         if cached is not None:
-            asyncio.get_running_loop().create_task(cached[1].close())
+            await cached[1].close()
         if self._client_factory is not None:
             client = self._client_factory(config)
         else:
@@ -396,10 +398,10 @@ class WebhookProcessor:
         return client
 
     async def _read_product(self, config: SyncConfig, product_id: str) -> ProductSnapshot | None:
-        return await read_product(self._client(config), product_id)
+        return await read_product(await self._client(config), product_id)
 
     async def _read_by_inventory_item(self, config: SyncConfig, inventory_item_id: str) -> ProductSnapshot | None:
-        client = self._client(config)
+        client = await self._client(config)
         data = await client.execute(queries.PRODUCT_BY_INVENTORY_ITEM, {
             "id": INVENTORY_ITEM_PREFIX + inventory_item_id, "first": queries.PRODUCT_VARIANTS_PAGE_SIZE})
         node = data.get("node") or {}
@@ -426,7 +428,7 @@ class WebhookProcessor:
                 since = completed[0].started_at
             since -= timedelta(seconds=self.settings.reconcile_overlap)
         started = utcnow()
-        client = self._client(config)
+        client = await self._client(config)
         search = f"updated_at:>='{since.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
         outcomes: Counter[str] = Counter()
         products, after = 0, None
@@ -438,7 +440,7 @@ class WebhookProcessor:
             for node in connection["nodes"]:
                 snapshot = await read_product(client, _product_number(node), first_page=node)
                 if snapshot is not None:
-                    outcomes[await self.apply_snapshot(config, snapshot)] += 1
+                    outcomes[(await self.apply_snapshot(config, snapshot)).value] += 1
                     products += 1
             if not connection["pageInfo"]["hasNextPage"]:
                 break

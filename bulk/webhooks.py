@@ -123,7 +123,14 @@ class ProductSnapshot:
 
     @property
     def variant_ids(self) -> list[str]:
-        return [gid_id(v.id, VARIANT_PREFIX) for v in self.variants]
+        """The numeric ids of the variants described (a malformed one is left out: it maps to a skip)."""
+        ids = []
+        for variant in self.variants:
+            gid = variant.id or ""
+            number = gid[len(VARIANT_PREFIX):] if gid.startswith(VARIANT_PREFIX) else ""
+            if number.isascii() and number.isdigit():
+                ids.append(number)
+        return ids
 
 
 @dataclass(frozen=True, slots=True)

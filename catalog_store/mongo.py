@@ -30,6 +30,9 @@ FerretDB 1.24 incompatibilities met, and their workarounds (all keep MongoDB cor
     document all report success): on FerretDB (detected from buildInfo) the store serialises its own
     item writes; the lease is built on unique inserts (atomic everywhere), not on conditional updates.
     Several processes writing the same items at the same instant need MongoDB.
+(i) commands from several connections at once (item writes beside lease renewals, run saves and
+    reads) deadlock its SQLite backend (each waits on the other's lock until the client gives up):
+    on FerretDB the store uses one connection (`maxPoolSize=1`), so its commands run one at a time.
 """
 
 from __future__ import annotations
@@ -135,22 +138,15 @@ class MongoCatalogStore:
     async def start(self) -> None:
         if self._db is not None:
             return
-        try:
-            client: AsyncMongoClient[Document] = AsyncMongoClient(
-                self._uri,
-                tz_aware=True,
-                tzinfo=UTC,
-                serverSelectionTimeoutMS=self._timeout_ms,
-                appname="catalog-gateway",
-            )
-        except (ConfigurationError, ValueError, TypeError) as exc:
-            raise StoreUnavailable(
-                f"invalid MongoDB URI: {exc}", fix="Set MONGODB_URI to a mongodb:// or mongodb+srv:// URI."
-            ) from exc
+        client = self._connect()
         db = client[self._database_name]
         try:
             await db.command("ping")
             build = await db.command("buildInfo")
+            if "ferretdbVersion" in build:  # FerretDB (i): one connection, so one command at a time
+                await client.close()
+                client = self._connect(maxPoolSize=1)
+                db = client[self._database_name]
             for collection, indexes in INDEXES.items():
                 for index in indexes:  # one per command: FerretDB (d)
                     await db[collection].create_indexes([index])
@@ -163,6 +159,21 @@ class MongoCatalogStore:
         self._client, self._db = client, db
         self._writer = ItemWriter(db, self._now)
         self._item_lock = asyncio.Lock() if "ferretdbVersion" in build else None
+
+    def _connect(self, **options: Any) -> AsyncMongoClient[Document]:
+        try:
+            return AsyncMongoClient(
+                self._uri,
+                tz_aware=True,
+                tzinfo=UTC,
+                serverSelectionTimeoutMS=self._timeout_ms,
+                appname="catalog-gateway",
+                **options,
+            )
+        except (ConfigurationError, ValueError, TypeError) as exc:
+            raise StoreUnavailable(
+                f"invalid MongoDB URI: {exc}", fix="Set MONGODB_URI to a mongodb:// or mongodb+srv:// URI."
+            ) from exc
 
     async def close(self) -> None:
         if self._client is not None:

@@ -381,3 +381,12 @@ def test_two_secrets_are_accepted_during_a_rotation():
 
 def test_no_secret_accepts_nothing():
     assert not verify_hmac(PRODUCT_BODY, reference_signature(PRODUCT_BODY, ""), [])
+
+
+def test_a_graphql_variant_with_a_malformed_id_is_skipped_not_fatal():
+    variants = [dict(GRAPHQL_VARIANTS[0], id="gid://shopify/ProductVariant/abc"), GRAPHQL_VARIANTS[1]]
+    snapshot = product_from_graphql(GRAPHQL_PRODUCT, variants)
+    assert snapshot.variant_ids == ["18014398509481987"]
+    mapped = product_items(snapshot, identifier=Identifier.SHOPIFY_VARIANT_ID, shop_domain=SHOP, store_name=STORE)
+    assert [s.reason for s in mapped.skips] == [MALFORMED_VARIANT]
+    assert [i.id for i in mapped.items] == ["18014398509481987"]

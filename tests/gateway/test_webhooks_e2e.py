@@ -15,16 +15,23 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
+import httpx
 import orjson
 import pytest
 from pymongo import AsyncMongoClient
+from starlette.applications import Starlette
 
+from bulk.notifications import NoEmail, Notifier
+from bulk.progress import Broadcaster
+from bulk.sync import SyncService, SyncSettings
+from bulk.webhook_processor import ProcessorSettings, WebhookProcessor
 from bulk.webhooks import product_from_rest, product_items, sign
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.memory import MemoryCatalogStore
 from catalog_store.mongo import MongoCatalogStore
 from catalog_store.store import CatalogStore
 from gateway.settings import Settings, SmtpSettings
+from gateway.webhooks import webhook_route
 from shopify_emulator import Emulator
 from shopify_emulator.payloads import product_payload
 from shopify_emulator.shop import EmulatedShop
@@ -374,6 +381,8 @@ async def test_a_full_resync_with_an_older_snapshot_does_not_resurrect_a_deleted
     async with hooked(store) as hooks:
         shop, running = hooks.shop, hooks.running
         product = product_with_variants(shop)
+        shop.set_price(product.variants[0].id, "5.55")  # its updatedAt is now recent: the snapshot's too
+        await eventually(lambda: hooks.item(product.variants[0].id), lambda i: i.price == "5.55", "price")
         first = shop.current_bulk_operation()
         hooks.emulator.faults.slow_bulk(0.5, times=1, shop=SHOP)
         run = (await running.query("mutation($s: String!) { resyncShopifyCatalog(shopDomain: $s) { id } }",
@@ -484,3 +493,78 @@ async def test_webhooks_are_not_applied_after_disable() -> None:
         assert await hooks.store.list_catalogs() == []
         notifications = (await hooks.running.query(NOTIFICATIONS))["notifications"]
         assert not [n for n in notifications if n["level"] == "error"]
+
+
+async def test_reconciliation_runs_periodically() -> None:
+    async with hooked() as hooks:
+        reconciler = WebhookProcessor(hooks.store, hooks.running.gateway.sync,
+                                      settings=ProcessorSettings(workers=1, reconcile_interval=0.05))
+        await reconciler.start()
+        try:
+            variant = product_with_variants(hooks.shop).variants[1]
+            hooks.emulator.faults.drop_webhooks(times=1, shop=SHOP)
+            hooks.shop.set_price(variant.id, "4.44")
+            await eventually(lambda: hooks.item(variant.id), lambda i: i.price == "4.44", "reconciled price")
+            assert hooks.emulator.deliveries[-1].state == "dropped"
+            assert reconciler.stats == {}  # nothing came through its queue: the timer did it
+        finally:
+            await reconciler.close()
+
+
+class _SlowStore(MemoryCatalogStore):
+    """Holds every sync lookup until released: the processor's only worker stays busy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def get_sync(self, shop_domain: str):  # type: ignore[override]
+        self.entered.set()
+        await self.release.wait()
+        return await super().get_sync(shop_domain)
+
+
+async def test_a_full_queue_answers_503_and_the_redelivery_is_accepted() -> None:
+    store = _SlowStore()
+    sync = SyncService(store, settings=SyncSettings(), notifier=Notifier(store, NoEmail(), Broadcaster()))
+    processor = WebhookProcessor(store, sync, settings=ProcessorSettings(workers=1, queue_size=1,
+                                                                        reconcile_interval=None))
+    await processor.start()
+    app = Starlette(routes=[webhook_route(processor, [SECRET])])
+
+    async def deliver(http: httpx.AsyncClient, webhook_id: str) -> httpx.Response:
+        body = orjson.dumps({"id": 8000000000001})
+        return await http.post("/webhooks/shopify", content=body, headers={
+            "X-Shopify-Topic": "products/delete", "X-Shopify-Shop-Domain": SHOP,
+            "X-Shopify-Webhook-Id": webhook_id, "X-Shopify-Hmac-Sha256": sign(body, SECRET)})
+
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
+            assert (await deliver(http, "w1")).status_code == 200
+            await asyncio.wait_for(store.entered.wait(), DEADLINE)  # the worker holds w1
+            assert (await deliver(http, "w2")).status_code == 200  # queued
+            refused = await deliver(http, "w3")
+            assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+            store.release.set()
+            await processor.join()
+            assert (await deliver(http, "w3")).json() == {"status": "accepted"}  # Shopify's retry
+            assert (await deliver(http, "w3")).json() == {"status": "duplicate"}
+            await processor.join()
+        assert processor.stats["ignored"] == 3  # unknown shop: answered, nothing applied
+    finally:
+        store.release.set()
+        await processor.close()
+
+
+async def test_a_variant_that_stops_syncing_leaves_the_catalog() -> None:
+    async with hooked(identifier="SKU") as hooks:
+        shop = hooks.shop
+        product = next(p for p in shop.products() if len(p.variants) >= 2 and all(v.sku for v in p.variants))
+        dropped, kept = product.variants[0], product.variants[1:]
+        shop.set_sku(dropped.id, None)  # SKU mode: a variant without a SKU cannot sync
+        await eventually(lambda: hooks.store.get_item(CATALOG, dropped.sku), lambda i: i is None, "item removed")
+        remaining = await hooks.items([v.id for v in product.variants])
+        assert sorted(i.id for i in remaining) == sorted(v.sku for v in kept)
+        shop.set_sku(dropped.id, "BACK-AGAIN-1")  # a later change brings it back (the tombstone is older)
+        await eventually(lambda: hooks.store.get_item(CATALOG, "BACK-AGAIN-1"), lambda i: i is not None, "re-added")
