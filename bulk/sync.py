@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -104,16 +104,14 @@ def default_owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class _RunCanceled(Exception):
-    """Raised inside a run task when a cancel was requested (locally or by another process)."""
-
-
 @dataclass(slots=True)
 class _ActiveRun:
     run: SyncRun
     task: asyncio.Task[SyncRun]
     runner: BulkOperationRunner | None = None
     cancel_requested: bool = False
+    finishing: bool = False  # the run is recording its outcome: a cancel must not interrupt that
+    lease_lost: bool = False  # another process took the run over: stop without recording anything
 
 
 class SyncService:
@@ -257,15 +255,17 @@ class SyncService:
                     await entry.runner.cancel()
                 except BulkError as exc:
                     log.warning("could not cancel the bulk operation of %s: %s", shop, exc)
-            entry.task.cancel()
+            if not entry.finishing:
+                entry.task.cancel()
             await asyncio.gather(entry.task, return_exceptions=True)
             return await self.store.get_run(entry.run.id)
         run = await self._running_run(shop)
         if run is None:
             return None
         # Owned by another process: it sees the request at its next lease renewal.
-        run.phase = "cancel_requested"
-        await self.store.save_run(run)
+        config = await self._config(shop)
+        config.cancel_requested_run = run.id
+        await self.store.save_sync(config)
         return await self.wait_for_run(run.id, timeout=self.settings.lease_ttl * 2)
 
     async def disable(self, shop_domain: str) -> DisableResult:
@@ -384,16 +384,24 @@ class SyncService:
         reporter = _RunReporter(self, run)
         heartbeat = asyncio.create_task(self._heartbeat(shop, run), name=f"lease:{shop}")
         client = self._client_factory(config)
+        entry = self._active[shop]
         try:
             outcome = await self._full_sync(config, run, client, reporter)
-        except (asyncio.CancelledError, _RunCanceled, BulkOperationCanceled):
-            entry = self._active.get(shop)
-            if self._closed and not (entry and entry.cancel_requested):
+            entry.finishing = True
+        except (asyncio.CancelledError, BulkOperationCanceled):
+            entry.finishing = True
+            if (self._closed and not entry.cancel_requested) or entry.lease_lost:
                 raise  # shutting down: leave the run RUNNING for resumption
+            task = asyncio.current_task()
+            if task is not None:
+                while task.uncancel():  # the cancel is handled: let the bookkeeping below run
+                    pass
             await self._finish_canceled(config, run, reporter)
         except ShopifyError as exc:
+            entry.finishing = True
             await self._finish_failed(config, run, reporter, exc.sync_error_code, str(exc))
         except Exception as exc:  # a bug or an unreachable store: report, never leave RUNNING forever
+            entry.finishing = True
             log.exception("sync run %s of %s failed unexpectedly", run.id, shop)
             await self._finish_failed(config, run, reporter, SyncErrorCode.SERVER_ERROR,
                                       f"Unexpected error: {type(exc).__name__}")
@@ -415,9 +423,9 @@ class SyncService:
         store_name = info.name or config.shop_domain
         if config.store_name != store_name:
             config.store_name = store_name
-            await self.store.save_sync(config)
+            await reporter.save_config(config)
         await self.store.ensure_catalog(config.catalog_name, config.shop_domain, store_name)
-        await self._register_webhooks(config, client)
+        await self._register_webhooks(config, client, reporter)
 
         entry = self._active[config.shop_domain]
         runner = BulkOperationRunner(
@@ -459,21 +467,28 @@ class SyncService:
         interval = self.settings.lease_ttl / 3
         while True:
             await asyncio.sleep(interval)
+            entry = self._active.get(shop)
+            if entry is None or entry.finishing:
+                return
             if not await self.store.renew_lease(shop, self.owner_id, self.settings.lease_ttl):
                 log.error("lost the sync lease of %s; stopping run %s", shop, run.id)
-                self._active[shop].task.cancel()
+                entry.lease_lost = True
+                entry.task.cancel()
                 return
-            stored = await self.store.get_run(run.id)
-            if stored is None or stored.phase == "cancel_requested":
-                entry = self._active.get(shop)
-                if entry is not None:
-                    entry.cancel_requested = True
-                    if entry.runner is not None:
-                        await entry.runner.cancel()
+            stored = await self.store.get_sync(shop)
+            if stored is None or stored.cancel_requested_run == run.id:
+                entry.cancel_requested = True
+                if entry.runner is not None:
+                    await entry.runner.cancel()
+                if not entry.finishing:
                     entry.task.cancel()
                 return
 
     # -- finishing -------------------------------------------------------------------------------
+
+    async def _fresh(self, config: SyncConfig) -> SyncConfig:
+        """The stored configuration (webhooks may have changed it during the run), else `config`."""
+        return await self.store.get_sync(config.shop_domain) or config
 
     async def _finish_outcome(self, config: SyncConfig, run: SyncRun, reporter: _RunReporter,
                               outcome: IngestOutcome) -> None:
@@ -498,10 +513,12 @@ class SyncService:
         run.status = RunStatus.COMPLETED
         run.finished_at = utcnow()
         await reporter.set_phase("completed")
+        config = await self._fresh(config)
         config.status = SyncStatus.SYNCED
         config.error_code = config.error_message = None
+        config.cancel_requested_run = None
         config.updated_at = utcnow()
-        await self.store.save_sync(config)
+        await reporter.save_config(config)
         parts = [f"{run.items_written} items are in catalog {config.catalog_name}"]
         if run.items_skipped:
             reasons = ", ".join(f"{s.count} {s.reason}" for s in run.skipped)
@@ -521,13 +538,15 @@ class SyncService:
         run.error_message = message
         run.finished_at = utcnow()
         await reporter.set_phase("failed")
+        config = await self._fresh(config)
         config.status = SyncStatus.ERROR
         config.error_code = code
         config.error_message = message
         if code is SyncErrorCode.CATALOG_LIMIT_EXCEEDED:
             config.active = False
+        config.cancel_requested_run = None
         config.updated_at = utcnow()
-        await self.store.save_sync(config)
+        await reporter.save_config(config)
         title = {
             SyncErrorCode.SERVER_ERROR: "Shopify sync failed: server error",
             SyncErrorCode.DUPLICATE_SKU: "Shopify sync failed: duplicate SKUs",
@@ -543,6 +562,7 @@ class SyncService:
         await reporter.set_phase("canceled")
         previous = [r for r in await self.store.list_runs(config.shop_domain, last=10)
                     if r.status is RunStatus.COMPLETED]
+        config = await self._fresh(config)
         if previous:
             config.status = SyncStatus.SYNCED
             config.error_code = config.error_message = None
@@ -550,15 +570,16 @@ class SyncService:
             config.status = SyncStatus.ERROR
             config.error_code = None
             config.error_message = "The initial sync was canceled before it completed; re-sync to finish it."
+        config.cancel_requested_run = None
         config.updated_at = utcnow()
-        await self.store.save_sync(config)
+        await reporter.save_config(config)
         await self.notifier.notify(config.shop_domain, NotificationLevel.INFO, "Shopify product sync canceled",
                                    f"The sync run of {config.shop_domain} was canceled; "
                                    f"{run.items_written} items had been written.")
 
     # -- webhooks --------------------------------------------------------------------------------
 
-    async def _register_webhooks(self, config: SyncConfig, client: ShopifyClient) -> None:
+    async def _register_webhooks(self, config: SyncConfig, client: ShopifyClient, reporter: _RunReporter) -> None:
         if not self.settings.public_url or config.webhook_ids:
             return
         callback = self.settings.public_url.rstrip("/") + "/webhooks/shopify"
@@ -569,7 +590,7 @@ class SyncService:
             except ShopifyUserError as exc:  # already registered for this address: keep it
                 log.info("webhook %s for %s not created: %s", topic, config.shop_domain, exc)
         config.webhook_ids = ids
-        await self.store.save_sync(config)
+        await reporter.save_config(config)
 
     async def _delete_webhooks(self, config: SyncConfig) -> list[str]:
         if not config.webhook_ids:
@@ -597,6 +618,19 @@ class _RunReporter:
         self._service = service
         self._run = run
         self._last_persist = 0.0
+        self._persist_lock = asyncio.Lock()
+
+    async def _persist(self, save: Callable[[], Awaitable[None]]) -> None:
+        """Run a store write to its end even if the run is cancelled meanwhile, and in order: a write
+        cut off by a cancel must not land after the final state written by the cancel handling."""
+        async def ordered() -> None:
+            async with self._persist_lock:
+                await save()
+
+        await asyncio.shield(asyncio.ensure_future(ordered()))
+
+    async def save_config(self, config: SyncConfig) -> None:
+        await self._persist(lambda: self._service.store.save_sync(config))
 
     async def set_phase(self, phase: str) -> None:
         self._run.phase = phase
@@ -637,7 +671,7 @@ class _RunReporter:
         self._service.progress.publish(self._run.shop_domain, _snapshot(self._run))
         if force or now - self._last_persist >= self._service.settings.persist_interval:
             self._last_persist = now
-            await self._service.store.save_run(self._run)
+            await self._persist(lambda: self._service.store.save_run(self._run))
 
 
 def _snapshot(run: SyncRun) -> SyncRun:

@@ -64,6 +64,7 @@ class SyncConfig:
     error_message: str | None = None
     store_name: str | None = None
     webhook_ids: list[str] = field(default_factory=list)
+    cancel_requested_run: str | None = None  # a cancel asked by a process that does not run the sync
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 

@@ -10,6 +10,8 @@ Collections of the database:
   `notifications`, `leases` (one document per generation, see the lease section).
 
 Item writes (a few round trips per batch, settled by write tokens) live in catalog_store.mongo_items.
+A batch that read a product's tombstones just before a concurrent `delete_product` wrote them can
+still land its items after the delete; the next completed full sync sweeps them (the product is gone).
 
 FerretDB 1.24 incompatibilities met, and their workarounds (all keep MongoDB correct):
 (a) `bulk_write(ordered=False)` crashes in PyMongo (KeyError 'nModified') on a FerretDB write error:
@@ -33,6 +35,10 @@ FerretDB 1.24 incompatibilities met, and their workarounds (all keep MongoDB cor
 (i) commands from several connections at once (item writes beside lease renewals, run saves and
     reads) deadlock its SQLite backend (each waits on the other's lock until the client gives up):
     on FerretDB the store uses one connection (`maxPoolSize=1`), so its commands run one at a time.
+(j) an `update` command hangs forever at its 100th statement (each statement's query seems to hold
+    one of the backend's connections until the command ends), and a statement filtering on more
+    than `_id` scans the whole collection: on FerretDB update commands carry at most 50 statements,
+    keyed by `_id` alone (the item lock of (h) already serialises writers, so `_rev` adds nothing).
 """
 
 from __future__ import annotations
@@ -157,8 +163,9 @@ class MongoCatalogStore:
             await client.close()
             raise StoreError(f"MongoDB could not be prepared (indexes): {exc}") from exc
         self._client, self._db = client, db
-        self._writer = ItemWriter(db, self._now)
-        self._item_lock = asyncio.Lock() if "ferretdbVersion" in build else None
+        ferretdb = "ferretdbVersion" in build
+        self._writer = ItemWriter(db, self._now, compare_rev=not ferretdb)
+        self._item_lock = asyncio.Lock() if ferretdb else None
 
     def _connect(self, **options: Any) -> AsyncMongoClient[Document]:
         try:

@@ -35,6 +35,7 @@ Document = dict[str, Any]
 
 DUPLICATE_KEY = 11000
 MAX_STATEMENTS = 1000  # per command
+FERRETDB_MAX_UPDATES = 50  # per `update` command on FerretDB: see MongoCatalogStore's note (j)
 MAX_COMMAND_BYTES = 8 * 1024 * 1024  # well under MongoDB's 16 MiB document limit
 MAX_SETTLE_ROUNDS = 50
 _STATE_FIELDS = {
@@ -79,9 +80,12 @@ def _is_duplicate(exc: OperationFailure) -> bool:
 class ItemWriter:
     """Item writes of one database's `items`, `tombstones` and `catalogs` collections."""
 
-    def __init__(self, db: AsyncDatabase[Document], now: Callable[[], datetime]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], now: Callable[[], datetime], *, compare_rev: bool = True) -> None:
+        """`compare_rev=False` (FerretDB, whose writes the store serialises): replacements are keyed by
+        `_id` alone, the one filter FerretDB pushes down to SQLite; see MongoCatalogStore's notes (h), (j)."""
         self._db = db
         self._now = now
+        self._compare_rev = compare_rev
         self._items = db["items"]
         self._tombstones_coll = db["tombstones"]
         self._catalogs = db["catalogs"]
@@ -207,11 +211,13 @@ class ItemWriter:
                 if op.write.previous is None:
                     inserts.append((doc, op.write.state.size))
                 else:
-                    statement = {"q": {"_id": doc["_id"], "_rev": op.expected_rev}, "u": doc, "upsert": False}
+                    query = {"_id": doc["_id"], "_rev": op.expected_rev} if self._compare_rev else {"_id": doc["_id"]}
+                    statement = {"q": query, "u": doc, "upsert": False}
                     updates.append((statement, op.write.state.size))
             outcomes = await asyncio.gather(
                 *(self._write_command("insert", "documents", chunk) for chunk in _chunks(inserts)),
-                *(self._write_command("update", "updates", chunk) for chunk in _chunks(updates)),
+                *(self._write_command("update", "updates", chunk)
+                  for chunk in _chunks(updates, MAX_STATEMENTS if self._compare_rev else FERRETDB_MAX_UPDATES)),
             )
             if not all(outcomes):
                 return False
@@ -294,8 +300,9 @@ class ItemWriter:
             if not docs:
                 break
             round_deleted = 0
-            for start in range(0, len(docs), MAX_STATEMENTS):
-                chunk = docs[start : start + MAX_STATEMENTS]
+            per_command = MAX_STATEMENTS if self._compare_rev else FERRETDB_MAX_UPDATES
+            for start in range(0, len(docs), per_command):
+                chunk = docs[start : start + per_command]
                 statements = [{"q": {"_id": d["_id"], "_rev": d["_rev"], **guard}, "limit": 1} for d in chunk]
                 reply = await self._db.command({"delete": "items", "deletes": statements, "ordered": False})
                 if reply.get("writeErrors"):
@@ -349,12 +356,12 @@ def _sort_out(pending: list[_Op], fresh: Snapshot) -> tuple[list[_Op], list[_Op]
     return [op for op in pending if id(op) in landed], [op for op in pending if id(op) not in landed]
 
 
-def _chunks(statements: list[tuple[Document, int]]) -> list[list[Document]]:
+def _chunks(statements: list[tuple[Document, int]], max_statements: int = MAX_STATEMENTS) -> list[list[Document]]:
     chunks: list[list[Document]] = []
     current: list[Document] = []
     size = 0
     for statement, statement_size in statements:
-        if current and (len(current) == MAX_STATEMENTS or size + statement_size > MAX_COMMAND_BYTES):
+        if current and (len(current) == max_statements or size + statement_size > MAX_COMMAND_BYTES):
             chunks.append(current)
             current, size = [], 0
         current.append(statement)

@@ -48,6 +48,7 @@ def sync_to_document(config: SyncConfig) -> Document:
         "error_message": config.error_message,
         "store_name": config.store_name,
         "webhook_ids": list(config.webhook_ids),
+        "cancel_requested_run": config.cancel_requested_run,
         "created_at": _time(config.created_at),
         "updated_at": _time(config.updated_at),
     }
@@ -65,6 +66,7 @@ def sync_from_document(doc: Document) -> SyncConfig:
         error_message=doc.get("error_message"),
         store_name=doc.get("store_name"),
         webhook_ids=list(doc.get("webhook_ids") or []),
+        cancel_requested_run=doc.get("cancel_requested_run"),
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
     )
