@@ -36,11 +36,11 @@ async def rival(mongo: MongoCatalogStore, mongo_store_factory: MongoStoreFactory
     return await mongo_store_factory(database=mongo.database.name)
 
 
-def only_on_mongodb(store: MongoCatalogStore) -> None:
-    """Another process changing an item between our read and our write is detected by MongoDB's
-    atomic `_rev` guard; FerretDB has none (mongo.py, (h) and (j)), so such tests need MONGODB_URI."""
-    if store.is_ferretdb:
-        pytest.skip("needs MongoDB: FerretDB 1.24 has no atomic guarded update (mongo.py (h), (j)); set MONGODB_URI")
+def atomic_guard(store: MongoCatalogStore) -> bool:
+    """MongoDB detects another process changing an item between our read and our write (atomic `_rev`
+    guard). FerretDB 1.24 has none (mongo.py, (h) and (j)): there the later writer wins, and what
+    these tests then hold it to is the documented weaker promise (no lost item, exact counters)."""
+    return not store.is_ferretdb
 
 
 def race_after_first_read(
@@ -87,12 +87,15 @@ async def test_documents_keep_money_as_numbers_and_exact_strings(mongo: MongoCat
 async def test_newer_concurrent_write_wins_over_ours(
     mongo: MongoCatalogStore, rival: MongoCatalogStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    only_on_mongodb(mongo)
     await mongo.write_items(CATALOG, [make_item("1", updated=0), make_item("2", updated=0)])
     race_after_first_read(monkeypatch, mongo, lambda: rival.write_items(CATALOG, [make_item("1", updated=20)]))
     result = await mongo.write_items(CATALOG, [make_item("1", updated=10), make_item("2", updated=10)])
-    assert (result.written, result.stale) == (1, 1)
-    assert [i.updated_at for i in await all_items(mongo)] == [at(20), at(10)]
+    if atomic_guard(mongo):
+        assert (result.written, result.stale) == (1, 1)
+        assert [i.updated_at for i in await all_items(mongo)] == [at(20), at(10)]
+    else:
+        assert (result.written, result.stale) == (2, 0)
+        assert [i.updated_at for i in await all_items(mongo)] == [at(10), at(10)]
     await assert_counters_exact(mongo)
 
 
@@ -129,7 +132,6 @@ async def test_replacement_hitting_a_concurrent_id_leaves_the_rest_of_the_batch_
 async def test_a_variant_written_twice_in_a_batch_counts_both_writes_when_the_last_landed(
     mongo: MongoCatalogStore, rival: MongoCatalogStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    only_on_mongodb(mongo)
     await mongo.write_items(CATALOG, [make_item("1"), make_item("2")])
     writer = mongo._items
     original = writer._write_command
@@ -147,8 +149,12 @@ async def test_a_variant_written_twice_in_a_batch_counts_both_writes_when_the_la
     batch = [make_item("1", updated=5), make_item("2", updated=5), make_item("1", updated=10),
              make_item("2", updated=10)]
     result = await mongo.write_items(CATALOG, batch)
-    assert (result.written, result.stale) == (2, 2)
-    assert [i.updated_at for i in await all_items(mongo)] == [at(10), at(20)]
+    if atomic_guard(mongo):
+        assert (result.written, result.stale) == (2, 2)
+        assert [i.updated_at for i in await all_items(mongo)] == [at(10), at(20)]
+    else:
+        assert (result.written, result.stale) == (4, 0)
+        assert [i.updated_at for i in await all_items(mongo)] == [at(10), at(10)]
     await assert_counters_exact(mongo)
 
 
@@ -174,8 +180,11 @@ async def _write_rounds_concurrently(stores: list[MongoCatalogStore]) -> None:
         )
     )
     stored = await all_items(stores[0])
-    assert {(i.updated_at, i.price) for i in stored} == {(at(5), "5.00")}
-    assert len(stored) == 30
+    if len(stores) == 1 or atomic_guard(stores[0]):
+        assert {(i.updated_at, i.price) for i in stored} == {(at(5), "5.00")}
+    else:  # no atomic guard across processes: each item is one whole written version
+        assert {(i.updated_at, i.price) for i in stored} <= {(at(r), f"{r}.00") for r in range(6)}
+    assert sorted(i.shopify_variant_id for i in stored) == sorted(str(v) for v in range(1, 31))
     await assert_counters_exact(stores[0])
 
 
@@ -186,7 +195,6 @@ async def test_concurrent_batches_of_one_process_converge_to_the_newest(mongo: M
 async def test_two_processes_writing_the_same_variants_converge_to_the_newest(
     mongo: MongoCatalogStore, rival: MongoCatalogStore
 ) -> None:
-    only_on_mongodb(mongo)
     await _write_rounds_concurrently([mongo, rival])
 
 
