@@ -158,7 +158,11 @@ class SyncService:
             await asyncio.gather(self._watcher, return_exceptions=True)
         active = list(self._active.values())
         for entry in active:
-            entry.task.cancel()
+            if not entry.finishing:  # a run recording its outcome is let finish (config, notification)
+                entry.task.cancel()
+        _, late = await asyncio.wait([entry.task for entry in active], timeout=30) if active else (set(), set())
+        for task in late:
+            task.cancel()
         await asyncio.gather(*(entry.task for entry in active), return_exceptions=True)
         for entry in active:
             await self.store.release_lease(entry.run.shop_domain, self.owner_id)
@@ -210,13 +214,18 @@ class SyncService:
             if await self._running_run(shop) is not None:
                 await self.store.save_sync(config)
                 return config
-            config.status = SyncStatus.IN_PROGRESS
-            config.error_code = config.error_message = None
-            config.active = True
-            config.updated_at = utcnow()
-            await self.store.save_sync(config)
-            await self.store.ensure_catalog(config.catalog_name, shop, config.store_name or shop)
-            await self._start_run(config)
+            await self._take_lease(shop)
+            try:
+                config.status = SyncStatus.IN_PROGRESS
+                config.error_code = config.error_message = None
+                config.active = True
+                config.updated_at = utcnow()
+                await self.store.save_sync(config)
+                await self.store.ensure_catalog(config.catalog_name, shop, config.store_name or shop)
+                await self._start_run(config, lease_held=True)
+            except BaseException:
+                await self.store.release_lease(shop, self.owner_id)
+                raise
         await self.notifier.notify(
             shop,
             NotificationLevel.INFO,
@@ -233,12 +242,17 @@ class SyncService:
             config = await self._config(shop)
             if await self._running_run(shop) is not None:
                 raise SyncAlreadyRunning(f"A sync of {shop} is already running.")
-            config.status = SyncStatus.IN_PROGRESS
-            config.error_code = config.error_message = None
-            config.active = True
-            config.updated_at = utcnow()
-            await self.store.save_sync(config)
-            run = await self._start_run(config)
+            await self._take_lease(shop)
+            try:
+                config.status = SyncStatus.IN_PROGRESS
+                config.error_code = config.error_message = None
+                config.active = True
+                config.updated_at = utcnow()
+                await self.store.save_sync(config)
+                run = await self._start_run(config, lease_held=True)
+            except BaseException:
+                await self.store.release_lease(shop, self.owner_id)
+                raise
         await self.notifier.notify(shop, NotificationLevel.INFO, "Shopify product re-sync started",
                                    f"A full re-sync of {shop} has started.")
         return run
@@ -271,10 +285,11 @@ class SyncService:
     async def disable(self, shop_domain: str) -> DisableResult:
         """Cancel any running sync, delete the webhooks, and delete the catalog with all its items."""
         shop = _shop(shop_domain)
-        config = await self._config(shop)
+        await self._config(shop)
         if await self._running_run(shop) is not None:
             await self.cancel(shop)
         async with self._lock(shop):
+            config = await self._config(shop)  # re-read: the run may have registered webhooks meanwhile
             webhook_problems = await self._delete_webhooks(config)
             items_deleted = await self.store.delete_catalog(config.catalog_name)
             await self.store.delete_runs(shop)
@@ -329,9 +344,13 @@ class SyncService:
             return runs[0]
         return None
 
-    async def _start_run(self, config: SyncConfig, run: SyncRun | None = None) -> SyncRun:
-        if not await self.store.acquire_lease(config.shop_domain, self.owner_id, self.settings.lease_ttl):
-            raise SyncAlreadyRunning(f"Another gateway process is running the sync of {config.shop_domain}.")
+    async def _take_lease(self, shop: str) -> None:
+        if not await self.store.acquire_lease(shop, self.owner_id, self.settings.lease_ttl):
+            raise SyncAlreadyRunning(f"Another gateway process is running the sync of {shop}.")
+
+    async def _start_run(self, config: SyncConfig, run: SyncRun | None = None, *, lease_held: bool = False) -> SyncRun:
+        if not lease_held:
+            await self._take_lease(config.shop_domain)
         if run is None:
             await self._close_abandoned(config.shop_domain)
             run = SyncRun(id=uuid.uuid4().hex, shop_domain=config.shop_domain, owner=self.owner_id)
@@ -423,7 +442,7 @@ class SyncService:
         store_name = info.name or config.shop_domain
         if config.store_name != store_name:
             config.store_name = store_name
-            await reporter.save_config(config)
+            await reporter.update_config(lambda stored: setattr(stored, "store_name", store_name))
         await self.store.ensure_catalog(config.catalog_name, config.shop_domain, store_name)
         await self._register_webhooks(config, client, reporter)
 
@@ -463,32 +482,44 @@ class SyncService:
         )
 
     async def _heartbeat(self, shop: str, run: SyncRun) -> None:
-        """Renew the lease; stop the run when it was lost or another process asked to cancel it."""
+        """Renew the lease; stop the run when it was lost or another process asked to cancel it.
+
+        A store error is retried at the next beat; the lease counts as lost once it could not be
+        renewed for a whole TTL (another process may then have taken the run over).
+        """
+        loop = asyncio.get_running_loop()
         interval = self.settings.lease_ttl / 3
+        renewed_at = loop.time()
         while True:
             await asyncio.sleep(interval)
             entry = self._active.get(shop)
             if entry is None or entry.finishing:
                 return
-            if not await self.store.renew_lease(shop, self.owner_id, self.settings.lease_ttl):
+            try:
+                renewed: bool | None = await self.store.renew_lease(shop, self.owner_id, self.settings.lease_ttl)
+            except Exception as exc:
+                log.warning("renewing the sync lease of %s failed (retrying): %s", shop, exc)
+                renewed = None
+            if renewed:
+                renewed_at = loop.time()
+            elif renewed is False or loop.time() - renewed_at >= self.settings.lease_ttl:
                 log.error("lost the sync lease of %s; stopping run %s", shop, run.id)
                 entry.lease_lost = True
                 entry.task.cancel()
                 return
-            stored = await self.store.get_sync(shop)
-            if stored is None or stored.cancel_requested_run == run.id:
-                entry.cancel_requested = True
-                if entry.runner is not None:
-                    await entry.runner.cancel()
-                if not entry.finishing:
-                    entry.task.cancel()
-                return
+            try:
+                stored = await self.store.get_sync(shop)
+                if stored is None or stored.cancel_requested_run == run.id:
+                    entry.cancel_requested = True
+                    if entry.runner is not None:
+                        await entry.runner.cancel()
+                    if not entry.finishing:
+                        entry.task.cancel()
+                    return
+            except Exception as exc:
+                log.warning("checking for a cancel request of %s failed (retrying): %s", shop, exc)
 
     # -- finishing -------------------------------------------------------------------------------
-
-    async def _fresh(self, config: SyncConfig) -> SyncConfig:
-        """The stored configuration (webhooks may have changed it during the run), else `config`."""
-        return await self.store.get_sync(config.shop_domain) or config
 
     async def _finish_outcome(self, config: SyncConfig, run: SyncRun, reporter: _RunReporter,
                               outcome: IngestOutcome) -> None:
@@ -513,12 +544,14 @@ class SyncService:
         run.status = RunStatus.COMPLETED
         run.finished_at = utcnow()
         await reporter.set_phase("completed")
-        config = await self._fresh(config)
-        config.status = SyncStatus.SYNCED
-        config.error_code = config.error_message = None
-        config.cancel_requested_run = None
-        config.updated_at = utcnow()
-        await reporter.save_config(config)
+
+        def completed(stored: SyncConfig) -> None:
+            stored.cancel_requested_run = None
+            if stored.active:  # deactivated meanwhile (limit reached by a webhook): stays in error
+                stored.status = SyncStatus.SYNCED
+                stored.error_code = stored.error_message = None
+
+        await reporter.update_config(completed)
         parts = [f"{run.items_written} items are in catalog {config.catalog_name}"]
         if run.items_skipped:
             reasons = ", ".join(f"{s.count} {s.reason}" for s in run.skipped)
@@ -538,15 +571,16 @@ class SyncService:
         run.error_message = message
         run.finished_at = utcnow()
         await reporter.set_phase("failed")
-        config = await self._fresh(config)
-        config.status = SyncStatus.ERROR
-        config.error_code = code
-        config.error_message = message
-        if code is SyncErrorCode.CATALOG_LIMIT_EXCEEDED:
-            config.active = False
-        config.cancel_requested_run = None
-        config.updated_at = utcnow()
-        await reporter.save_config(config)
+
+        def failed(stored: SyncConfig) -> None:
+            stored.status = SyncStatus.ERROR
+            stored.error_code = code
+            stored.error_message = message
+            if code is SyncErrorCode.CATALOG_LIMIT_EXCEEDED:
+                stored.active = False
+            stored.cancel_requested_run = None
+
+        await reporter.update_config(failed)
         title = {
             SyncErrorCode.SERVER_ERROR: "Shopify sync failed: server error",
             SyncErrorCode.DUPLICATE_SKU: "Shopify sync failed: duplicate SKUs",
@@ -562,17 +596,18 @@ class SyncService:
         await reporter.set_phase("canceled")
         previous = [r for r in await self.store.list_runs(config.shop_domain, last=10)
                     if r.status is RunStatus.COMPLETED]
-        config = await self._fresh(config)
-        if previous:
-            config.status = SyncStatus.SYNCED
-            config.error_code = config.error_message = None
-        else:
-            config.status = SyncStatus.ERROR
-            config.error_code = None
-            config.error_message = "The initial sync was canceled before it completed; re-sync to finish it."
-        config.cancel_requested_run = None
-        config.updated_at = utcnow()
-        await reporter.save_config(config)
+
+        def canceled(stored: SyncConfig) -> None:
+            stored.cancel_requested_run = None
+            if previous:
+                stored.status = SyncStatus.SYNCED
+                stored.error_code = stored.error_message = None
+            else:
+                stored.status = SyncStatus.ERROR
+                stored.error_code = None
+                stored.error_message = "The initial sync was canceled before it completed; re-sync to finish it."
+
+        await reporter.update_config(canceled)
         await self.notifier.notify(config.shop_domain, NotificationLevel.INFO, "Shopify product sync canceled",
                                    f"The sync run of {config.shop_domain} was canceled; "
                                    f"{run.items_written} items had been written.")
@@ -583,14 +618,15 @@ class SyncService:
         if not self.settings.public_url or config.webhook_ids:
             return
         callback = self.settings.public_url.rstrip("/") + "/webhooks/shopify"
-        ids: list[str] = []
         for topic in WEBHOOK_TOPICS:
             try:
-                ids.append(await client.create_webhook(topic, callback))
+                webhook_id = await client.create_webhook(topic, callback)
             except ShopifyUserError as exc:  # already registered for this address: keep it
                 log.info("webhook %s for %s not created: %s", topic, config.shop_domain, exc)
-        config.webhook_ids = ids
-        await reporter.save_config(config)
+                continue
+            config.webhook_ids.append(webhook_id)
+            # recorded at once, so that a disable during registration deletes what was created
+            await reporter.update_config(lambda stored, i=webhook_id: stored.webhook_ids.append(i))
 
     async def _delete_webhooks(self, config: SyncConfig) -> list[str]:
         if not config.webhook_ids:
@@ -629,8 +665,20 @@ class _RunReporter:
 
         await asyncio.shield(asyncio.ensure_future(ordered()))
 
-    async def save_config(self, config: SyncConfig) -> None:
-        await self._persist(lambda: self._service.store.save_sync(config))
+    async def update_config(self, change: Callable[[SyncConfig], object]) -> None:
+        """Apply `change` to the STORED configuration and save it (another process, a webhook or an
+        `enable` may have changed other fields during the run). Nothing when the sync was disabled."""
+        store = self._service.store
+
+        async def save() -> None:
+            stored = await store.get_sync(self._run.shop_domain)
+            if stored is None:
+                return
+            change(stored)
+            stored.updated_at = utcnow()
+            await store.save_sync(stored)
+
+        await self._persist(save)
 
     async def set_phase(self, phase: str) -> None:
         self._run.phase = phase

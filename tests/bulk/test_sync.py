@@ -359,3 +359,30 @@ async def test_a_stopped_process_run_is_resumed_by_the_next(env: Env, stop_phase
     assert resumed.bulk_operation_id == stopped.bulk_operation_id  # the same operation, not a new one
     assert await catalog_ids(real_store) == expected_ids(env.shop, Identifier.SHOPIFY_VARIANT_ID)
     assert [r.id for r in await real_store.list_runs(SHOP)] == [stopped.id]
+
+
+async def test_a_new_access_token_given_during_a_run_is_kept_after_it(env: Env) -> None:
+    env.emu.faults.slow_bulk(0.3, times=1)
+    await env.service.enable(SHOP, TOKEN, Identifier.SHOPIFY_VARIANT_ID)
+    rotated = await env.service.enable(SHOP, "shpat_rotated_token", Identifier.SHOPIFY_VARIANT_ID)
+    assert rotated.status is SyncStatus.IN_PROGRESS  # the running sync goes on; no second run
+
+    run = await env.last_run_finished()
+
+    assert run.status is RunStatus.COMPLETED
+    config = await env.store.get_sync(SHOP)
+    assert config.access_token == "shpat_rotated_token" and config.status is SyncStatus.SYNCED
+    assert len(await env.store.list_runs(SHOP)) == 1
+
+
+async def test_resync_refused_by_a_held_lease_changes_nothing(env: Env) -> None:
+    await env.sync()
+    before = await env.store.get_sync(SHOP)
+    assert await env.store.acquire_lease(SHOP, "another-process", 30)  # e.g. finishing its own run
+
+    with pytest.raises(SyncAlreadyRunning):
+        await env.service.resync(SHOP)
+
+    after = await env.store.get_sync(SHOP)
+    assert after.status is SyncStatus.SYNCED and after.updated_at == before.updated_at
+    assert [r.status for r in await env.store.list_runs(SHOP)] == [RunStatus.COMPLETED]
