@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -139,12 +139,15 @@ class SyncService:
         self._active: dict[str, _ActiveRun] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._only_shops: frozenset[str] | None = None
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Resume runs left RUNNING by a stopped process, and watch for abandoned runs."""
+    async def start(self, *, only_shops: Collection[str] | None = None) -> None:
+        """Resume runs left RUNNING by a stopped process, and watch for abandoned runs (of `only_shops`
+        when given: a one-shot `catalog-gateway sync` must not take over other shops' runs)."""
+        self._only_shops = None if only_shops is None else frozenset(only_shops)
         if self._session is None:
             self._session = aiohttp.ClientSession()
         await self.resume_abandoned_runs()
@@ -376,6 +379,8 @@ class SyncService:
         resumed = 0
         for config in await self.store.list_syncs():
             shop = config.shop_domain
+            if self._only_shops is not None and shop not in self._only_shops:
+                continue
             if shop in self._active or await self.store.lease_owner(shop) is not None:
                 continue
             runs = await self.store.list_runs(shop, last=1)

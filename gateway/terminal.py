@@ -110,7 +110,7 @@ async def sync_once(store: CatalogStore, settings: Settings, shop: str, token: s
     service = SyncService(store, settings=sync_settings_for(settings, public_url=None), notifier=notifier,
                           progress=Broadcaster[SyncRun]())
     try:
-        await service.start()
+        await service.start(only_shops=[shop])
         async with service.progress.subscribe(shop) as updates:
             try:
                 await service.enable(shop, token, identifier)
