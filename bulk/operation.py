@@ -453,8 +453,9 @@ class BulkOperationRunner:
 
     async def _wait(self, delay: float) -> None:
         if not self._wake.is_set():
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
+            try:  # asyncio.timeout: 3.11's wait_for can swallow a cancel arriving with the wake-up
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
         self._wake.clear()

@@ -96,8 +96,12 @@ class Coalescer:
 
 
 async def _next(queue: asyncio.Queue[object], timeout: float) -> object | None:
+    """The next queued value, or None after `timeout` seconds. `asyncio.timeout`, not `wait_for`:
+    on Python 3.11 `wait_for` can swallow a cancel that arrives as the value does, and then a
+    subscription the client left would go on (and stay subscribed) forever."""
     try:
-        return await asyncio.wait_for(queue.get(), timeout=max(0.0, timeout))
+        async with asyncio.timeout(max(0.0, timeout)):
+            return await queue.get()
     except TimeoutError:
         return None
 

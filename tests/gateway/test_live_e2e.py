@@ -66,7 +66,10 @@ async def test_leaving_subscriptions_frees_their_subscribers(world: World) -> No
             while gateway.sync.progress.subscriber_count(SHOP) or gateway.notifier.hub.subscriber_count():
                 await asyncio.sleep(0.02)
 
-        await asyncio.wait_for(drained(), 5)
+        try:
+            await asyncio.wait_for(drained(), 5)
+        except TimeoutError:
+            raise AssertionError(f"progress={gateway.sync.progress.subscriber_count(SHOP)} notif={gateway.notifier.hub.subscriber_count()}")
     await running.query("mutation($s: String!) { cancelShopifySync(shopDomain: $s) { id } }", {"s": SHOP})
 
 
