@@ -217,18 +217,7 @@ class SyncService:
             if await self._running_run(shop) is not None:
                 await self.store.save_sync(config)
                 return config
-            await self._take_lease(shop)
-            try:
-                config.status = SyncStatus.IN_PROGRESS
-                config.error_code = config.error_message = None
-                config.active = True
-                config.updated_at = utcnow()
-                await self.store.save_sync(config)
-                await self.store.ensure_catalog(config.catalog_name, shop, config.store_name or shop)
-                await self._start_run(config, lease_held=True)
-            except BaseException:
-                await self.store.release_lease(shop, self.owner_id)
-                raise
+            await self._begin_run(config)
         await self.notifier.notify(
             shop,
             NotificationLevel.INFO,
@@ -245,17 +234,7 @@ class SyncService:
             config = await self._config(shop)
             if await self._running_run(shop) is not None:
                 raise SyncAlreadyRunning(f"A sync of {shop} is already running.")
-            await self._take_lease(shop)
-            try:
-                config.status = SyncStatus.IN_PROGRESS
-                config.error_code = config.error_message = None
-                config.active = True
-                config.updated_at = utcnow()
-                await self.store.save_sync(config)
-                run = await self._start_run(config, lease_held=True)
-            except BaseException:
-                await self.store.release_lease(shop, self.owner_id)
-                raise
+            run = await self._begin_run(config)
         await self.notifier.notify(shop, NotificationLevel.INFO, "Shopify product re-sync started",
                                    f"A full re-sync of {shop} has started.")
         return run
@@ -346,6 +325,23 @@ class SyncService:
         if runs and not runs[0].finished and await self.store.lease_owner(shop) is not None:
             return runs[0]
         return None
+
+    async def _begin_run(self, config: SyncConfig) -> SyncRun:
+        """Take the lease first (nothing changes when another process holds it), then mark the sync
+        IN_PROGRESS and start a new run."""
+        shop = config.shop_domain
+        await self._take_lease(shop)
+        try:
+            config.status = SyncStatus.IN_PROGRESS
+            config.error_code = config.error_message = None
+            config.active = True
+            config.updated_at = utcnow()
+            await self.store.save_sync(config)
+            await self.store.ensure_catalog(config.catalog_name, shop, config.store_name or shop)
+            return await self._start_run(config, lease_held=True)
+        except BaseException:
+            await self.store.release_lease(shop, self.owner_id)
+            raise
 
     async def _take_lease(self, shop: str) -> None:
         if not await self.store.acquire_lease(shop, self.owner_id, self.settings.lease_ttl):
