@@ -8,7 +8,7 @@ by `__parentId` through a dict of compact `ProductRecord`s: the only state that 
 
 A variant becomes an item as soon as its line is read. Its image (the first MediaImage line of
 the variant) arrives later: while the item is still held by the assembler (the batch being filled
-and `hold_batches` full ones) it is set in place; otherwise it is emitted as a `VariantImage` patch
+and `hold_batches` full ones) it replaces the held item; otherwise it is emitted as a `VariantImage` patch
 for `CatalogStore.set_variant_image`, which the writer applies after the batch holding the item.
 
 `variant_item` is the per-variant hot path (measured with the emulator's output): checks are
@@ -145,7 +145,7 @@ class ProductRecord(msgspec.Struct, gc=False):
     image_url: str | None
     url: str | None
     published_scope: str | None
-    options: list[str]  # shared by the products with the same option names: copy, never mutate
+    options: tuple[str, ...]  # shared by the products with the same option names
     updated_at: datetime
     too_long: str | None  # first product-level field over 5,000 characters
 
@@ -255,7 +255,7 @@ def product_record(line: BulkLine, shop_domain: str, store_name: str = "") -> Pr
     image = media.preview.image if media is not None and media.preview is not None else None
     image_url = image.url if image is not None else None
     url = product_url(shop_domain, line.handle, line.online_store_url)
-    options = [o.name for o in line.options] if line.options else []
+    options = tuple([o.name for o in line.options]) if line.options else ()
     published = "web" if (line.published_at or line.online_store_url) else None
     too_long = None
     strings = (store_name, line.title, line.status, image_url, line.vendor, line.product_type, url, line.handle)
@@ -287,9 +287,9 @@ def product_record(line: BulkLine, shop_domain: str, store_name: str = "") -> Pr
     )
 
 
-def _ordered_values(selected: list[SelectedOption], options: list[str]) -> list[str]:
+def _ordered_values(selected: list[SelectedOption], options: tuple[str, ...]) -> tuple[str, ...]:
     position = {name: i for i, name in enumerate(options)}
-    return [o.value for o in sorted(selected, key=lambda o: position.get(o.name, len(options)))]
+    return tuple([o.value for o in sorted(selected, key=lambda o: position.get(o.name, len(options)))])
 
 
 def variant_item(
@@ -327,22 +327,23 @@ def variant_item(
     options = product.options
     # Unrolled for the usual 1–3 options (comprehensions cost a function call each in 3.11).
     count = len(selected) if selected else 0
+    values: tuple[str, ...]
     if count == 0:
-        values = []
+        values = ()
         longest = 0
     elif count == 1:
         a = selected[0]  # type: ignore[index]
-        values = [a.value]
+        values = (a.value,)
         longest = len(a.value)
     elif count == 2:
         a, b = selected  # type: ignore[misc]
-        values = [a.value, b.value]
+        values = (a.value, b.value)
         if len(options) != 2 or a.name != options[0] or b.name != options[1]:
             values = _ordered_values(selected, options)  # type: ignore[arg-type]
         longest = len(a.value) + len(b.value)  # an upper bound is enough to take the slow path
     elif count == 3:
         a, b, c = selected  # type: ignore[misc]
-        values = [a.value, b.value, c.value]
+        values = (a.value, b.value, c.value)
         if len(options) != 3 or a.name != options[0] or b.name != options[1] or c.name != options[2]:
             values = _ordered_values(selected, options)  # type: ignore[arg-type]
         longest = len(a.value) + len(b.value) + len(c.value)
@@ -387,7 +388,7 @@ def variant_item(
         price,  # type: ignore[arg-type]
         compare_at,
         line.inventory_quantity,
-        options[:],
+        options,
         values,
         sku,
         product.updated_at,
@@ -546,7 +547,7 @@ class Assembler:
         record.vendor = shared.setdefault(record.vendor, record.vendor)  # type: ignore[assignment]
         record.product_type = shared.setdefault(record.product_type, record.product_type)  # type: ignore[assignment]
         record.status = shared.setdefault(record.status, record.status)  # type: ignore[assignment]
-        record.options = shared.setdefault(tuple(record.options), record.options)  # type: ignore[assignment]
+        record.options = shared.setdefault(record.options, record.options)  # type: ignore[assignment]
         self._products[line.id] = record  # type: ignore[index]
 
     def _add_image(self, patch: VariantImage) -> None:
@@ -558,15 +559,16 @@ class Assembler:
                 item=False,
             )
             return
-        item = self._filling.get(variant_id)
+        holder = self._filling
+        item = holder.get(variant_id)
         if item is None:
-            for chunk in reversed(self._held):  # media follow their variants closely: newest first
-                item = chunk.get(variant_id)
+            for holder in reversed(self._held):  # media follow their variants closely: newest first
+                item = holder.get(variant_id)
                 if item is not None:
                     break
-        if item is not None:  # not released yet: set in place
+        if item is not None:  # not released yet: set it in the held item
             if item.variant_image_url is None:
-                item.variant_image_url = patch.url
+                holder[variant_id] = msgspec.structs.replace(item, variant_image_url=patch.url)
             return
         for chunk in self._released:
             item = chunk.get(variant_id)

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from bulk.assemble import IMAGE_TOO_LONG, Assembler, Batch, BulkLine, VariantImage
 from bulk.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, MalformedLines
@@ -261,7 +262,7 @@ class _Ingest:
             if item is None:
                 remote.append(patch)
             elif item.variant_image_url is None:
-                item.variant_image_url = patch.url
+                self.deferred[patch.variant_id] = msgspec.structs.replace(item, variant_image_url=patch.url)
         for start in range(0, len(remote), IMAGE_CONCURRENCY):
             await asyncio.gather(
                 *(

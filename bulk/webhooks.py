@@ -415,6 +415,6 @@ def product_items(
             continue
         url = snapshot.variant_images.get(result.shopify_variant_id)
         if url is not None and len(url) <= MAX_VALUE_CHARS:  # a longer one is dropped, as in a full sync
-            result.variant_image_url = url
+            result = msgspec.structs.replace(result, variant_image_url=url)
         items.append(result)
     return ProductItems(record.product_id, record.updated_at, items, skips)

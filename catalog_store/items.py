@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
 import bson
+import msgspec
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,250}")
 MAX_VALUE_CHARS = 5000
@@ -55,9 +55,12 @@ class SkipReason(StrEnum):
     VALUE_TOO_LONG = "value_too_long"
 
 
-@dataclass(slots=True)
-class CatalogItem:
-    """One catalog item (one Shopify variant). Money stays the exact string Shopify wrote."""
+class CatalogItem(msgspec.Struct, frozen=True, gc=False):
+    """One catalog item (one Shopify variant). Money stays the exact string Shopify wrote.
+
+    Immutable (a frozen msgspec Struct; change one with `msgspec.structs.replace`), so stores keep
+    and hand out the caller's object instead of copies, and items of a product share its strings.
+    Untracked by the cyclic GC: it holds only strings, numbers, a datetime and string tuples."""
 
     id: str
     store_name: str
@@ -76,39 +79,12 @@ class CatalogItem:
     price: str
     compare_at_price: str | None
     inventory_quantity: int | None
-    options: list[str] = field(default_factory=list)
-    option_values: list[str] = field(default_factory=list)
+    options: tuple[str, ...] = ()
+    option_values: tuple[str, ...] = ()
     sku: str | None = None
     # Bookkeeping (stored with a leading underscore).
     updated_at: datetime | None = None  # the product's Shopify updated_at: guards every write
     inventory_item_id: str | None = None  # numeric; maps inventory_levels/update webhooks
-
-    def copy(self) -> CatalogItem:
-        """A copy sharing no mutable value with this item (faster than dataclasses.replace)."""
-        return CatalogItem(
-            self.id,
-            self.store_name,
-            self.shopify_product_id,
-            self.shopify_variant_id,
-            self.product_title,
-            self.variant_title,
-            self.status,
-            self.product_image_url,
-            self.variant_image_url,
-            self.vendor,
-            self.product_type,
-            self.product_url,
-            self.product_handle,
-            self.published_scope,
-            self.price,
-            self.compare_at_price,
-            self.inventory_quantity,
-            list(self.options),
-            list(self.option_values),
-            self.sku,
-            self.updated_at,
-            self.inventory_item_id,
-        )
 
     def to_document(self, catalog: str) -> dict[str, Any]:
         """The stored document: catalog fields (money as numbers) plus `_` bookkeeping fields."""
@@ -162,8 +138,8 @@ class CatalogItem:
             price=doc["_price"],
             compare_at_price=doc.get("_compare_at_price"),
             inventory_quantity=doc.get("inventory_quantity"),
-            options=list(doc.get("options") or []),
-            option_values=list(doc.get("option_values") or []),
+            options=tuple(doc.get("options") or ()),
+            option_values=tuple(doc.get("option_values") or ()),
             sku=doc.get("sku"),
             updated_at=doc.get("_updated_at"),
             inventory_item_id=doc.get("_inventory_item_id"),
@@ -242,7 +218,7 @@ def too_long_field(item: CatalogItem) -> str | None:
         if isinstance(value, str):
             if len(value) > MAX_VALUE_CHARS:
                 return name
-        elif isinstance(value, list):
+        elif isinstance(value, (tuple, list)):
             if any(isinstance(v, str) and len(v) > MAX_VALUE_CHARS for v in value):
                 return name
     return None

@@ -8,7 +8,6 @@ ids sorted lazily (re-sorted only after ids were added or removed).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -16,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
+from catalog_store.checks import check_batch
 from catalog_store.errors import StoreError, UnknownCatalog
 from catalog_store.items import CatalogItem, item_document_size
 from catalog_store.models import (
@@ -40,20 +42,27 @@ from catalog_store.records import (
 )
 from catalog_store.writes import (
     PlannedWrite,
+    PreparedItem,
     StoredState,
     check_catalog_name,
     check_image_url,
     plan_writes,
-    prepare_items,
     utc_millis,
 )
 
 
-@dataclass(slots=True)
-class _Entry:
-    item: CatalogItem  # never mutated in place: readers get copies
-    state: StoredState
+class _Entry(msgspec.Struct, gc=False):
+    item: CatalogItem  # immutable: stored and handed out as is
+    size: int  # the item's stored size
+    run_id: str | None  # run that last wrote or saw it (None: a webhook)
     written_at: datetime
+
+    def state(self) -> StoredState:
+        item = self.item
+        return StoredState(
+            item.shopify_variant_id, item.id, item.shopify_product_id, item.updated_at,  # type: ignore[arg-type]
+            self.size, self.run_id,
+        )
 
 
 @dataclass(slots=True)
@@ -77,7 +86,7 @@ class _Catalog:
 
     def state(self, variant_id: str) -> StoredState | None:
         entry = self.entries.get(variant_id)
-        return None if entry is None else entry.state
+        return None if entry is None else entry.state()
 
     def ids(self) -> list[str]:
         if self.sorted_ids is None:
@@ -90,9 +99,48 @@ class _Catalog:
         old = self.entries.get(variant_id)
         if old is not None:
             self._unlink(old)
-        self.entries[variant_id] = _Entry(item, write.state, written_at)
+        self.entries[variant_id] = _Entry(item, write.state.size, write.state.run_id, written_at)
         self._link(item)
         self.storage_bytes += write.state.size
+
+    def insert_new(
+        self, items: list[CatalogItem], sizes: list[int], run_id: str | None, written_at: datetime, room: int | None
+    ) -> int:
+        """Insert the leading items that `plan_writes` would simply insert: no stored item for the
+        variant, item id free, no tombstone, within `room` bytes. Returns how many were inserted; the
+        caller plans the rest (the same decisions, item by item, as if all had been planned)."""
+        entries, holders, products, inventory = self.entries, self.holders, self.products, self.inventory
+        tombstones = self.tombstones
+        added = 0
+        for item, size in zip(items, sizes):
+            variant_id = item.shopify_variant_id
+            item_id = item.id
+            product_id = item.shopify_product_id
+            if variant_id in entries or item_id in holders or (tombstones and product_id in tombstones):
+                break
+            if room is not None:
+                if size > room:
+                    break
+                room -= size
+            entries[variant_id] = _Entry(item, size, run_id, written_at)
+            holders[item_id] = variant_id
+            variants = products.get(product_id)
+            if variants is None:
+                products[product_id] = {variant_id}
+            else:
+                variants.add(variant_id)
+            inventory_id = item.inventory_item_id
+            if inventory_id is not None:
+                variants = inventory.get(inventory_id)
+                if variants is None:
+                    inventory[inventory_id] = {variant_id}
+                else:
+                    variants.add(variant_id)
+            self.storage_bytes += size
+            added += 1
+        if added:
+            self.sorted_ids = None
+        return added
 
     def remove(self, variant_id: str) -> None:
         self._unlink(self.entries.pop(variant_id))
@@ -115,7 +163,7 @@ class _Catalog:
         _discard(self.products, item.shopify_product_id, variant_id)
         if item.inventory_item_id is not None:
             _discard(self.inventory, item.inventory_item_id, variant_id)
-        self.storage_bytes -= entry.state.size
+        self.storage_bytes -= entry.size
 
 
 def _add(index: dict[str, set[str]], key: str, value: str) -> None:
@@ -246,29 +294,32 @@ class MemoryCatalogStore:
         run_id: str | None = None,
         limit_bytes: int | None = None,
     ) -> WriteResult:
-        prepared = prepare_items(catalog, items, documents=False)
+        checked, sizes = check_batch(catalog, items)
         target = self._catalog(catalog)
         total = await self.total_storage_bytes() if limit_bytes is not None else 0
+        now = self._now()
+        before = target.storage_bytes
+        done = target.insert_new(checked, sizes, run_id, now, None if limit_bytes is None else limit_bytes - total)
+        if done == len(checked):
+            return WriteResult(written=done, bytes_delta=target.storage_bytes - before, written_upto=done)
         plan = plan_writes(
-            prepared,
+            [PreparedItem(item, None, size) for item, size in zip(checked[done:], sizes[done:])],
             stored=target.state,
             holder=target.holders.get,
             tombstones=target.tombstones,
             run_id=run_id,
-            total_bytes=total,
+            total_bytes=total + target.storage_bytes - before,
             limit_bytes=limit_bytes,
         )
-        now = self._now()
-        before = target.storage_bytes
         for write in plan.writes:
             target.put(write, now)
         return WriteResult(
-            written=len(plan.writes),
+            written=done + len(plan.writes),
             stale=plan.stale,
             conflicts=plan.conflicts,
             bytes_delta=target.storage_bytes - before,
             limit_reached=plan.limit_reached,
-            written_upto=plan.written_upto,
+            written_upto=done + plan.written_upto,
         )
 
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
@@ -278,7 +329,7 @@ class MemoryCatalogStore:
         for variant_id in variant_ids:
             entry = target.entries.get(variant_id)
             if entry is not None:
-                entry.state = dataclasses.replace(entry.state, run_id=run_id)
+                entry.run_id = run_id
 
     async def set_variant_image(self, catalog: str, variant_id: str, url: str) -> bool:
         check_image_url(url)
@@ -286,12 +337,11 @@ class MemoryCatalogStore:
         entry = None if target is None else target.entries.get(variant_id)
         if target is None or entry is None or entry.item.variant_image_url is not None:
             return False
-        item = entry.item.copy()
-        item.variant_image_url = url
+        item = msgspec.structs.replace(entry.item, variant_image_url=url)
         size = item_document_size(item, catalog)
-        target.storage_bytes += size - entry.state.size
+        target.storage_bytes += size - entry.size
         entry.item = item
-        entry.state = dataclasses.replace(entry.state, size=size)
+        entry.size = size
         return True
 
     async def delete_product(self, catalog: str, product_id: str, deleted_at: datetime) -> int:
@@ -312,7 +362,7 @@ class MemoryCatalogStore:
         doomed = [
             variant_id
             for variant_id, entry in target.entries.items()
-            if entry.state.run_id != run_id and entry.written_at < started_at
+            if entry.run_id != run_id and entry.written_at < started_at
         ]
         for variant_id in doomed:
             target.remove(variant_id)
@@ -323,7 +373,7 @@ class MemoryCatalogStore:
         variant_id = None if target is None else target.holders.get(item_id)
         if target is None or variant_id is None:
             return None
-        return target.entries[variant_id].item.copy()
+        return target.entries[variant_id].item
 
     async def get_items_by_variant(self, catalog: str, variant_ids: Sequence[str]) -> list[CatalogItem]:
         target = self._catalogs.get(catalog)
@@ -333,14 +383,14 @@ class MemoryCatalogStore:
         for variant_id in dict.fromkeys(variant_ids):
             entry = target.entries.get(variant_id)
             if entry is not None:
-                found.append(entry.item.copy())
+                found.append(entry.item)
         return found
 
     async def find_by_inventory_item(self, catalog: str, inventory_item_id: str) -> list[CatalogItem]:
         target = self._catalogs.get(catalog)
         if target is None:
             return []
-        items = [target.entries[v].item.copy() for v in target.inventory.get(inventory_item_id, ())]
+        items = [target.entries[v].item for v in target.inventory.get(inventory_item_id, ())]
         return sorted(items, key=lambda item: item.id)
 
     async def list_items(
@@ -364,9 +414,9 @@ class MemoryCatalogStore:
             item = target.entries[target.holders[ids[position]]].item
             if checked.empty or _matches(checked, item):
                 if len(page) == size:
-                    return ItemPage([i.copy() for i in page], True, self._count(target, checked))
+                    return ItemPage(page, True, self._count(target, checked))
                 page.append(item)
-        return ItemPage([i.copy() for i in page], False, self._count(target, checked))
+        return ItemPage(page, False, self._count(target, checked))
 
     @staticmethod
     def _count(target: _Catalog, checked: CheckedFilter) -> int:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
@@ -277,8 +278,7 @@ class ItemWriter:
             doc = await items.find_one({"_id": key})
             if doc is None or doc.get("variant_image_url") is not None:
                 return False
-            item = CatalogItem.from_document(doc)
-            item.variant_image_url = url
+            item = msgspec.structs.replace(CatalogItem.from_document(doc), variant_image_url=url)
             size = document_size(item.to_document(catalog))
             changed = await items.update_one(
                 {"_id": key, "_rev": doc["_rev"]},

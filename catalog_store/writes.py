@@ -22,18 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bson.errors import InvalidDocument
-
+from catalog_store.checks import check_batch
 from catalog_store.errors import InvalidItem
-from catalog_store.items import (
-    MAX_VALUE_CHARS,
-    CatalogItem,
-    document_size,
-    item_document_size,
-    parse_money,
-    too_long_field,
-    valid_item_id,
-)
+from catalog_store.items import MAX_VALUE_CHARS, CatalogItem, parse_money, too_long_field, valid_item_id
 from catalog_store.models import Conflict
 
 
@@ -140,33 +131,13 @@ def check_image_url(url: str) -> None:
 
 
 def prepare_items(catalog: str, items: Sequence[CatalogItem], *, documents: bool = True) -> list[PreparedItem]:
-    """Validate a batch and return normalised copies (updated_at in UTC milliseconds) with their
-    sizes and (unless `documents` is False) their stored documents. Raises InvalidItem for the first
-    bad item: nothing is written."""
-    prepared: list[PreparedItem] = []
-    for index, item in enumerate(items):
-        entry: PreparedItem | None = None
-        if not isinstance(item, CatalogItem):
-            problem: str | None = f"not a CatalogItem but {type(item).__name__}"
-        else:
-            try:
-                copy = item.copy()
-                copy.updated_at = utc_millis(item.updated_at)  # type: ignore[arg-type]
-                if documents:
-                    document = copy.to_document(catalog)
-                    entry = PreparedItem(copy, document, document_size(document))
-                else:
-                    entry = PreparedItem(copy, None, item_document_size(copy, catalog))
-            except (TypeError, ValueError, AttributeError, OverflowError, InvalidDocument):
-                pass  # item_problem says what is wrong
-            problem = item_problem(item, None if entry is None else entry.size)
-            if problem is None and entry is None:
-                problem = "it cannot be encoded as a document"
-        if problem is not None or entry is None:
-            variant = getattr(item, "shopify_variant_id", None)
-            raise InvalidItem(f"item {index} of the batch (variant {variant!r}): {problem}; nothing was written")
-        prepared.append(entry)
-    return prepared
+    """Validate a batch (`checks.check_batch`) and return its normalised items (updated_at in UTC
+    milliseconds) with their sizes and (unless `documents` is False) their stored documents. Raises
+    InvalidItem for the first bad item: nothing is written."""
+    checked, sizes = check_batch(catalog, items)
+    if not documents:
+        return [PreparedItem(item, None, size) for item, size in zip(checked, sizes)]
+    return [PreparedItem(item, item.to_document(catalog), size) for item, size in zip(checked, sizes)]
 
 
 def plan_writes(

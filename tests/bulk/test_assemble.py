@@ -102,8 +102,8 @@ def test_variant_line_becomes_the_full_catalog_item() -> None:
         price="0.10",
         compare_at_price="19.90",
         inventory_quantity=7,
-        options=["Size", "Color"],
-        option_values=["M", "Black"],
+        options=("Size", "Color"),
+        option_values=("M", "Black"),
         sku="SHIRT-M-BLK",
         updated_at=datetime(2026, 1, 15, 10, 20, 30, tzinfo=UTC),
         inventory_item_id="45000000000000001",
@@ -117,7 +117,7 @@ def test_variant_id_identifier_uses_the_exact_numeric_id_above_2_53() -> None:
     assert int(first.id) == 2**54 + 1  # not rounded through a float
     # a blank SKU is no SKU; option values follow the product's option order, not the line's
     assert second.id == "2" and second.sku is None
-    assert second.option_values == ["L", "Black"]
+    assert second.option_values == ("L", "Black")
     assert second.compare_at_price is None and second.price == "12.00"
 
 
@@ -126,7 +126,7 @@ def test_unpublished_draft_without_image_or_vendor() -> None:
     [item] = all_items(batches)
     assert (item.status, item.published_scope, item.product_image_url, item.vendor) == ("draft", None, None, None)
     assert item.product_type == "" and item.inventory_quantity is None and item.price == "5"
-    assert item.options == ["Title"] and item.option_values == ["Default Title"]
+    assert item.options == ("Title",) and item.option_values == ("Default Title",)
 
 
 def test_online_store_url_wins_and_means_published() -> None:
@@ -284,10 +284,10 @@ def test_option_values_follow_the_product_option_order() -> None:
     record = product_record(lines(three)[0], SHOP)
     for raw in (shuffled, in_order):
         item = variant_item(lines(raw)[0], record, Identifier.SKU, STORE)
-        assert isinstance(item, CatalogItem) and item.option_values == ["M", "Black", "Slim"]
+        assert isinstance(item, CatalogItem) and item.option_values == ("M", "Black", "Slim")
     four = lines(PRODUCT.replace('"options":[{"name":"Size"},{"name":"Color"}]',
                                  '"options":[{"name":"A"},{"name":"B"},{"name":"C"},{"name":"D"}]'))[0]
     selected4 = '[{"name":"D","value":"4"},{"name":"A","value":"1"},{"name":"C","value":"3"},{"name":"B","value":"2"}]'
     raw4 = VARIANT.replace(VARIANT[VARIANT.index('[{"name":"Size"'):VARIANT.index(',"inventoryItem"')], selected4)
     item = variant_item(lines(raw4)[0], product_record(four, SHOP), Identifier.SKU, STORE)
-    assert isinstance(item, CatalogItem) and item.option_values == ["1", "2", "3", "4"]
+    assert isinstance(item, CatalogItem) and item.option_values == ("1", "2", "3", "4")

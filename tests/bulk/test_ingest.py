@@ -143,7 +143,7 @@ async def test_items_are_written_exactly(ingest: Ingest, store: CatalogStore) ->
         product_image_url="https://cdn.example.com/p1.jpg", variant_image_url="https://cdn.example.com/v11-1.jpg",
         vendor="Acme", product_type="Shirts", product_url="https://shop.example.com/products/product-1",
         product_handle="product-1", published_scope="web", price="0.10", compare_at_price="19.90",
-        inventory_quantity=5, options=["Size", "Color"], option_values=["M", "Black"], sku="SKU-11",
+        inventory_quantity=5, options=("Size", "Color"), option_values=("M", "Black"), sku="SKU-11",
         updated_at=datetime(2026, 1, 5, 10, 0, tzinfo=UTC), inventory_item_id="511",
     )
     draft = items["DEFAULT-21"]

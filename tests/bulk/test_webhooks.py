@@ -163,8 +163,8 @@ def test_a_rest_payload_becomes_exact_items():
         price="0.10",
         compare_at_price="19.90",
         inventory_quantity=7,
-        options=["Size", "Color"],  # by position, not payload order
-        option_values=["M", "Black"],
+        options=("Size", "Color"),  # by position, not payload order
+        option_values=("M", "Black"),
         sku="SHIRT-M-BLK",
         updated_at=datetime(2026, 1, 15, 10, 20, 30, tzinfo=UTC),
         inventory_item_id="45000000000000001",

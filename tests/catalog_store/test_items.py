@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import bson
+import msgspec
 import pytest
 
 from catalog_store.errors import InvalidItem, InvalidQuery
@@ -29,6 +30,7 @@ from catalog_store.items import (
 )
 from catalog_store.models import Conflict, ItemFilter
 from catalog_store.queries import check_filter, cursor, page_size
+from catalog_store.checks import check_batch
 from catalog_store.writes import StoredState, plan_writes, prepare_items, utc_millis
 from tests.catalog_store.helpers import CATALOG, at, make_item, size_of
 
@@ -60,17 +62,18 @@ def test_choose_item_id_by_identifier() -> None:
 
 def test_values_up_to_5000_characters_pass() -> None:
     assert too_long_field(make_item("1", title="t" * 5000)) is None
-    item = make_item("1")
-    item.option_values = ["v" * 5000]
+    item = msgspec.structs.replace(make_item("1"), option_values=("v" * 5000,))
     assert too_long_field(item) is None
+    assert check_batch(CATALOG, [item])[0] == [item]
 
 
 def test_first_value_over_5000_characters_is_named() -> None:
     assert too_long_field(make_item("1", title="t" * 5001)) == "product_title"
     assert too_long_field(make_item("1", sku="s" * 5001)) == "sku"
-    item = make_item("1")
-    item.option_values = ["M", "v" * 5001]
+    item = msgspec.structs.replace(make_item("1"), option_values=("M", "v" * 5001))
     assert too_long_field(item) == "option_values"
+    with pytest.raises(InvalidItem, match="option_values is longer than 5000"):
+        check_batch(CATALOG, [make_item("2"), item])
 
 
 # -- money ----------------------------------------------------------------------------------------
@@ -164,7 +167,7 @@ def test_catalog_name_and_product_url() -> None:
         make_item("2", compare_at_price="0.10", quantity=2**40, sku="é€😀", variant_title=None, image="x" * 300),
         make_item("3", quantity=-(2**31)),
         make_item("4", quantity=2**31),
-        dataclasses.replace(make_item("5"), options=[], option_values=["v"] * 12, updated_at=None,
+        msgspec.structs.replace(make_item("5"), options=[], option_values=["v"] * 12, updated_at=None,
                             inventory_item_id=None, inventory_quantity=None, vendor=None, product_type=None),
     ],
     ids=["plain", "unicode-and-big", "int32-min", "int64", "sparse"],
@@ -173,14 +176,18 @@ def test_item_document_size_equals_the_bson_size(item: CatalogItem) -> None:
     assert tuple(item.to_document(CATALOG)) == DOCUMENT_KEYS
     assert item_document_size(item, CATALOG) == document_size(item.to_document(CATALOG))
     assert document_size(item.to_document(CATALOG)) == len(bson.encode(item.to_document(CATALOG)))
+    if item.updated_at is not None:  # what the stores' batch check computes, item by item or shared
+        expected = document_size(item.to_document(CATALOG))
+        assert check_batch(CATALOG, [item, msgspec.structs.replace(item, id="x1", shopify_variant_id="x1")])[1] == [
+            expected, expected + 2 * (len("x1") - len(item.id))] if item.id == item.shopify_variant_id else True
 
 
-def test_copy_shares_no_mutable_value() -> None:
+def test_items_are_immutable_and_change_by_replacement() -> None:
     item = make_item("1")
-    copy = item.copy()
-    copy.options.append("Color")
-    copy.option_values.append("Red")
-    assert copy != item and item == make_item("1")
+    with pytest.raises(AttributeError):
+        item.price = "1.00"  # type: ignore[misc]
+    changed = msgspec.structs.replace(item, price="1.00")
+    assert changed.price == "1.00" and item == make_item("1")
 
 
 # -- write preparation ----------------------------------------------------------------------------
@@ -188,7 +195,7 @@ def test_copy_shares_no_mutable_value() -> None:
 
 def test_prepare_normalises_updated_at_to_utc_milliseconds_without_touching_the_input() -> None:
     plus_two = timezone(timedelta(hours=2))
-    item = dataclasses.replace(make_item("1"), updated_at=datetime(2026, 5, 1, 10, 0, 0, 999999, tzinfo=plus_two))
+    item = msgspec.structs.replace(make_item("1"), updated_at=datetime(2026, 5, 1, 10, 0, 0, 999999, tzinfo=plus_two))
     (prepared,) = prepare_items(CATALOG, [item])
     assert prepared.item.updated_at == datetime(2026, 5, 1, 8, 0, 0, 999000, tzinfo=UTC)
     assert item.updated_at.microsecond == 999999
@@ -201,11 +208,11 @@ def test_prepare_refuses_naive_datetimes_and_names_the_bad_item() -> None:
     with pytest.raises(ValueError):
         utc_millis(datetime(2026, 1, 1))
     with pytest.raises(InvalidItem, match=r"item 1 .*variant '7'.*no time zone"):
-        prepare_items(CATALOG, [make_item("1"), dataclasses.replace(make_item("7"), updated_at=datetime(2026, 1, 1))])
+        prepare_items(CATALOG, [make_item("1"), msgspec.structs.replace(make_item("7"), updated_at=datetime(2026, 1, 1))])
     with pytest.raises(InvalidItem, match="not a CatalogItem"):
         prepare_items(CATALOG, [{"id": "1"}])  # type: ignore[list-item]
     with pytest.raises(InvalidItem, match="shopify_variant_id"):
-        prepare_items(CATALOG, [dataclasses.replace(make_item("1"), shopify_variant_id=123)])  # type: ignore[arg-type]
+        prepare_items(CATALOG, [msgspec.structs.replace(make_item("1"), shopify_variant_id=123)])  # type: ignore[arg-type]
 
 
 # -- the write planner ----------------------------------------------------------------------------
