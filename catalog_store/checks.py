@@ -116,58 +116,35 @@ def _product_size(item: CatalogItem) -> int:
     )
 
 
-def _variant_size(item: CatalogItem) -> int:
-    """Size of the variant-level values; raises _Bad for anything `item_problem` refuses."""
-    item_id = item.id
-    if type(item_id) is not str or not (
-        (item_id.isdigit() and item_id.isascii() and len(item_id) <= 250) or _ID_MATCH(item_id) is not None
-    ):
-        raise _Bad
-    variant_id = item.shopify_variant_id
-    if type(variant_id) is not str or not variant_id:
-        raise _Bad
-    price = item.price
-    if price not in _valid_money and not money_ok(price):
-        raise _Bad
-    size = len(item_id) + len(variant_id.encode()) + 10 + 13 + len(price.encode())  # price: double + string
-    compare_at = item.compare_at_price
-    if compare_at is not None:
-        if compare_at not in _valid_money and not money_ok(compare_at):
-            raise _Bad
-        size += 13 + len(compare_at.encode())
-    quantity = item.inventory_quantity
-    if quantity is not None:
-        if type(quantity) is not int and (isinstance(quantity, bool) or not isinstance(quantity, int)):
-            raise _Bad
-        size += 4 if -_INT32 <= quantity < _INT32 else 8
-    return (
-        size
-        + _string_size(item.variant_title)
-        + _string_size(item.variant_image_url)
-        + _string_size(item.sku)
-        + _string_size(item.inventory_item_id)
-        + _array_size(item.option_values)
-    )
+class _NoItem:
+    """Stands for "no previous item": every attribute is a fresh object, identical to nothing."""
+
+    def __getattr__(self, name: str) -> object:
+        return object()
+
+
+_NO_ITEM: Final = _NoItem()
 
 
 def check_batch(catalog: str, items: Sequence[CatalogItem]) -> tuple[list[CatalogItem], list[int]]:
     """The batch's items, normalised (updated_at in UTC milliseconds, option tuples), and their stored
-    sizes. Raises InvalidItem naming the first bad item: nothing of the batch may be written."""
-    from catalog_store.writes import item_problem  # writes imports this module
+    sizes. Raises InvalidItem naming the first bad item: nothing of the batch may be written.
 
+    The product-level values are checked and sized again only when they are not the very objects of
+    the previous item's (see the module doc)."""
     base = base_size(catalog)
     checked: list[CatalogItem] = []
     sizes: list[int] = []
-    last: CatalogItem | None = None
+    last: object = _NO_ITEM
     product_size = 0
     updated_at: datetime | None = None
+    valid_money = _valid_money
     for index, item in enumerate(items):
         try:
             if type(item) is not CatalogItem:
                 raise _Bad
             if not (
-                last is not None
-                and item.shopify_product_id is last.shopify_product_id
+                item.shopify_product_id is last.shopify_product_id
                 and item.updated_at is last.updated_at
                 and item.product_title is last.product_title
                 and item.options is last.options
@@ -183,18 +160,54 @@ def check_batch(catalog: str, items: Sequence[CatalogItem]) -> tuple[list[Catalo
                 product_size = base + _product_size(item)
                 updated_at = normalized_time(item.updated_at)
                 last = item
-            size = product_size + _variant_size(item)
+            item_id = item.id
+            variant_id = item.shopify_variant_id
+            price = item.price
+            if not (
+                type(item_id) is str
+                and item_id.isdigit()
+                and item_id.isascii()
+                and len(item_id) <= 250
+                or type(item_id) is str
+                and _ID_MATCH(item_id) is not None
+            ):
+                raise _Bad
+            if type(variant_id) is not str or not variant_id:
+                raise _Bad
+            if price not in valid_money and not money_ok(price):
+                raise _Bad
+            size = product_size + len(item_id) + len(variant_id.encode()) + 23 + len(price.encode())
+            compare_at = item.compare_at_price
+            if compare_at is not None:
+                if compare_at not in valid_money and not money_ok(compare_at):
+                    raise _Bad
+                size += 13 + len(compare_at.encode())
+            quantity = item.inventory_quantity
+            if quantity is not None:
+                if type(quantity) is not int and (isinstance(quantity, bool) or not isinstance(quantity, int)):
+                    raise _Bad
+                size += 4 if -_INT32 <= quantity < _INT32 else 8
+            title = item.variant_title
+            if title is not None:
+                if type(title) is not str:
+                    raise _Bad
+                size += (len(title) if title.isascii() else len(title.encode())) + 5
+            sku = item.sku
+            if sku is not None:
+                if type(sku) is not str:
+                    raise _Bad
+                size += (len(sku) if sku.isascii() else len(sku.encode())) + 5
+            inventory_id = item.inventory_item_id
+            if inventory_id is not None:
+                if type(inventory_id) is not str:
+                    raise _Bad
+                size += len(inventory_id.encode()) + 5
+            size += _string_size(item.variant_image_url) + _array_size(item.option_values)
             if size > MAX_VALUE_CHARS and too_long_field(item) is not None:
                 raise _Bad
         except (_Bad, TypeError, ValueError, AttributeError, OverflowError, UnicodeError):
-            problem = item_problem(item) if isinstance(item, CatalogItem) else None
-            if not isinstance(item, CatalogItem):
-                problem = f"not a CatalogItem but {type(item).__name__}"
-            variant = getattr(item, "shopify_variant_id", None)
-            raise InvalidItem(
-                f"item {index} of the batch (variant {variant!r}): "
-                f"{problem or 'it cannot be encoded as a document'}; nothing was written"
-            ) from None
+            raise InvalidItem(f"item {index} of the batch (variant {getattr(item, 'shopify_variant_id', None)!r}): "
+                              f"{_problem(item)}; nothing was written") from None
         if item.updated_at is not updated_at or type(item.options) is not tuple or type(item.option_values) is not tuple:
             item = msgspec.structs.replace(
                 item, updated_at=updated_at, options=tuple(item.options), option_values=tuple(item.option_values)
@@ -202,3 +215,11 @@ def check_batch(catalog: str, items: Sequence[CatalogItem]) -> tuple[list[Catalo
         checked.append(item)
         sizes.append(size)
     return checked, sizes
+
+
+def _problem(item: object) -> str:
+    from catalog_store.writes import item_problem  # writes imports this module
+
+    if not isinstance(item, CatalogItem):
+        return f"not a CatalogItem but {type(item).__name__}"
+    return item_problem(item) or "it cannot be encoded as a document"

@@ -51,6 +51,9 @@ from catalog_store.writes import (
 )
 
 
+_Ids = str | list[str]  # one variant id (the usual case: no container per entry), or several
+
+
 class _Entry(msgspec.Struct, gc=False):
     item: CatalogItem  # immutable: stored and handed out as is
     size: int  # the item's stored size
@@ -73,8 +76,8 @@ class _Catalog:
     created_at: datetime
     entries: dict[str, _Entry] = field(default_factory=dict)  # by variant id
     holders: dict[str, str] = field(default_factory=dict)  # item id -> variant id
-    products: dict[str, set[str]] = field(default_factory=dict)  # product id -> variant ids
-    inventory: dict[str, set[str]] = field(default_factory=dict)  # inventory item id -> variant ids
+    products: dict[str, _Ids] = field(default_factory=dict)  # product id -> variant ids
+    inventory: dict[str, _Ids] = field(default_factory=dict)  # inventory item id -> variant ids
     tombstones: dict[str, datetime] = field(default_factory=dict)  # product id -> deleted_at
     storage_bytes: int = 0
     sorted_ids: list[str] | None = None  # None: ids were added or removed since the last sort
@@ -124,18 +127,19 @@ class _Catalog:
                 room -= size
             entries[variant_id] = _Entry(item, size, run_id, written_at)
             holders[item_id] = variant_id
-            variants = products.get(product_id)
-            if variants is None:
-                products[product_id] = {variant_id}
+            held = products.get(product_id)
+            if held is None:
+                products[product_id] = variant_id
+            elif type(held) is str:
+                products[product_id] = [held, variant_id]
             else:
-                variants.add(variant_id)
+                held.append(variant_id)
             inventory_id = item.inventory_item_id
             if inventory_id is not None:
-                variants = inventory.get(inventory_id)
-                if variants is None:
-                    inventory[inventory_id] = {variant_id}
+                if inventory_id in inventory:
+                    _add(inventory, inventory_id, variant_id)
                 else:
-                    variants.add(variant_id)
+                    inventory[inventory_id] = variant_id
             self.storage_bytes += size
             added += 1
         if added:
@@ -166,22 +170,32 @@ class _Catalog:
         self.storage_bytes -= entry.size
 
 
-def _add(index: dict[str, set[str]], key: str, value: str) -> None:
-    values = index.get(key)
-    if values is None:
-        index[key] = {value}
+def _add(index: dict[str, _Ids], key: str, value: str) -> None:
+    """Add `value` under `key`; the caller guarantees it is not there yet (entries are unique)."""
+    held = index.get(key)
+    if held is None:
+        index[key] = value
+    elif type(held) is str:
+        index[key] = [held, value]
     else:
-        values.add(value)
+        held.append(value)  # type: ignore[union-attr]
 
 
-def _discard(index: dict[str, set[str]], key: str, value: str) -> None:
-    values = index.get(key)
-    if values is not None:
-        values.discard(value)
-        if not values:
+def _discard(index: dict[str, _Ids], key: str, value: str) -> None:
+    held = index.get(key)
+    if held is None:
+        return
+    if type(held) is str:
+        if held == value:
             del index[key]
+        return
+    rest = [v for v in held if v != value]
+    index[key] = rest[0] if len(rest) == 1 else rest
 
 
+def _ids(index: dict[str, _Ids], key: str) -> list[str]:
+    held = index.get(key)
+    return [] if held is None else [held] if type(held) is str else list(held)
 
 
 def _matches(f: CheckedFilter, item: CatalogItem) -> bool:
@@ -349,7 +363,7 @@ class MemoryCatalogStore:
         deleted_at = utc_millis(deleted_at)
         previous = target.tombstones.get(product_id)
         target.tombstones[product_id] = deleted_at if previous is None else max(previous, deleted_at)
-        variants = list(target.products.get(product_id, ()))
+        variants = _ids(target.products, product_id)
         for variant_id in variants:
             target.remove(variant_id)
         return len(variants)
@@ -390,7 +404,7 @@ class MemoryCatalogStore:
         target = self._catalogs.get(catalog)
         if target is None:
             return []
-        items = [target.entries[v].item for v in target.inventory.get(inventory_item_id, ())]
+        items = [target.entries[v].item for v in _ids(target.inventory, inventory_item_id)]
         return sorted(items, key=lambda item: item.id)
 
     async def list_items(
