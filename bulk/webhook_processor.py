@@ -5,7 +5,8 @@ bounded queue feeds a few workers that apply it:
 
 - duplicates (same `X-Shopify-Webhook-Id`, remembered in a bounded LRU) are dropped at `submit`;
 - an unknown shop, or a shop whose sync is inactive (over the storage limit), changes nothing;
-- products/create|update write the product's items; payloads listing only the first 100 variants are
+- products/create|update write the product's items and remove those of variants the product no
+  longer has (or that no longer sync); payloads listing only the first 100 variants are
   replaced by the product read through the Admin API; inventory_levels/update reads the variant's
   product (total quantities) through the Admin API; products/delete deletes the items and leaves a
   tombstone; bulk_operations/finish wakes the run polling that operation;
@@ -16,7 +17,8 @@ bounded queue feeds a few workers that apply it:
 - a write that would exceed the storage limit makes the sync inactive (CATALOG_LIMIT_EXCEEDED,
   notification and email) until the merchant disables and re-enables it;
 - every `reconcile_interval`, products updated since the last pass are read through the Admin API
-  and applied the same way (catches dropped webhooks; deletions are caught by the next full sync).
+  and applied the same way (catches dropped webhooks; deleted products are caught by the next full
+  sync, as they are no longer listed).
 """
 
 from __future__ import annotations
@@ -306,7 +308,7 @@ class WebhookProcessor:
         shop, catalog = config.shop_domain, config.catalog_name
         product_id = snapshot.product_id
         async with self._products.hold((shop, product_id)):
-            stored = await self.store.get_items_by_variant(catalog, snapshot.variant_ids)
+            stored = await self.store.get_items_by_product(catalog, product_id)
             if any(s.updated_at is not None and s.updated_at > snapshot.updated_at for s in stored):
                 return Outcome.STALE
             known_url = next((s.product_url for s in stored
@@ -322,7 +324,8 @@ class WebhookProcessor:
                 return Outcome.UNCHANGED
             kept = {i.shopify_variant_id for i in mapped.items}
             if any(variant_id not in kept for variant_id in by_variant):
-                # A variant that no longer syncs (e.g. its SKU was removed): replace the product's items.
+                # A variant removed from the product, or one that no longer syncs (e.g. its SKU was
+                # removed): replace the product's items.
                 # The tombstone just before this snapshot refuses only data older than it.
                 await self.store.delete_product(catalog, product_id, mapped.updated_at - timedelta(milliseconds=1))
             result = await self.store.write_items(catalog, mapped.items,

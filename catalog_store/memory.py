@@ -400,6 +400,12 @@ class MemoryCatalogStore:
                 found.append(entry.item)
         return found
 
+    async def get_items_by_product(self, catalog: str, product_id: str) -> list[CatalogItem]:
+        target = self._catalogs.get(catalog)
+        if target is None:
+            return []
+        return sorted((target.entries[v].item for v in _ids(target.products, product_id)), key=lambda item: item.id)
+
     async def find_by_inventory_item(self, catalog: str, inventory_item_id: str) -> list[CatalogItem]:
         target = self._catalogs.get(catalog)
         if target is None:

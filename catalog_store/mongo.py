@@ -354,6 +354,12 @@ class MongoCatalogStore:
         return [CatalogItem.from_document(by_variant[v]) for v in wanted if v in by_variant]
 
     @_translated
+    async def get_items_by_product(self, catalog: str, product_id: str) -> list[CatalogItem]:
+        query = {"_catalog": catalog, "shopify_product_id": product_id}
+        docs = await self._coll("items").find(query).sort("id", ASCENDING).to_list()
+        return [CatalogItem.from_document(doc) for doc in docs]
+
+    @_translated
     async def find_by_inventory_item(self, catalog: str, inventory_item_id: str) -> list[CatalogItem]:
         query = {"_catalog": catalog, "_inventory_item_id": inventory_item_id}
         docs = await self._coll("items").find(query).sort("id", ASCENDING).to_list()

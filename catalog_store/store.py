@@ -118,6 +118,10 @@ class CatalogStore(Protocol):
 
     async def get_items_by_variant(self, catalog: str, variant_ids: Sequence[str]) -> list[CatalogItem]: ...
 
+    async def get_items_by_product(self, catalog: str, product_id: str) -> list[CatalogItem]:
+        """Every item of a product, sorted by item id (a webhook compares them with the product's
+        current variants to find the ones removed from it)."""
+
     async def find_by_inventory_item(self, catalog: str, inventory_item_id: str) -> list[CatalogItem]: ...
 
     async def list_items(

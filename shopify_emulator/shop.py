@@ -142,6 +142,12 @@ class EmulatedShop:
         self._product_changed("products/create", product)
         return product
 
+    def delete_variant(self, variant_id: str | int) -> Product:
+        """Remove one variant from its product. products/update, as Shopify sends after a variant delete."""
+        product = self.store.delete_variant(variant_id)
+        self._product_changed("products/update", product)
+        return product
+
     def delete_product(self, product_id: str | int) -> int:
         """Delete a product; returns its numeric id. products/delete {"id": N}."""
         number = self.store.delete_product(product_id)

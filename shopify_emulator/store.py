@@ -8,6 +8,7 @@ reader in another thread (the bulk exporter) sees each product either before or 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -247,6 +248,23 @@ class ProductStore:
         self._install(product)
         for variant in product.variants:
             variant.updated_at = product.updated_at
+        return product
+
+    def delete_variant(self, variant_id: str | int) -> Product:
+        """Remove one variant from its product (positions renumbered); returns the product. A product
+        keeps at least one variant, as in Shopify."""
+        product, variant = self._editable_variant(variant_id)
+        if len(product.variants) == 1:
+            raise InvalidInput(f"variant {variant.id} is its product's only variant: delete the product instead")
+        kept = [v for v in product.variants if v.id != variant.id]
+        for position, remaining in enumerate(kept, start=1):
+            remaining.position = position
+        product = dataclasses.replace(product, variants=tuple(kept))
+        self._added_variants.pop(variant.id, None)
+        self._added_inventory.pop(variant.inventory_item_id, None)
+        self._install(product)
+        for remaining in product.variants:
+            remaining.updated_at = product.updated_at
         return product
 
     def delete_product(self, product_id: str | int) -> int:

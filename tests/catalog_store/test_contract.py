@@ -298,6 +298,16 @@ async def test_lookups_by_variant_and_inventory_item(store: CatalogStore, catalo
     assert [i.id for i in await store.find_by_inventory_item(catalog, "77")] == ["1", "2"]
     assert await store.find_by_inventory_item(catalog, "404") == []
     assert await store.get_item(catalog, "404") is None
+
+
+async def test_lookup_by_product_lists_its_items_sorted_by_id(store: CatalogStore, catalog: str) -> None:
+    await store.write_items(catalog, [make_item("3", id="c"), make_item("1", id="a"), make_item("2", product="200"),
+                                      make_item("4", id="b")])
+    assert [i.id for i in await store.get_items_by_product(catalog, "100")] == ["a", "b", "c"]
+    assert [i.id for i in await store.get_items_by_product(catalog, "200")] == ["2"]
+    await store.delete_product(catalog, "100", at(1))
+    assert await store.get_items_by_product(catalog, "100") == []
+    assert await store.get_items_by_product("shopify_nothing", "100") == []
     assert await store.get_item("shopify_nope", "1") is None
 
 

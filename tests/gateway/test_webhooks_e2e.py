@@ -568,3 +568,14 @@ async def test_a_variant_that_stops_syncing_leaves_the_catalog() -> None:
         assert sorted(i.id for i in remaining) == sorted(v.sku for v in kept)
         shop.set_sku(dropped.id, "BACK-AGAIN-1")  # a later change brings it back (the tombstone is older)
         await eventually(lambda: hooks.store.get_item(CATALOG, "BACK-AGAIN-1"), lambda i: i is not None, "re-added")
+
+
+async def test_a_variant_deleted_in_shopify_leaves_the_catalog() -> None:
+    async with hooked() as hooks:
+        product = next(p for p in hooks.shop.products() if len(p.variants) >= 3)
+        deleted, kept = product.variants[1], [product.variants[0], *product.variants[2:]]
+        hooks.shop.delete_variant(deleted.id)  # Shopify sends products/update without that variant
+        await eventually(lambda: hooks.item(deleted.id), lambda i: i is None, "item of the deleted variant removed")
+        remaining = await hooks.store.get_items_by_product(CATALOG, str(product.id))
+        assert sorted(i.shopify_variant_id for i in remaining) == sorted(str(v.id) for v in kept)
+        assert (await hooks.store.get_catalog(CATALOG)).item_count == VARIANTS - 1

@@ -140,6 +140,23 @@ def test_delete_and_add_products():
     assert store.variant(added.variants[0].id) is None
 
 
+def test_delete_variant_keeps_the_rest_of_the_product():
+    store = ProductStore(seed=1, variants=50)
+    product = next(p for p in all_products(store) if len(p.variants) >= 3)
+    gone = product.variants[1]
+    changed = store.delete_variant(gone.gid)
+    assert [v.id for v in changed.variants] == [product.variants[0].id, *(v.id for v in product.variants[2:])]
+    assert [v.position for v in changed.variants] == list(range(1, len(product.variants)))
+    assert changed.updated_at > product.updated_at and all(v.updated_at == changed.updated_at for v in changed.variants)
+    assert store.variant(gone.id) is None and store.variant_by_inventory_item(gone.inventory_item_id) is None
+    assert gone.id not in list(store.variant_ids())
+    single = store.add_product("Solo", variants=1)
+    with pytest.raises(InvalidInput, match="only variant"):
+        store.delete_variant(single.variants[0].id)
+    with pytest.raises(NotFound):
+        store.delete_variant(gone.id)
+
+
 def test_iteration_after_id_reverse_and_changed_only():
     store = ProductStore(seed=1, variants=200, clock=lambda: 1_900_000_000)
     ids = [p.id for p in all_products(store)]
