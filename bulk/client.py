@@ -514,16 +514,32 @@ class ShopifyClient:
                                 user_errors=tuple(UserError.from_dict(e) for e in payload.get("userErrors") or ()))
 
     async def create_webhook(self, topic: str, callback_url: str) -> str:
-        """Subscribe `callback_url` to `topic` (JSON); returns the subscription gid."""
+        """Subscribe `callback_url` to `topic` (JSON); returns the subscription gid. When Shopify says
+        the address is already taken for that topic (a subscription left by an earlier install), that
+        subscription's gid is returned: it delivers to the same place, and disabling must delete it."""
         await self._connect()
         variables = {"topic": webhook_topic(topic), "webhookSubscription": {"uri": callback_url, "format": "JSON"}}
         data = await self.execute(queries.WEBHOOK_SUBSCRIPTION_CREATE, variables)
         payload = _get(data, "webhookSubscriptionCreate", "CreateWebhook")
+        errors = payload.get("userErrors") or ()
+        if errors and all("already been taken" in str(e.get("message", "")) for e in errors if isinstance(e, Mapping)):
+            existing = await self.find_webhook(topic, callback_url)
+            if existing is not None:
+                return existing
         _raise_user_errors(payload, f"Shopify refused the {topic} webhook")
         subscription = payload.get("webhookSubscription") or {}
         if not subscription.get("id"):
             raise ShopifyServerError("Shopify created no webhook subscription and reported no error")
         return subscription["id"]
+
+    async def find_webhook(self, topic: str, callback_url: str) -> str | None:
+        """The gid of the subscription delivering `topic` to `callback_url`, if there is one."""
+        data = await self.execute(queries.WEBHOOK_SUBSCRIPTIONS, {"topics": [webhook_topic(topic)], "uri": callback_url})
+        connection = _get(data, "webhookSubscriptions", "WebhookSubscriptions")
+        for node in connection.get("nodes") or ():
+            if isinstance(node, Mapping) and node.get("uri") == callback_url and node.get("id"):
+                return str(node["id"])
+        return None
 
     async def delete_webhook(self, subscription_id: str) -> None:
         """webhookSubscriptionDelete; an unknown id raises ShopifyUserError ("does not exist")."""

@@ -107,6 +107,14 @@ mutation CreateWebhook($topic: WebhookSubscriptionTopic!, $webhookSubscription: 
 }
 """.strip()
 
+WEBHOOK_SUBSCRIPTIONS = """
+query WebhookSubscriptions($topics: [WebhookSubscriptionTopic!], $uri: String) {
+  webhookSubscriptions(first: 50, topics: $topics, uri: $uri) {
+    nodes { id topic uri }
+  }
+}
+""".strip()
+
 WEBHOOK_SUBSCRIPTION_DELETE = """
 mutation DeleteWebhook($id: ID!) {
   webhookSubscriptionDelete(id: $id) {

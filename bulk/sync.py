@@ -622,8 +622,8 @@ class SyncService:
         for topic in WEBHOOK_TOPICS:
             try:
                 webhook_id = await client.create_webhook(topic, callback)
-            except ShopifyUserError as exc:  # already registered for this address: keep it
-                log.info("webhook %s for %s not created: %s", topic, config.shop_domain, exc)
+            except ShopifyUserError as exc:  # refused (an address already taken is adopted by the client)
+                log.warning("webhook %s for %s not created: %s", topic, config.shop_domain, exc)
                 continue
             config.webhook_ids.append(webhook_id)
             # recorded at once, so that a disable during registration deletes what was created

@@ -127,13 +127,7 @@ class _Catalog:
                 room -= size
             entries[variant_id] = _Entry(item, size, run_id, written_at)
             holders[item_id] = variant_id
-            held = products.get(product_id)
-            if held is None:
-                products[product_id] = variant_id
-            elif type(held) is str:
-                products[product_id] = [held, variant_id]
-            else:
-                held.append(variant_id)
+            _add(products, product_id, variant_id)
             inventory_id = item.inventory_item_id
             if inventory_id is not None:
                 if inventory_id in inventory:

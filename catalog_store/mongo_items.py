@@ -30,7 +30,7 @@ from pymongo.errors import OperationFailure
 from catalog_store.errors import ConcurrentWriteConflict, StoreError, UnknownCatalog
 from catalog_store.items import CatalogItem, document_size
 from catalog_store.models import WriteResult
-from catalog_store.writes import PlannedWrite, PreparedItem, StoredState, plan_writes
+from catalog_store.writes import PlannedWrite, PreparedItem, StoredState, WritePlan, plan_writes
 
 Document = dict[str, Any]
 
@@ -117,21 +117,23 @@ class ItemWriter:
         self, catalog: str, prepared: list[PreparedItem], run_id: str | None, limit_bytes: int | None
     ) -> WriteResult:
         snapshot, tombstones, catalogs = await asyncio.gather(
-            self.snapshot(catalog, prepared),
+            self.snapshot(catalog, prepared, holders=False),
             self.tombstones(catalog, {p.item.shopify_product_id for p in prepared}),
             self._catalogs.find({}, {"storage_bytes": 1}).to_list(),
         )
         if not any(doc["_id"] == catalog for doc in catalogs):
             raise UnknownCatalog(f"catalog {catalog!r} does not exist")
-        plan = plan_writes(
-            prepared,
-            stored=snapshot.states.get,
-            holder=snapshot.holders.get,
-            tombstones=tombstones,
-            run_id=run_id,
-            total_bytes=sum(doc.get("storage_bytes", 0) for doc in catalogs),
-            limit_bytes=limit_bytes,
-        )
+        total_bytes = sum(doc.get("storage_bytes", 0) for doc in catalogs)
+
+        def plan_on(state: Snapshot) -> WritePlan:
+            return plan_writes(prepared, stored=state.states.get, holder=state.holders.get, tombstones=tombstones,
+                               run_id=run_id, total_bytes=total_bytes, limit_bytes=limit_bytes)
+
+        plan = plan_on(snapshot)
+        if plan.conflicts or plan.limit_reached:
+            # Decided on a partial view (a refused write frees no id and takes no space): re-plan on all
+            # holders. Otherwise the unique id index refuses what the partial view allowed (see snapshot).
+            plan = plan_on(await self.snapshot(catalog, prepared))
         result = WriteResult(
             stale=plan.stale,
             conflicts=list(plan.conflicts),
@@ -240,7 +242,12 @@ class ItemWriter:
             raise StoreError(f"MongoDB write concern failed: {reply['writeConcernError']}")
         return not errors and reply.get("n", 0) == len(statements)
 
-    async def snapshot(self, catalog: str, prepared: Iterable[PreparedItem]) -> Snapshot:
+    async def snapshot(self, catalog: str, prepared: Iterable[PreparedItem], *, holders: bool = True) -> Snapshot:
+        """The stored state of the batch's variants and (with `holders`) of the variants holding its
+        item ids. Without `holders` only `_id` lookups run (FerretDB pushes nothing else down to
+        SQLite (g): the id lookup scans the whole collection); a write the plan then allows although
+        another variant holds the id is refused by the unique id index, and `_settle` re-plans it on
+        a full snapshot, so the outcome is the same."""
         keys: set[str] = set()
         ids: set[str] = set()
         for entry in prepared:
@@ -249,7 +256,9 @@ class ItemWriter:
         snapshot = Snapshot({}, {})
         if not keys:
             return snapshot
-        query = {"$or": [{"_id": {"$in": list(keys)}}, {"_catalog": catalog, "id": {"$in": list(ids)}}]}
+        query: Document = {"_id": {"$in": list(keys)}}
+        if holders:
+            query = {"$or": [query, {"_catalog": catalog, "id": {"$in": list(ids)}}]}
         for doc in await self._items.find(query, _STATE_FIELDS).to_list():
             state = StoredState(
                 variant_id=doc["shopify_variant_id"],

@@ -419,8 +419,15 @@ async def test_create_webhook_accepts_both_topic_spellings(shopify, topic):
 
 
 async def test_webhook_user_errors_raise_with_the_errors(shopify):
-    shopify.script("CreateWebhook", ok({"webhookSubscriptionCreate": {"webhookSubscription": None, "userErrors": [
-        {"field": ["webhookSubscription", "callbackUrl"], "message": "Address for this topic has already been taken"}]}}))
+    taken = ok({"webhookSubscriptionCreate": {"webhookSubscription": None, "userErrors": [
+        {"field": ["webhookSubscription", "callbackUrl"], "message": "Address for this topic has already been taken"}]}})
+    shopify.script("CreateWebhook", taken, taken)
+    shopify.script("WebhookSubscriptions", ok({"webhookSubscriptions": {"nodes": []}}),
+                   ok({"webhookSubscriptions": {"nodes": [
+                       {"id": "gid://shopify/WebhookSubscription/5", "topic": "BULK_OPERATIONS_FINISH",
+                        "uri": "https://other.example/hooks"},
+                       {"id": "gid://shopify/WebhookSubscription/7", "topic": "BULK_OPERATIONS_FINISH",
+                        "uri": "https://gw.example/webhooks/shopify"}]}}))
     shopify.script("DeleteWebhook", ok({"webhookSubscriptionDelete": {"deletedWebhookSubscriptionId": None,
                                                                       "userErrors": [{"field": ["id"],
                                                                                       "message": "Webhook subscription does not exist"}]}}),
@@ -430,6 +437,9 @@ async def test_webhook_user_errors_raise_with_the_errors(shopify):
         with pytest.raises(ShopifyUserError, match="already been taken") as caught:
             await client.create_webhook("bulk_operations/finish", "https://gw.example/webhooks/shopify")
         assert caught.value.user_errors[0].field == ("webhookSubscription", "callbackUrl")
+        # taken by a subscription to this very address (an earlier install): adopted
+        assert await client.create_webhook("bulk_operations/finish", "https://gw.example/webhooks/shopify") == \
+            "gid://shopify/WebhookSubscription/7"
         with pytest.raises(ShopifyUserError, match="does not exist"):
             await client.delete_webhook("gid://shopify/WebhookSubscription/404")
         assert await client.delete_webhook("gid://shopify/WebhookSubscription/9") is None

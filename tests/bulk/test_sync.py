@@ -386,3 +386,20 @@ async def test_resync_refused_by_a_held_lease_changes_nothing(env: Env) -> None:
     after = await env.store.get_sync(SHOP)
     assert after.status is SyncStatus.SYNCED and after.updated_at == before.updated_at
     assert [r.status for r in await env.store.list_runs(SHOP)] == [RunStatus.COMPLETED]
+
+
+async def test_webhooks_already_registered_for_the_gateway_are_adopted_and_deleted_on_disable(env: Env) -> None:
+    await env.service.close()
+    await env.restart(public_url="http://127.0.0.1:9")
+    leftover = env.shop.create_webhook_subscription(  # e.g. from an earlier install whose record was lost
+        "PRODUCTS_UPDATE", {"uri": "http://127.0.0.1:9/webhooks/shopify"}, "2026-01").data["webhookSubscription"]
+    unrelated = env.shop.create_webhook_subscription(
+        "PRODUCTS_UPDATE", {"uri": "https://elsewhere.example/hooks"}, "2026-01").data["webhookSubscription"]
+    await env.sync()
+
+    config = await env.store.get_sync(SHOP)
+    assert leftover.gid in config.webhook_ids and len(config.webhook_ids) == 5
+    assert len(env.shop.webhook_subscriptions(uri="http://127.0.0.1:9/webhooks/shopify")) == 5
+
+    await env.service.disable(SHOP)
+    assert env.shop.webhook_subscriptions() == [unrelated]  # ours are gone, someone else's stays

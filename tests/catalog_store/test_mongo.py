@@ -51,9 +51,9 @@ def race_after_first_read(
     original = writer.snapshot
     calls = 0
 
-    async def snapshot(*args: object):  # type: ignore[no-untyped-def]
+    async def snapshot(*args: object, **options: object):  # type: ignore[no-untyped-def]
         nonlocal calls
-        result = await original(*args)  # type: ignore[arg-type]
+        result = await original(*args, **options)  # type: ignore[arg-type]
         calls += 1
         if calls == 1:
             await interfere()
