@@ -18,7 +18,8 @@ bounded queue feeds a few workers that apply it:
   notification and email) until the merchant disables and re-enables it;
 - every `reconcile_interval`, products updated since the last pass are read through the Admin API
   and applied the same way (catches dropped webhooks; deleted products are caught by the next full
-  sync, as they are no longer listed).
+  sync, as they are no longer listed). With several processes on one database, one of them
+  reconciles a shop (a lease, taken over when its holder stops), from the pass's persisted start.
 """
 
 from __future__ import annotations
@@ -155,9 +156,11 @@ class WebhookProcessor:
         *,
         settings: ProcessorSettings | None = None,
         client_factory: ClientFactory | None = None,
+        owner_id: str | None = None,
     ) -> None:
         self.store = store
         self.sync = sync
+        self.owner_id = owner_id or sync.owner_id  # this process, as a reconciliation lease holder
         self.settings = settings or ProcessorSettings()
         self.stats: Counter[str] = Counter()
         self._client_factory = client_factory
@@ -167,7 +170,7 @@ class WebhookProcessor:
         self._shops = _KeyedLocks()
         self._clients: dict[str, tuple[str, ShopifyClient]] = {}
         self._notified_conflicts: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
-        self._watermarks: dict[str, datetime] = {}
+        self.reconcile_passes: Counter[str] = Counter()  # periodic passes this process ran, by shop
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._closed = True
@@ -199,6 +202,9 @@ class WebhookProcessor:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks = []
+        for shop in self.reconcile_passes:  # let another process take these shops over at once
+            with contextlib.suppress(Exception):
+                await self.store.release_lease(reconcile_lease(shop), self.owner_id)
         for _, client in self._clients.values():
             await client.close()
         self._clients.clear()
@@ -422,7 +428,7 @@ class WebhookProcessor:
         if config is None or not config.active or self.sync.local_run(shop_domain) is not None:
             return ReconcileResult(shop_domain, None)
         if since is None:
-            since = self._watermarks.get(shop_domain)
+            since = config.reconciled_at
             if since is None:
                 completed = [r for r in await self.store.list_runs(shop_domain, last=10)
                              if r.status is RunStatus.COMPLETED]
@@ -448,21 +454,34 @@ class WebhookProcessor:
             if not connection["pageInfo"]["hasNextPage"]:
                 break
             after = connection["pageInfo"]["endCursor"]
-        self._watermarks[shop_domain] = started
+        await self.store.mark_reconciled(shop_domain, started)  # where the next pass starts, in any process
         if outcomes.get(Outcome.APPLIED):
             log.info("reconciliation of %s applied %d products changed since %s that no webhook brought",
                      shop_domain, outcomes[Outcome.APPLIED], since.isoformat())
         return ReconcileResult(shop_domain, since, products, outcomes)
 
     async def _reconcile_periodically(self) -> None:
-        assert self.settings.reconcile_interval is not None
+        interval = self.settings.reconcile_interval
+        assert interval is not None
+        # Held from pass to pass, so the same process keeps a shop; another takes it over once it
+        # expires (its holder stopped). Keyed apart from the shop's sync lease.
+        ttl = 2 * interval + 30
         while True:
-            await asyncio.sleep(self.settings.reconcile_interval)
+            await asyncio.sleep(interval)
             for config in await self.store.list_syncs():
+                shop = config.shop_domain
                 try:
-                    await self.reconcile(config.shop_domain)
+                    if not await self.store.acquire_lease(reconcile_lease(shop), self.owner_id, ttl):
+                        continue  # another process reconciles this shop
+                    await self.reconcile(shop)
+                    self.reconcile_passes[shop] += 1
                 except Exception as exc:  # one shop's failure must not stop the others' reconciliation
-                    log.warning("reconciliation of %s failed: %s: %s", config.shop_domain, type(exc).__name__, exc)
+                    log.warning("reconciliation of %s failed: %s: %s", shop, type(exc).__name__, exc)
+
+
+def reconcile_lease(shop_domain: str) -> str:
+    """The lease key of a shop's periodic reconciliation."""
+    return f"{shop_domain}#reconcile"
 
 
 # -- Admin API reads (module level: they need only `client.execute`) ---------------------------------

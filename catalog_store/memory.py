@@ -260,6 +260,14 @@ class MemoryCatalogStore:
     async def delete_sync(self, shop_domain: str) -> bool:
         return self._syncs.pop(shop_domain, None) is not None
 
+    async def mark_reconciled(self, shop_domain: str, at: datetime) -> bool:
+        doc = self._syncs.get(shop_domain)
+        at = utc_millis(at)
+        if doc is None or (doc.get("reconciled_at") is not None and doc["reconciled_at"] >= at):
+            return False
+        doc["reconciled_at"] = at
+        return True
+
     # -- catalogs --------------------------------------------------------------------------
 
     async def ensure_catalog(self, name: str, shop_domain: str, store_name: str) -> CatalogInfo:

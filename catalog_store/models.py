@@ -65,6 +65,7 @@ class SyncConfig:
     store_name: str | None = None
     webhook_ids: list[str] = field(default_factory=list)
     cancel_requested_run: str | None = None  # a cancel asked by a process that does not run the sync
+    reconciled_at: datetime | None = None  # start of the last reconciliation pass (its next window's start)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 

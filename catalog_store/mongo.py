@@ -240,6 +240,13 @@ class MongoCatalogStore:
         result = await self._coll("syncs").delete_one({"_id": shop_domain})
         return result.deleted_count == 1
 
+    @_translated
+    async def mark_reconciled(self, shop_domain: str, at: datetime) -> bool:
+        at = utc_millis(at)
+        query = {"_id": shop_domain, "$or": [{"reconciled_at": None}, {"reconciled_at": {"$lt": at}}]}
+        result = await self._coll("syncs").update_one(query, {"$set": {"reconciled_at": at}})
+        return result.modified_count == 1
+
     # -- catalogs --------------------------------------------------------------------------
 
     @_translated

@@ -49,6 +49,7 @@ def sync_to_document(config: SyncConfig) -> Document:
         "store_name": config.store_name,
         "webhook_ids": list(config.webhook_ids),
         "cancel_requested_run": config.cancel_requested_run,
+        "reconciled_at": None if config.reconciled_at is None else _time(config.reconciled_at),
         "created_at": _time(config.created_at),
         "updated_at": _time(config.updated_at),
     }
@@ -67,6 +68,7 @@ def sync_from_document(doc: Document) -> SyncConfig:
         store_name=doc.get("store_name"),
         webhook_ids=list(doc.get("webhook_ids") or []),
         cancel_requested_run=doc.get("cancel_requested_run"),
+        reconciled_at=doc.get("reconciled_at"),
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
     )

@@ -62,6 +62,11 @@ class CatalogStore(Protocol):
 
     async def delete_sync(self, shop_domain: str) -> bool: ...
 
+    async def mark_reconciled(self, shop_domain: str, at: datetime) -> bool:
+        """Set the configuration's `reconciled_at` to `at` unless it is already later (one field,
+        atomically: the rest of the configuration is left as another process may have just saved
+        it). False when there is no configuration or it was later."""
+
     # -- catalogs ----------------------------------------------------------------------------
     async def ensure_catalog(self, name: str, shop_domain: str, store_name: str) -> CatalogInfo:
         """Create the catalog if missing (updating store_name otherwise) and return it."""

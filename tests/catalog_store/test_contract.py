@@ -544,6 +544,19 @@ async def test_sync_configurations_round_trip(store: CatalogStore) -> None:
     assert await store.get_sync("a-shop.myshopify.com") is None
 
 
+async def test_reconciliation_mark_only_moves_forward_and_touches_nothing_else(store: CatalogStore) -> None:
+    config = SyncConfig(SHOP, CATALOG, Identifier.SKU, "shpat_x", status=SyncStatus.SYNCED,
+                        created_at=at(0), updated_at=at(0))
+    await store.save_sync(config)
+    assert await store.mark_reconciled(SHOP, at(10)) is True
+    assert await store.mark_reconciled(SHOP, at(5)) is False  # an older pass finishing late
+    assert await store.get_sync(SHOP) == dataclasses.replace(config, reconciled_at=at(10))
+    assert await store.mark_reconciled(SHOP, at(20)) is True
+    assert (await store.get_sync(SHOP)).reconciled_at == at(20)
+    assert await store.mark_reconciled("nobody.myshopify.com", at(30)) is False
+    assert await store.get_sync("nobody.myshopify.com") is None
+
+
 def _note(note_id: str, created: float) -> Notification:
     return Notification(note_id, SHOP, NotificationLevel.INFO, f"title {note_id}", "message", created_at=at(created))
 

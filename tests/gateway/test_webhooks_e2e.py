@@ -511,6 +511,39 @@ async def test_reconciliation_runs_periodically() -> None:
             await reconciler.close()
 
 
+async def test_one_process_reconciles_a_shop_and_another_takes_over_when_it_stops() -> None:
+    async with hooked() as hooks:
+        hooks.emulator.faults.small_bucket(20_000, 1_000, shop=SHOP)  # Shopify Plus limits: passes every 50 ms
+        settings = ProcessorSettings(workers=1, reconcile_interval=0.05)
+        first, second = (WebhookProcessor(hooks.store, hooks.running.gateway.sync, settings=settings, owner_id=owner)
+                         for owner in ("process-a", "process-b"))
+        await first.start()
+        await second.start()
+        try:
+            variants = product_with_variants(hooks.shop).variants
+            hooks.emulator.faults.drop_webhooks(times=1, shop=SHOP)
+            hooks.shop.set_price(variants[0].id, "5.55")
+            await eventually(lambda: hooks.item(variants[0].id), lambda i: i.price == "5.55", "reconciled price")
+
+
+            async def passes() -> int:
+                return first.reconcile_passes[SHOP] + second.reconcile_passes[SHOP]
+
+            await eventually(passes, lambda n: n >= 4, "four reconciliation passes")
+            holder, idle = (first, second) if first.reconcile_passes[SHOP] else (second, first)
+            assert idle.reconcile_passes[SHOP] == 0  # all of them by the lease holder
+            assert (await hooks.store.get_sync(SHOP)).reconciled_at is not None  # where the next pass starts
+
+            await holder.close()  # its lease is released: the other one reconciles from now on
+            hooks.emulator.faults.drop_webhooks(times=1, shop=SHOP)
+            hooks.shop.set_price(variants[1].id, "6.66")
+            await eventually(lambda: hooks.item(variants[1].id), lambda i: i.price == "6.66", "reconciled again")
+            assert idle.reconcile_passes[SHOP] >= 1
+        finally:
+            await first.close()
+            await second.close()
+
+
 class _SlowStore(MemoryCatalogStore):
     """Holds every sync lookup until released: the processor's only worker stays busy."""
 
