@@ -27,6 +27,7 @@ from typing import Final
 
 import msgspec
 
+from catalog_store.checks import normalized_time
 from catalog_store.items import (
     ID_PATTERN,
     MAX_VALUE_CHARS,
@@ -248,9 +249,10 @@ def product_record(line: BulkLine, shop_domain: str, store_name: str = "") -> Pr
         raise LineError(f"product {product_id} has no title")
     if line.status is None:
         raise LineError(f"product {product_id} has no status")
-    updated_at = line.updated_at
-    if updated_at is None or updated_at.tzinfo is None:  # it guards every write of the items
-        raise LineError(f"product {product_id} has no updatedAt with a time zone")
+    try:  # it guards every write of the items; in UTC milliseconds, as the stores keep it
+        updated_at = normalized_time(line.updated_at)
+    except ValueError:
+        raise LineError(f"product {product_id} has no updatedAt with a time zone") from None
     media = line.featured_media
     image = media.preview.image if media is not None and media.preview is not None else None
     image_url = image.url if image is not None else None

@@ -85,9 +85,10 @@ def money_ok(value: object) -> bool:
 
 
 def normalized_time(value: object) -> datetime:
-    """An aware datetime in UTC truncated to milliseconds (returned as is when it already is)."""
+    """An aware datetime in UTC truncated to milliseconds (returned as is when it already is). Raises
+    ValueError for anything else (a naive datetime, not a datetime)."""
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise _Bad
+        raise ValueError(f"{value!r} is not a datetime with a time zone")
     if value.tzinfo is UTC and value.microsecond % 1000 == 0:
         return value
     value = value.astimezone(UTC)

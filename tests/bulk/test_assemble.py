@@ -129,6 +129,14 @@ def test_unpublished_draft_without_image_or_vendor() -> None:
     assert item.options == ("Title",) and item.option_values == ("Default Title",)
 
 
+def test_updated_at_is_kept_in_utc_milliseconds_as_the_stores_keep_it() -> None:
+    line = PRODUCT.replace('"updatedAt":"2026-01-15T10:20:30Z"', '"updatedAt":"2026-01-15T12:20:30.123456+02:00"')
+    assert line != PRODUCT
+    record = product_record(DECODER.decode(line), SHOP)
+    assert record.updated_at == datetime(2026, 1, 15, 10, 20, 30, 123000, tzinfo=UTC)
+    assert record.updated_at.tzinfo is UTC
+
+
 def test_online_store_url_wins_and_means_published() -> None:
     line = PRODUCT.replace('"publishedAt":"2025-12-01T00:00:00Z"', '"publishedAt":null').replace(
         '"onlineStoreUrl":null', '"onlineStoreUrl":"https://shop.example.com/products/cafe-creme-shirt"'
