@@ -80,6 +80,17 @@ class SkipCount:
     examples: list[str]
 
 
+GRAPHQL_INT_MAX = 2**31 - 1
+_CAPPED = " Capped at 2,147,483,647 (GraphQL Int is 32-bit)."
+
+
+def int32(value: int) -> int:
+    """A count or byte size as the spec's GraphQL `Int` can carry it: larger values (a bulk result
+    over 2 GiB, a storage limit set above it) are reported as the largest Int instead of failing
+    the whole response."""
+    return value if value <= GRAPHQL_INT_MAX else GRAPHQL_INT_MAX
+
+
 @strawberry.type(description="One full sync run and its live progress.")
 class SyncRun:
     id: strawberry.ID
@@ -87,8 +98,8 @@ class SyncRun:
     status: RunStatus
     phase: str
     object_count: int
-    bytes_downloaded: int
-    file_size: int | None
+    bytes_downloaded: int = strawberry.field(description="Bytes of the bulk result read so far." + _CAPPED)
+    file_size: int | None = strawberry.field(description="Size of the bulk result, once Shopify knows it." + _CAPPED)
     items_written: int
     items_skipped: int
     skipped: list[SkipCount]
@@ -108,9 +119,9 @@ class SyncRun:
             shop_domain=run.shop_domain,
             status=RunStatus(run.status.value),
             phase=run.phase,
-            object_count=run.object_count,
-            bytes_downloaded=run.bytes_downloaded,
-            file_size=run.file_size,
+            object_count=int32(run.object_count),
+            bytes_downloaded=int32(run.bytes_downloaded),
+            file_size=None if run.file_size is None else int32(run.file_size),
             items_written=run.items_written,
             items_skipped=run.items_skipped,
             skipped=[SkipCount(reason=s.reason, count=s.count, examples=list(s.examples)) for s in run.skipped],
@@ -239,9 +250,9 @@ class Catalog:
     async def item_count(self, info: Info[Context, None]) -> int:
         return (await self._info(info)).item_count
 
-    @strawberry.field(description="Stored size of the items in bytes (what the storage limit counts).")
+    @strawberry.field(description="Stored size of the items in bytes (what the storage limit counts)." + _CAPPED)
     async def storage_bytes(self, info: Info[Context, None]) -> int:
-        return (await self._info(info)).storage_bytes
+        return int32((await self._info(info)).storage_bytes)
 
     @strawberry.field(description="Items in ascending id order (keyset pagination; `first` ≤ 250).")
     async def items(

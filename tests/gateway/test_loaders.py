@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from catalog_store.items import Identifier, catalog_name
@@ -67,3 +69,23 @@ async def test_catalog_fields_share_one_read_per_catalog() -> None:
                             "{ itemCount storageBytes } }")
     assert len(data["catalogs"]) == len(SHOPS)
     assert store.calls["get_catalog"] == len(SHOPS)
+
+
+async def test_sizes_beyond_32_bits_are_capped_instead_of_failing_the_response() -> None:
+    store = await populated()
+    huge = 5 * 2**30  # a 5 GiB bulk result
+    await store.save_run(SyncRun(id="big", shop_domain=SHOPS[0], object_count=3_000_000_000, bytes_downloaded=huge,
+                                 file_size=huge, started_at=datetime(2030, 1, 1, tzinfo=UTC)))
+    original = store.get_catalog
+
+    async def roomy(name: str) -> CatalogInfo | None:
+        info = await original(name)
+        return None if info is None else dataclasses.replace(info, storage_bytes=huge)
+
+    store.get_catalog = roomy  # type: ignore[method-assign]
+    data = await run(store, "{ shopifySyncs { lastRun { id objectCount bytesDownloaded fileSize } "
+                            "catalog { storageBytes } } }")
+    first = data["shopifySyncs"][0]
+    assert first["lastRun"] == {"id": "big", "objectCount": 2**31 - 1, "bytesDownloaded": 2**31 - 1,
+                                "fileSize": 2**31 - 1}
+    assert first["catalog"]["storageBytes"] == 2**31 - 1
