@@ -1,7 +1,8 @@
-"""Item checks and stored sizes for a whole batch: the memory store's write hot path. Pure code.
+"""Item checks and stored sizes for a whole batch: both stores' write path, the memory store's hot
+path. Pure code.
 
-`check_batch` accepts exactly the items `writes.item_problem` accepts and computes each item's
-`items.item_document_size`, at a fraction of the cost of calling them item by item: the product-level
+`check_batch` accepts exactly the items `writes.item_problem` accepts and computes each item's stored
+size, the BSON size of `item.to_document(catalog)`, without encoding it: the product-level
 values (the 10 product strings, option names and updated_at) are checked and sized once for a run of
 items that share them. Sharing is decided by identity (`is`), which is sound because items and
 their values are immutable; the bulk and webhook mappers build a product's items from one record,
@@ -216,6 +217,11 @@ def check_batch(catalog: str, items: Sequence[CatalogItem]) -> tuple[list[Catalo
         checked.append(item)
         sizes.append(size)
     return checked, sizes
+
+
+def item_size(catalog: str, item: CatalogItem) -> int:
+    """The stored size of one item (raises InvalidItem when it cannot be stored)."""
+    return check_batch(catalog, [item])[1][0]
 
 
 def _problem(item: object) -> str:

@@ -151,48 +151,8 @@ def document_size(doc: dict[str, Any]) -> int:
     return len(bson.encode(doc))
 
 
-# BSON: a document is int32 size + elements + NUL; an element is type byte + key cstring + value.
-_STRING_FIELDS = (
-    "id", "store_name", "shopify_product_id", "shopify_variant_id", "product_title", "variant_title", "status",
-    "product_image_url", "variant_image_url", "vendor", "product_type", "product_url", "product_handle",
-    "published_scope", "sku", "inventory_item_id",
-)  # fmt: skip
+# The stored document's keys, in order (`CatalogItem.to_document`); `checks` sizes documents from them.
 DOCUMENT_KEYS = ("_catalog", *CATALOG_FIELDS, "_price", "_compare_at_price", "_updated_at", "_inventory_item_id")
-_KEYS_SIZE = sum(len(key) + 2 for key in DOCUMENT_KEYS)
-
-
-def _string_size(value: str | None) -> int:
-    return 0 if value is None else len(value.encode()) + 5  # int32 length + UTF-8 + NUL
-
-
-def _array_size(values: list[str]) -> int:
-    return 5 + sum(len(str(i)) + 2 + _string_size(v) for i, v in enumerate(values))
-
-
-def item_document_size(item: CatalogItem, catalog: str) -> int:
-    """`document_size(item.to_document(catalog))`, computed without building the document (the memory
-    store's hot path). Raises like the encoding would for values of the wrong type."""
-    size = 5 + _KEYS_SIZE + _string_size(catalog)
-    for name in _STRING_FIELDS:
-        value = getattr(item, name)
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"{name} must be a string or None, got {value!r}")
-        size += _string_size(value)
-    size += 8 + len(item.price.encode()) + 5  # price (double) and _price (string)
-    if item.compare_at_price is not None:
-        size += 8 + len(item.compare_at_price.encode()) + 5
-    quantity = item.inventory_quantity
-    if quantity is not None:
-        if isinstance(quantity, bool) or not isinstance(quantity, int):
-            raise TypeError(f"inventory_quantity must be an integer, got {quantity!r}")
-        size += 4 if -(2**31) <= quantity < 2**31 else 8
-    if item.updated_at is not None:
-        size += 8
-    for values in (item.options, item.option_values):
-        if not all(isinstance(v, str) for v in values):
-            raise TypeError(f"option names and values must be strings, got {values!r}")
-        size += _array_size(values)
-    return size
 
 
 def valid_item_id(value: str) -> bool:

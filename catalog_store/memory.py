@@ -17,9 +17,9 @@ from typing import Any
 
 import msgspec
 
-from catalog_store.checks import check_batch
+from catalog_store.checks import check_batch, item_size
 from catalog_store.errors import StoreError, UnknownCatalog
-from catalog_store.items import CatalogItem, item_document_size
+from catalog_store.items import CatalogItem
 from catalog_store.models import (
     CatalogInfo,
     ItemFilter,
@@ -354,7 +354,7 @@ class MemoryCatalogStore:
         if target is None or entry is None or entry.item.variant_image_url is not None:
             return False
         item = msgspec.structs.replace(entry.item, variant_image_url=url)
-        size = item_document_size(item, catalog)
+        size = item_size(catalog, item)
         target.storage_bytes += size - entry.size
         entry.item = item
         entry.size = size

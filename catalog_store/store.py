@@ -12,8 +12,8 @@ webhooks, retries and replays can interleave in any order and converge:
   variants claiming one SKU produce a `Conflict`, never a silent overwrite.
 
 Times are stored in UTC, truncated to milliseconds (as MongoDB keeps them); naive datetimes are
-refused. An item's stored size is `items.item_document_size(item, catalog)`, i.e.
-`items.document_size(item.to_document(catalog))`: the catalog document, not the store's bookkeeping.
+refused. An item's stored size is `items.document_size(item.to_document(catalog))` (computed without
+encoding by `checks.check_batch`): the catalog document, not the store's bookkeeping.
 Both implementations take a `clock` (UTC now, attribute of the same name) used for write times and
 lease expiry. Rules shared by both live in catalog_store.writes (item writes), .queries (read
 arguments) and .records (record documents).

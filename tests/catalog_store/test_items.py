@@ -21,7 +21,6 @@ from catalog_store.items import (
     choose_item_id,
     document_size,
     gid_number,
-    item_document_size,
     normalize_shop_domain,
     parse_money,
     product_url,
@@ -30,7 +29,7 @@ from catalog_store.items import (
 )
 from catalog_store.models import Conflict, ItemFilter
 from catalog_store.queries import check_filter, cursor, page_size
-from catalog_store.checks import check_batch
+from catalog_store.checks import check_batch, item_size
 from catalog_store.writes import StoredState, plan_writes, prepare_items, utc_millis
 from tests.catalog_store.helpers import CATALOG, at, make_item, size_of
 
@@ -167,19 +166,17 @@ def test_catalog_name_and_product_url() -> None:
         make_item("2", compare_at_price="0.10", quantity=2**40, sku="é€😀", variant_title=None, image="x" * 300),
         make_item("3", quantity=-(2**31)),
         make_item("4", quantity=2**31),
-        msgspec.structs.replace(make_item("5"), options=[], option_values=["v"] * 12, updated_at=None,
-                            inventory_item_id=None, inventory_quantity=None, vendor=None, product_type=None),
+        msgspec.structs.replace(make_item("5"), options=(), option_values=("v",) * 12, inventory_item_id=None,
+                                inventory_quantity=None, vendor=None, product_type=None),
     ],
     ids=["plain", "unicode-and-big", "int32-min", "int64", "sparse"],
 )
-def test_item_document_size_equals_the_bson_size(item: CatalogItem) -> None:
+def test_stored_size_is_the_bson_size(item: CatalogItem) -> None:
     assert tuple(item.to_document(CATALOG)) == DOCUMENT_KEYS
-    assert item_document_size(item, CATALOG) == document_size(item.to_document(CATALOG))
-    assert document_size(item.to_document(CATALOG)) == len(bson.encode(item.to_document(CATALOG)))
-    if item.updated_at is not None:  # what the stores' batch check computes, item by item or shared
-        expected = document_size(item.to_document(CATALOG))
-        assert check_batch(CATALOG, [item, msgspec.structs.replace(item, id="x1", shopify_variant_id="x1")])[1] == [
-            expected, expected + 2 * (len("x1") - len(item.id))] if item.id == item.shopify_variant_id else True
+    expected = len(bson.encode(item.to_document(CATALOG)))
+    assert document_size(item.to_document(CATALOG)) == expected == item_size(CATALOG, item)
+    twin = msgspec.structs.replace(item, id="x1", shopify_variant_id="x1", sku="é")  # shares the product values
+    assert check_batch(CATALOG, [item, twin])[1] == [expected, len(bson.encode(twin.to_document(CATALOG)))]
 
 
 def test_items_are_immutable_and_change_by_replacement() -> None:
