@@ -522,7 +522,7 @@ class ShopifyClient:
         data = await self.execute(queries.WEBHOOK_SUBSCRIPTION_CREATE, variables)
         payload = _get(data, "webhookSubscriptionCreate", "CreateWebhook")
         errors = payload.get("userErrors") or ()
-        if errors and all("already been taken" in str(e.get("message", "")) for e in errors if isinstance(e, Mapping)):
+        if errors and all(isinstance(e, Mapping) and "already been taken" in str(e.get("message")) for e in errors):
             existing = await self.find_webhook(topic, callback_url)
             if existing is not None:
                 return existing
