@@ -1,7 +1,8 @@
 """MemoryCatalogStore: the CatalogStore in plain dicts (demo, fast tests, benchmarks). Not persistent.
 
 Same contract as MongoCatalogStore (the contract suite runs against both): the write rules come
-from catalog_store.writes, the record codecs from catalog_store.records. Every method runs without
+from catalog_store.writes and .checks, the record codecs from catalog_store.records. Items are
+immutable: kept and handed out as given, never copied. Every method runs without
 awaiting, so each call is atomic on the event loop. Item writes are O(batch); listing keeps the item
 ids sorted lazily (re-sorted only after ids were added or removed).
 """
