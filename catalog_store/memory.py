@@ -76,9 +76,12 @@ class _Catalog:
     store_name: str
     created_at: datetime
     entries: dict[str, _Entry] = field(default_factory=dict)  # by variant id
-    holders: dict[str, str] = field(default_factory=dict)  # item id -> variant id
+    # item id -> variant id, for items whose id is not their variant id (SKU mode): an id equal to a
+    # variant id is held by that variant's entry, found in `entries` (no second entry per item)
+    holders: dict[str, str] = field(default_factory=dict)
     products: dict[str, _Ids] = field(default_factory=dict)  # product id -> variant ids
-    inventory: dict[str, _Ids] = field(default_factory=dict)  # inventory item id -> variant ids
+    # inventory item id -> variant ids; built on the first lookup, then kept up to date
+    inventory: dict[str, _Ids] | None = None
     tombstones: dict[str, datetime] = field(default_factory=dict)  # product id -> deleted_at
     storage_bytes: int = 0
     sorted_ids: list[str] | None = None  # None: ids were added or removed since the last sort
@@ -92,10 +95,26 @@ class _Catalog:
         entry = self.entries.get(variant_id)
         return None if entry is None else entry.state()
 
+    def holder(self, item_id: str) -> str | None:
+        """The variant holding `item_id`, if any."""
+        variant_id = self.holders.get(item_id)
+        if variant_id is not None:
+            return variant_id
+        entry = self.entries.get(item_id)
+        return item_id if entry is not None and entry.item.id == item_id else None
+
     def ids(self) -> list[str]:
         if self.sorted_ids is None:
-            self.sorted_ids = sorted(self.holders)
+            self.sorted_ids = sorted(entry.item.id for entry in self.entries.values())
         return self.sorted_ids
+
+    def by_inventory_item(self, inventory_item_id: str) -> list[str]:
+        if self.inventory is None:
+            self.inventory = {}
+            for variant_id, entry in self.entries.items():
+                if entry.item.inventory_item_id is not None:
+                    _add(self.inventory, entry.item.inventory_item_id, variant_id)
+        return _ids(self.inventory, inventory_item_id)
 
     def put(self, write: PlannedWrite, written_at: datetime) -> None:
         item = write.prepared.item
@@ -103,6 +122,8 @@ class _Catalog:
         old = self.entries.get(variant_id)
         if old is not None:
             self._unlink(old)
+        if old is None or old.item.id != item.id:
+            self.sorted_ids = None
         self.entries[variant_id] = _Entry(item, write.state.size, write.state.run_id, written_at)
         self._link(item)
         self.storage_bytes += write.state.size
@@ -120,21 +141,23 @@ class _Catalog:
             variant_id = item.shopify_variant_id
             item_id = item.id
             product_id = item.shopify_product_id
-            if variant_id in entries or item_id in holders or (tombstones and product_id in tombstones):
+            if (
+                variant_id in entries
+                or item_id in holders
+                or (item_id != variant_id and self.holder(item_id) is not None)
+                or (tombstones and product_id in tombstones)
+            ):
                 break
             if room is not None:
                 if size > room:
                     break
                 room -= size
             entries[variant_id] = _Entry(item, size, run_id, written_at)
-            holders[item_id] = variant_id
+            if item_id != variant_id:
+                holders[item_id] = variant_id
             _add(products, product_id, variant_id)
-            inventory_id = item.inventory_item_id
-            if inventory_id is not None:
-                if inventory_id in inventory:
-                    _add(inventory, inventory_id, variant_id)
-                else:
-                    inventory[inventory_id] = variant_id
+            if inventory is not None and item.inventory_item_id is not None:
+                _add(inventory, item.inventory_item_id, variant_id)
             self.storage_bytes += size
             added += 1
         if added:
@@ -143,24 +166,23 @@ class _Catalog:
 
     def remove(self, variant_id: str) -> None:
         self._unlink(self.entries.pop(variant_id))
+        self.sorted_ids = None
 
     def _link(self, item: CatalogItem) -> None:
         variant_id = item.shopify_variant_id
-        if item.id not in self.holders:
-            self.sorted_ids = None
-        self.holders[item.id] = variant_id
+        if item.id != variant_id:
+            self.holders[item.id] = variant_id
         _add(self.products, item.shopify_product_id, variant_id)
-        if item.inventory_item_id is not None:
+        if self.inventory is not None and item.inventory_item_id is not None:
             _add(self.inventory, item.inventory_item_id, variant_id)
 
     def _unlink(self, entry: _Entry) -> None:
         item = entry.item
         variant_id = item.shopify_variant_id
-        if self.holders.get(item.id) == variant_id:
+        if item.id != variant_id and self.holders.get(item.id) == variant_id:
             del self.holders[item.id]
-            self.sorted_ids = None
         _discard(self.products, item.shopify_product_id, variant_id)
-        if item.inventory_item_id is not None:
+        if self.inventory is not None and item.inventory_item_id is not None:
             _discard(self.inventory, item.inventory_item_id, variant_id)
         self.storage_bytes -= entry.size
 
@@ -322,7 +344,7 @@ class MemoryCatalogStore:
         plan = plan_writes(
             [PreparedItem(item, None, size) for item, size in zip(checked[done:], sizes[done:])],
             stored=target.state,
-            holder=target.holders.get,
+            holder=target.holder,
             tombstones=target.tombstones,
             run_id=run_id,
             total_bytes=total + target.storage_bytes - before,
@@ -387,7 +409,7 @@ class MemoryCatalogStore:
 
     async def get_item(self, catalog: str, item_id: str) -> CatalogItem | None:
         target = self._catalogs.get(catalog)
-        variant_id = None if target is None else target.holders.get(item_id)
+        variant_id = None if target is None else target.holder(item_id)
         if target is None or variant_id is None:
             return None
         return target.entries[variant_id].item
@@ -413,7 +435,7 @@ class MemoryCatalogStore:
         target = self._catalogs.get(catalog)
         if target is None:
             return []
-        items = [target.entries[v].item for v in _ids(target.inventory, inventory_item_id)]
+        items = [target.entries[v].item for v in target.by_inventory_item(inventory_item_id)]
         return sorted(items, key=lambda item: item.id)
 
     async def list_items(
@@ -434,7 +456,7 @@ class MemoryCatalogStore:
         start = 0 if after is None else bisect_right(ids, after)
         page: list[CatalogItem] = []
         for position in range(start, len(ids)):
-            item = target.entries[target.holders[ids[position]]].item
+            item = target.entries[target.holder(ids[position])].item  # type: ignore[index]
             if checked.empty or _matches(checked, item):
                 if len(page) == size:
                     return ItemPage(page, True, self._count(target, checked))

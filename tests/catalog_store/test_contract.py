@@ -226,6 +226,19 @@ async def test_changed_sku_replaces_the_variants_old_item(store: CatalogStore, c
     await assert_counters_exact(store)
 
 
+async def test_an_id_equal_to_another_variants_id_is_held_by_that_variant(store: CatalogStore, catalog: str) -> None:
+    await store.write_items(catalog, [make_item("1"), make_item("5", id="A")], run_id="r1")  # item "1" is variant 1's
+    result = await store.write_items(catalog, [make_item("2", id="1", sku="1"), make_item("3", id="5")], run_id="r2")
+    assert result.written == 1 and result.conflicts == [Conflict("1", "2", "1", "r1")]  # "5" is free: variant 5 is "A"
+    assert (await store.get_item(catalog, "5")).shopify_variant_id == "3"  # type: ignore[union-attr]
+    await store.write_items(catalog, [make_item("1", id="B", updated=10)])  # variant 1 lets "1" go
+    assert (await store.write_items(catalog, [make_item("2", id="1", sku="1", updated=10)])).written == 1
+    assert (await store.get_item(catalog, "1")).shopify_variant_id == "2"  # type: ignore[union-attr]
+    assert [(i.id, i.shopify_variant_id) for i in await all_items(store)] == [("1", "2"), ("5", "3"), ("A", "5"),
+                                                                              ("B", "1")]
+    await assert_counters_exact(store)
+
+
 async def test_ids_freed_earlier_in_a_batch_can_be_taken_later_in_it(store: CatalogStore, catalog: str) -> None:
     await store.write_items(catalog, [make_item("1", id="X"), make_item("2", id="Z")])
     swap = [make_item("1", id="Y", updated=10), make_item("2", id="X", updated=10)]
@@ -298,6 +311,13 @@ async def test_lookups_by_variant_and_inventory_item(store: CatalogStore, catalo
     assert [i.id for i in await store.find_by_inventory_item(catalog, "77")] == ["1", "2"]
     assert await store.find_by_inventory_item(catalog, "404") == []
     assert await store.get_item(catalog, "404") is None
+    # later writes and deletes show in the lookup (the memory store builds its index on first use)
+    await store.write_items(catalog, [make_item("4", product="400", inventory_item="77"),
+                                      make_item("2", inventory_item="78", updated=5)])
+    assert [i.id for i in await store.find_by_inventory_item(catalog, "77")] == ["1", "4"]
+    assert [i.id for i in await store.find_by_inventory_item(catalog, "78")] == ["2"]
+    await store.delete_product(catalog, "400", at(9))
+    assert [i.id for i in await store.find_by_inventory_item(catalog, "77")] == ["1"]
 
 
 async def test_lookup_by_product_lists_its_items_sorted_by_id(store: CatalogStore, catalog: str) -> None:
