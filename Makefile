@@ -2,9 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-FERRETDB := $(CURDIR)/.cache/ferretdb/ferretdb-v1.24.2
 
-.PHONY: demo test bench schema install clean
+.PHONY: demo test lint bench schema install clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,15 +16,12 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/catalog-gateway demo
 
-$(FERRETDB):
-	bash scripts/install-ferretdb.sh $(FERRETDB)
+# The real-server tests start their own SecantusDB (test extra); MONGODB_URI points them at a MongoDB instead.
+test: $(VENV)/.installed
+	$(PY) -m pytest
 
-# MONGODB_URI, when set, points the real-server tests at that MongoDB instead of FerretDB.
-test: $(VENV)/.installed $(if $(MONGODB_URI),,$(FERRETDB))
-	FERRETDB_BIN=$(FERRETDB) $(PY) -m pytest
-
-bench: $(VENV)/.installed $(FERRETDB)
-	FERRETDB_BIN=$(FERRETDB) $(PY) -m bench.ingest
+bench: $(VENV)/.installed
+	$(PY) -m bench.ingest
 
 schema: $(VENV)/.installed
 	$(VENV)/bin/catalog-gateway export-schema > schema.graphql

@@ -20,7 +20,8 @@ from tests.catalog_store.helpers import (
     make_item,
     size_of,
 )
-from tests.conftest import MongoStoreFactory, _free_port
+from tests.conftest import MongoStoreFactory
+from tests.secantus import free_port
 
 
 @pytest.fixture
@@ -213,7 +214,7 @@ async def test_one_contender_wins_an_expired_lease(mongo_store_factory: MongoSto
 
 
 async def test_unreachable_or_invalid_server_is_reported_as_unavailable() -> None:
-    unreachable = MongoCatalogStore(f"mongodb://127.0.0.1:{_free_port()}/", server_selection_timeout=0.3)
+    unreachable = MongoCatalogStore(f"mongodb://127.0.0.1:{free_port()}/", server_selection_timeout=0.3)
     with pytest.raises(StoreUnavailable) as raised:
         await unreachable.start()
     assert raised.value.retryable and "MONGODB_URI" in raised.value.fix
