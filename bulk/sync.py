@@ -715,12 +715,14 @@ class _RunReporter:
         run.bytes_downloaded = outcome.bytes_downloaded
 
     async def _emit(self, *, force: bool) -> None:
+        """Persist (when due) before publishing: a snapshot a subscriber saw, such as a new bulk
+        operation id, is never lost by a process stopped right after."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        self._service.progress.publish(self._run.shop_domain, _snapshot(self._run))
         if force or now - self._last_persist >= self._service.settings.persist_interval:
             self._last_persist = now
             await self._persist(lambda: self._service.store.save_run(self._run))
+        self._service.progress.publish(self._run.shop_domain, _snapshot(self._run))
 
 
 def _snapshot(run: SyncRun) -> SyncRun:

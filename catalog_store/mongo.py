@@ -1,53 +1,30 @@
-"""MongoCatalogStore: the CatalogStore on MongoDB through PyMongo's async API; also runs on FerretDB 1.24.
+"""MongoCatalogStore: the CatalogStore on MongoDB (4.4+, standalone, replica set or sharded) through
+PyMongo's async API.
 
 Collections of the database:
 - `items`: one document per variant, `_id` = "<catalog>/<variant id>": the catalog fields (money as
   numbers plus the exact strings `_price`/`_compare_at_price`) and `_catalog`, `_updated_at`,
   `_inventory_item_id`, `_run_id`, `_written_at`, `_size` (items.document_size of the catalog document)
-  and `_rev`, a fresh token set by every write that changes the document's size.
+  and `_rev`, a fresh token set by every write that changes the document.
 - `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
   `storage_bytes` kept by `$inc`, recounted from the items by `sweep`), `syncs`, `runs`,
-  `notifications`, `leases` (one document per generation, see the lease section).
+  `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each).
 
-Item writes (a few round trips per batch, settled by write tokens) live in catalog_store.mongo_items.
+Item writes (a few round trips per batch, guarded on the server) live in catalog_store.mongo_items.
 A batch that read a product's tombstones just before a concurrent `delete_product` wrote them can
 still land its items after the delete; the next completed full sync sweeps them (the product is gone).
 
-FerretDB 1.24 incompatibilities met, and their workarounds (all keep MongoDB correct):
-(a) `bulk_write(ordered=False)` crashes in PyMongo (KeyError 'nModified') on a FerretDB write error:
-    raw `insert`/`update`/`delete` commands, replies parsed here.
-(b) an unordered `update` stops at its first write error, and the error's `index` is wrong (always 0):
-    indexes are never trusted; after any error each write is settled by its `_rev` token (re-read).
-(c) no change streams, pipeline updates, arrayFilters, $bsonSize or Decimal128: sizes are computed in
-    Python, money is a double plus the exact string, updates are plain documents and operators.
-(d) `createIndexes` with several indexes that already exist panics and drops the connection: one
-    index per command.
-(e) a replacement that breaks a secondary unique index fails the whole `update` command (InternalError,
-    code 1) instead of reporting a write error 11000: handled like (b).
-(f) `$group` computes only its first accumulator (later ones come back 0): one per aggregation.
-(g) only `{_id: value}` filters are pushed down to SQLite (everything else is a scan), and an upsert
-    that inserts scans the whole collection: `_id`s are deterministic, new items go through `insert`
-    (no scan), stored ones through `_id`-keyed replacements; upserts only on small collections.
-(h) an update's filter is not atomic with its write (concurrent compare-and-set updates of one
-    document all report success): on FerretDB (detected from buildInfo) the store serialises its own
-    item writes; the lease is built on unique inserts (atomic everywhere), not on conditional updates.
-    Several processes writing the same items at the same instant need MongoDB.
-(i) commands from several connections at once (item writes beside lease renewals, run saves and
-    reads) deadlock its SQLite backend (each waits on the other's lock until the client gives up):
-    on FerretDB the store uses one connection (`maxPoolSize=1`), so its commands run one at a time.
-(j) an `update` command hangs forever at its 100th statement (each statement's query seems to hold
-    one of the backend's connections until the command ends), and a statement filtering on more
-    than `_id` scans the whole collection: on FerretDB update commands carry at most 50 statements,
-    keyed by `_id` alone (the item lock of (h) already serialises writers, so `_rev` adds nothing).
+Every read of `CatalogItemFilter` and the default page order are served by an index of `items` (see
+INDEXES; tests/catalog_store/test_indexes.py checks the query plans). `search` is a case-insensitive
+substring match: it walks the catalog's id index and tests each item, so it costs a pass over the
+catalog.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -69,7 +46,7 @@ from catalog_store.models import (
     WriteResult,
     utcnow,
 )
-from catalog_store.mongo_items import ItemWriter, item_key
+from catalog_store.mongo_items import ItemWriter, in_chunks, item_key
 from catalog_store.queries import SEARCH_FIELDS, CheckedFilter, check_filter, cursor, page_size
 from catalog_store.records import (
     catalog_from_document,
@@ -89,18 +66,25 @@ T = TypeVar("T")
 
 INDEXES: dict[str, list[IndexModel]] = {
     "items": [
-        IndexModel([("_catalog", ASCENDING), ("shopify_variant_id", ASCENDING)], unique=True, name="catalog_variant"),
+        # `_id` is "<catalog>/<variant id>": unique per variant. The item id is unique per catalog and
+        # gives the default page order (keyset on `id`).
         IndexModel([("_catalog", ASCENDING), ("id", ASCENDING)], unique=True, name="catalog_item_id"),
         IndexModel([("_catalog", ASCENDING), ("_run_id", ASCENDING)], name="catalog_run"),
         IndexModel([("_catalog", ASCENDING), ("shopify_product_id", ASCENDING)], name="catalog_product"),
         IndexModel([("_catalog", ASCENDING), ("_inventory_item_id", ASCENDING)], name="catalog_inventory_item"),
+        # CatalogItemFilter: equality filters keep the page order (`id`) in the index; ranges do not.
+        IndexModel([("_catalog", ASCENDING), ("status", ASCENDING), ("id", ASCENDING)], name="catalog_status"),
+        IndexModel([("_catalog", ASCENDING), ("vendor", ASCENDING), ("id", ASCENDING)], name="catalog_vendor"),
+        IndexModel([("_catalog", ASCENDING), ("product_type", ASCENDING), ("id", ASCENDING)],
+                   name="catalog_product_type"),
+        IndexModel([("_catalog", ASCENDING), ("price", ASCENDING)], name="catalog_price"),
+        IndexModel([("_catalog", ASCENDING), ("inventory_quantity", ASCENDING)], name="catalog_inventory"),
     ],
     "tombstones": [
         IndexModel([("_catalog", ASCENDING), ("product_id", ASCENDING)], unique=True, name="catalog_product"),
     ],
     "runs": [IndexModel([("shop_domain", ASCENDING), ("started_at", ASCENDING)], name="shop_started")],
     "notifications": [IndexModel([("created_at", ASCENDING)], name="created")],
-    "leases": [IndexModel([("shop_domain", ASCENDING), ("generation", ASCENDING)], name="shop_generation")],
 }
 
 
@@ -120,7 +104,7 @@ def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
 
 class MongoCatalogStore:
-    """CatalogStore on MongoDB (or FerretDB). `clock` (UTC now) is injectable for tests."""
+    """CatalogStore on MongoDB. `clock` (UTC now) is injectable for tests."""
 
     def __init__(
         self,
@@ -136,7 +120,6 @@ class MongoCatalogStore:
         self._timeout_ms = int(server_selection_timeout * 1000)
         self._client: AsyncMongoClient[Document] | None = None
         self._db: AsyncDatabase[Document] | None = None
-        self._item_lock: asyncio.Lock | None = None  # FerretDB (h): serialise this process's item writes
         self._writer: ItemWriter | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -148,14 +131,7 @@ class MongoCatalogStore:
         db = client[self._database_name]
         try:
             await db.command("ping")
-            build = await db.command("buildInfo")
-            if "ferretdbVersion" in build:  # FerretDB (i): one connection, so one command at a time
-                await client.close()
-                client = self._connect(maxPoolSize=1)
-                db = client[self._database_name]
-            for collection, indexes in INDEXES.items():
-                for index in indexes:  # one per command: FerretDB (d)
-                    await db[collection].create_indexes([index])
+            await asyncio.gather(*(db[name].create_indexes(indexes) for name, indexes in INDEXES.items()))
         except ConnectionFailure as exc:
             await client.close()
             raise StoreUnavailable(f"MongoDB is unreachable: {exc}") from exc
@@ -163,9 +139,7 @@ class MongoCatalogStore:
             await client.close()
             raise StoreError(f"MongoDB could not be prepared (indexes): {exc}") from exc
         self._client, self._db = client, db
-        ferretdb = "ferretdbVersion" in build
-        self._writer = ItemWriter(db, self._now, compare_rev=not ferretdb)
-        self._item_lock = asyncio.Lock() if ferretdb else None
+        self._writer = ItemWriter(db, self._now)
 
     def _connect(self, **options: Any) -> AsyncMongoClient[Document]:
         try:
@@ -191,14 +165,6 @@ class MongoCatalogStore:
     @property
     def persistent(self) -> bool:
         return True
-
-    @property
-    def is_ferretdb(self) -> bool:
-        """True when the server is FerretDB (see the module doc for what changes)."""
-        return self._item_lock is not None
-
-    def _item_writes(self) -> AbstractAsyncContextManager[object]:
-        return self._item_lock if self._item_lock is not None else contextlib.nullcontext()
 
     @property
     def database(self) -> AsyncDatabase[Document]:
@@ -278,10 +244,9 @@ class MongoCatalogStore:
 
     @_translated
     async def delete_catalog(self, name: str) -> int:
-        async with self._item_writes():
-            result = await self._coll("items").delete_many({"_catalog": name})
-            await self._coll("tombstones").delete_many({"_catalog": name})
-            await self._coll("catalogs").delete_one({"_id": name})
+        result = await self._coll("items").delete_many({"_catalog": name})
+        await self._coll("tombstones").delete_many({"_catalog": name})
+        await self._coll("catalogs").delete_one({"_id": name})
         return result.deleted_count
 
     @_translated
@@ -304,44 +269,36 @@ class MongoCatalogStore:
         run_id: str | None = None,
         limit_bytes: int | None = None,
     ) -> WriteResult:
-        prepared = prepare_items(catalog, items)
-        async with self._item_writes():
-            return await self._items.write(catalog, prepared, run_id, limit_bytes)
+        return await self._items.write(catalog, prepare_items(catalog, items), run_id, limit_bytes)
 
     @_translated
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
-        if variant_ids:
-            keys = [item_key(catalog, v) for v in dict.fromkeys(variant_ids)]
-            async with self._item_writes():
-                await self._coll("items").update_many({"_id": {"$in": keys}}, {"$set": {"_run_id": run_id}})
+        await self._items.mark_seen(catalog, variant_ids, run_id)
 
     @_translated
     async def set_variant_image(self, catalog: str, variant_id: str, url: str) -> bool:
         check_image_url(url)
-        async with self._item_writes():
-            return await self._items.set_variant_image(catalog, variant_id, url)
+        return await self._items.set_variant_image(catalog, variant_id, url)
 
     @_translated
     async def delete_product(self, catalog: str, product_id: str, deleted_at: datetime) -> int:
         deleted_at = utc_millis(deleted_at)
         await self._require_catalog(catalog)
-        async with self._item_writes():
-            await self._coll("tombstones").update_one(
-                {"_id": item_key(catalog, product_id)},
-                {"$max": {"deleted_at": deleted_at}, "$setOnInsert": {"_catalog": catalog, "product_id": product_id}},
-                upsert=True,
-            )
-            return await self._items.delete(catalog, {"_catalog": catalog, "shopify_product_id": product_id}, {})
+        await self._coll("tombstones").update_one(
+            {"_id": item_key(catalog, product_id)},
+            {"$max": {"deleted_at": deleted_at}, "$setOnInsert": {"_catalog": catalog, "product_id": product_id}},
+            upsert=True,
+        )
+        return await self._items.delete(catalog, {"_catalog": catalog, "shopify_product_id": product_id}, {})
 
     @_translated
     async def sweep(self, catalog: str, run_id: str, started_at: datetime) -> int:
         started_at = utc_millis(started_at)
         unmarked = {"_run_id": {"$ne": run_id}}
         query = {"_catalog": catalog, **unmarked, "_written_at": {"$lt": started_at}}
-        async with self._item_writes():
-            deleted = await self._items.delete(catalog, query, unmarked, rounds=1)
-            if await self._coll("catalogs").find_one({"_id": catalog}, {"_id": 1}) is not None:
-                await self._items.recount(catalog)
+        deleted = await self._items.delete(catalog, query, unmarked, rounds=1)
+        if await self._coll("catalogs").find_one({"_id": catalog}, {"_id": 1}) is not None:
+            await self._items.recount(catalog)
         return deleted
 
     # -- items: reads ----------------------------------------------------------------------
@@ -356,8 +313,9 @@ class MongoCatalogStore:
         wanted = list(dict.fromkeys(variant_ids))
         if not wanted:
             return []
-        docs = await self._coll("items").find({"_id": {"$in": [item_key(catalog, v) for v in wanted]}}).to_list()
-        by_variant = {doc["shopify_variant_id"]: doc for doc in docs}
+        found = await asyncio.gather(*(self._coll("items").find({"_id": {"$in": chunk}}).to_list()
+                                       for chunk in in_chunks(item_key(catalog, v) for v in wanted)))
+        by_variant = {doc["shopify_variant_id"]: doc for docs in found for doc in docs}
         return [CatalogItem.from_document(by_variant[v]) for v in wanted if v in by_variant]
 
     @_translated
@@ -383,12 +341,14 @@ class MongoCatalogStore:
     ) -> ItemPage:
         size = page_size(first)
         after = cursor(after)
-        query = _filter_query(catalog, check_filter(filter))
+        checked = check_filter(filter)
+        query = _filter_query(catalog, checked)
+        hint = index_for(checked)
         page_query = query if after is None else {"$and": [query, {"id": {"$gt": after}}]}
         items = self._coll("items")
         docs, total = await asyncio.gather(
-            items.find(page_query).sort("id", ASCENDING).limit(size + 1).to_list(),
-            items.count_documents(query),
+            items.find(page_query).sort("id", ASCENDING).limit(size + 1).hint(hint).to_list(),
+            items.count_documents(query, hint=hint),
         )
         return ItemPage([CatalogItem.from_document(doc) for doc in docs[:size]], len(docs) > size, total)
 
@@ -466,68 +426,60 @@ class MongoCatalogStore:
         return None if doc is None else notification_from_document(doc)
 
     # -- lease -----------------------------------------------------------------------------
-    # One document per generation of a shop's lease (`_id` = "<shop>#<generation>"); the newest is the
-    # lease. An unexpired lease is extended in place by its owner only; a free or expired one (even our
-    # own) is taken by inserting the next generation, and the unique `_id` lets exactly one contender
-    # win, on MongoDB and FerretDB alike (FerretDB (h)).
+    # One document per lease name (`_id`). Taking a free or expired lease, or extending our own, is one
+    # guarded upsert: the filter matches only a lease we may take; when it matches nothing because
+    # another owner holds it, the upsert's insert collides with the existing `_id` and we lose. Among
+    # contenders exactly one update or insert succeeds.
 
-    async def _current_lease(self, shop_domain: str) -> Document | None:
-        return await self._coll("leases").find_one({"shop_domain": shop_domain}, sort=[("generation", DESCENDING)])
-
-    async def _extend(self, lease: Document, expires_at: datetime) -> bool:
-        await self._coll("leases").update_one({"_id": lease["_id"]}, {"$set": {"expires_at": expires_at}})
-        latest = await self._current_lease(lease["shop_domain"])
-        return latest is not None and latest["_id"] == lease["_id"]
-
-    async def _take(self, shop_domain: str, owner: str, current: Document | None, expires_at: datetime) -> bool:
-        generation = 1 if current is None else current["generation"] + 1
-        leases = self._coll("leases")
-        lease = {
-            "_id": f"{shop_domain}#{generation}",
-            "shop_domain": shop_domain,
-            "generation": generation,
-            "owner": owner,
-            "expires_at": expires_at,
-        }
+    async def _claim(self, shop_domain: str, owner: str, ttl_seconds: float, *, renewing: bool) -> bool:
+        now = self._now()
+        expires_at = lease_expiry(now, ttl_seconds)
+        ours = {"owner": owner}
+        takeable = ours if renewing else {"$or": [ours, {"expires_at": {"$lte": now}}]}
         try:
-            await leases.insert_one(lease)
-        except DuplicateKeyError:  # another contender took this generation first
+            result = await self._coll("leases").update_one(
+                {"_id": shop_domain, **takeable},
+                {"$set": {"owner": owner, "expires_at": expires_at}},
+                upsert=not renewing,
+            )
+        except DuplicateKeyError:  # held by another owner
             return False
-        await leases.delete_many({"shop_domain": shop_domain, "generation": {"$lt": generation}})
-        return True
+        return result.matched_count == 1 or result.upserted_id is not None
 
     @_translated
     async def acquire_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
-        now = self._now()
-        expires_at = lease_expiry(now, ttl_seconds)
-        current = await self._current_lease(shop_domain)
-        if current is not None and current["expires_at"] > now:
-            return current["owner"] == owner and await self._extend(current, expires_at)
-        return await self._take(shop_domain, owner, current, expires_at)
+        return await self._claim(shop_domain, owner, ttl_seconds, renewing=False)
 
     @_translated
     async def renew_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
-        now = self._now()
-        expires_at = lease_expiry(now, ttl_seconds)
-        current = await self._current_lease(shop_domain)
-        if current is None or current["owner"] != owner:
-            return False
-        if current["expires_at"] > now:
-            return await self._extend(current, expires_at)
-        return await self._take(shop_domain, owner, current, expires_at)
+        return await self._claim(shop_domain, owner, ttl_seconds, renewing=True)
 
     @_translated
     async def release_lease(self, shop_domain: str, owner: str) -> None:
-        current = await self._current_lease(shop_domain)
-        if current is not None and current["owner"] == owner:
-            await self._coll("leases").delete_one({"_id": current["_id"], "owner": owner})
+        await self._coll("leases").delete_one({"_id": shop_domain, "owner": owner})
 
     @_translated
     async def lease_owner(self, shop_domain: str) -> str | None:
-        current = await self._current_lease(shop_domain)
+        current = await self._coll("leases").find_one({"_id": shop_domain})
         if current is None or current["expires_at"] <= self._now():
             return None
-        return current["owner"]
+        return str(current["owner"])
+
+
+def index_for(f: CheckedFilter) -> str:
+    """The `items` index a filtered page and its count are read through. Named, not left to the
+    planner: some servers' planners fall back to a collection scan when a query has more predicates
+    than an index covers. An equality filter's index also keeps the page order; a price or stock range
+    narrows the count; otherwise the id index gives the order and the catalog's bounds."""
+    for name, index in (("product_type", "catalog_product_type"), ("vendor", "catalog_vendor"),
+                        ("status", "catalog_status")):
+        if getattr(f, name) is not None:
+            return index
+    if f.price_min is not None or f.price_max is not None:
+        return "catalog_price"
+    if f.in_stock is True:
+        return "catalog_inventory"
+    return "catalog_item_id"
 
 
 def _filter_query(catalog: str, f: CheckedFilter) -> Document:

@@ -1,17 +1,17 @@
-"""Item writes on MongoDB for MongoCatalogStore: a batch costs a few round trips, never one per item,
-and is settled by write tokens. The FerretDB incompatibilities named (a)-(h) are listed in
-catalog_store/mongo.py.
+"""Item writes on MongoDB for MongoCatalogStore: a batch costs a few round trips, never one per item.
 
-A batch: three concurrent reads (its stored items and id holders, its tombstones, the catalogs), the
-plan of catalog_store.writes, then one unordered `insert` of new variants and one unordered `update`
-of `_id`-keyed replacements guarded by the `_rev` read (optimistic concurrency), then one `$inc` of the
-catalog's counters. Every write carries a fresh `_rev` token. When a command reports anything but
-complete success (a concurrent writer changed an item; FerretDB's partial or misindexed error reports,
-(b) and (e)), the batch's documents are read again: a write whose token (or a later one of the same
-variant) is stored has landed, the others are planned again on the fresh state (stale, conflict, or
-sent again). Counters therefore move by what landed; the one blind spot (a landed write overwritten by
-another process before its unsettled batch is read again is taken for not landed) and crashes between
-a batch and its `$inc` are healed by `sweep`, which recounts the catalog from its items.
+A batch: concurrent reads of its stored items (projected to what the planner needs), its tombstones
+and the catalogs' counters; the plan of catalog_store.writes; one unordered `bulk_write` of inserts
+(new variants) and replacements guarded on the server by the `_rev` the plan read (compare-and-set:
+a write that another process overtook since our read is refused by the filter itself, so an older
+snapshot can never overwrite a newer item); then one `$inc` of the catalog's counters by exactly what
+landed. Every write carries a fresh `_rev` token.
+
+The fast path is one `bulk_write` that reports complete success. Anything else (a concurrent writer
+changed, inserted or deleted an item; the unique item-id index refused a SKU another variant just
+took) is settled by reading the batch's items again: a write whose token (or a later one of the same
+variant) is stored has landed; the rest are planned again on the fresh state (stale, conflict, or
+sent again). A crash between a batch and its `$inc` is healed by `sweep`, which recounts.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from typing import Any
 
 import msgspec
 from bson import ObjectId
+from pymongo import DeleteOne, InsertOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import BulkWriteError
 
 from catalog_store.errors import ConcurrentWriteConflict, StoreError, UnknownCatalog
 from catalog_store.items import CatalogItem, document_size
@@ -33,12 +34,13 @@ from catalog_store.models import WriteResult
 from catalog_store.writes import PlannedWrite, PreparedItem, StoredState, WritePlan, plan_writes
 
 Document = dict[str, Any]
+WriteOp = InsertOne[Document] | ReplaceOne[Document] | DeleteOne
 
 DUPLICATE_KEY = 11000
-MAX_STATEMENTS = 1000  # per command
-FERRETDB_MAX_UPDATES = 50  # per `update` command on FerretDB: see MongoCatalogStore's note (j)
-MAX_COMMAND_BYTES = 8 * 1024 * 1024  # well under MongoDB's 16 MiB document limit
 MAX_SETTLE_ROUNDS = 50
+# Keys per `$in` read. Several small reads run concurrently: on MongoDB they cost about what one
+# large one does, and some servers (SecantusDB among them) answer a large `$in` in quadratic time.
+IN_CHUNK = 100
 _STATE_FIELDS = {
     "_id": 1,
     "id": 1,
@@ -56,6 +58,12 @@ def item_key(catalog: str, member_id: str) -> str:
     return f"{catalog}/{member_id}"
 
 
+def in_chunks(values: Iterable[Any], size: int = IN_CHUNK) -> list[list[Any]]:
+    """`values` in lists of at most `size`, for `$in` filters."""
+    listed = list(values)
+    return [listed[start : start + size] for start in range(0, len(listed), size)]
+
+
 @dataclass(slots=True)
 class Snapshot:
     """Stored items of a batch's variants and of its item ids, as read."""
@@ -71,22 +79,11 @@ class _Op:
     expected_rev: Any  # the `_rev` the replaced document must still have (None: insert)
 
 
-def _is_duplicate(exc: OperationFailure) -> bool:
-    if exc.code == DUPLICATE_KEY:
-        return True
-    text = str(exc)
-    return "duplicate key" in text or "UNIQUE constraint failed" in text  # FerretDB (e)
-
-
 class ItemWriter:
     """Item writes of one database's `items`, `tombstones` and `catalogs` collections."""
 
-    def __init__(self, db: AsyncDatabase[Document], now: Callable[[], datetime], *, compare_rev: bool = True) -> None:
-        """`compare_rev=False` (FerretDB, whose writes the store serialises): replacements are keyed by
-        `_id` alone, the one filter FerretDB pushes down to SQLite; see MongoCatalogStore's notes (h), (j)."""
-        self._db = db
+    def __init__(self, db: AsyncDatabase[Document], now: Callable[[], datetime]) -> None:
         self._now = now
-        self._compare_rev = compare_rev
         self._items = db["items"]
         self._tombstones_coll = db["tombstones"]
         self._catalogs = db["catalogs"]
@@ -98,20 +95,14 @@ class ItemWriter:
             )
 
     async def recount(self, catalog: str) -> None:
-        """Set the catalog's counters from its items (one accumulator per $group: FerretDB (f))."""
-        items = self._items
-
-        async def total(accumulator: Any) -> int:
-            cursor_ = await items.aggregate(
-                [{"$match": {"_catalog": catalog}}, {"$group": {"_id": None, "value": {"$sum": accumulator}}}]
-            )
-            rows = await cursor_.to_list()
-            return int(rows[0]["value"]) if rows else 0
-
-        count, size = await asyncio.gather(total(1), total("$_size"))
-        await self._catalogs.update_one(
-            {"_id": catalog}, {"$set": {"item_count": count, "storage_bytes": size}}
+        """Set the catalog's counters from its items."""
+        cursor_ = await self._items.aggregate(
+            [{"$match": {"_catalog": catalog}},
+             {"$group": {"_id": None, "count": {"$sum": 1}, "size": {"$sum": "$_size"}}}]
         )
+        rows = await cursor_.to_list()
+        count, size = (int(rows[0]["count"]), int(rows[0]["size"])) if rows else (0, 0)
+        await self._catalogs.update_one({"_id": catalog}, {"$set": {"item_count": count, "storage_bytes": size}})
 
     async def write(
         self, catalog: str, prepared: list[PreparedItem], run_id: str | None, limit_bytes: int | None
@@ -132,7 +123,8 @@ class ItemWriter:
         plan = plan_on(snapshot)
         if plan.conflicts or plan.limit_reached:
             # Decided on a partial view (a refused write frees no id and takes no space): re-plan on all
-            # holders. Otherwise the unique id index refuses what the partial view allowed (see snapshot).
+            # holders. Otherwise the unique id index refuses what the partial view allowed, and the
+            # write is settled like any other refused one.
             plan = plan_on(await self.snapshot(catalog, prepared))
         result = WriteResult(
             stale=plan.stale,
@@ -163,8 +155,7 @@ class ItemWriter:
         for _ in range(MAX_SETTLE_ROUNDS):
             if not pending:
                 return
-            written_at = self._now()
-            if await self._send(catalog, pending, run_id, written_at):
+            if await self._send(catalog, pending, run_id, self._now()):
                 applied.extend(pending)
                 return
             fresh = await self.snapshot(catalog, [op.write.prepared for op in pending])
@@ -198,8 +189,8 @@ class ItemWriter:
                 rounds.append([])
             rounds[n].append(op)
         for round_ops in rounds:
-            inserts: list[tuple[Document, int]] = []
-            updates: list[tuple[Document, int]] = []
+            requests: list[WriteOp] = []
+            replacements = 0
             for op in round_ops:
                 document = op.write.prepared.document
                 assert document is not None  # prepared with documents
@@ -212,42 +203,35 @@ class ItemWriter:
                     "_rev": op.token,
                 }
                 if op.write.previous is None:
-                    inserts.append((doc, op.write.state.size))
+                    requests.append(InsertOne(doc))
                 else:
-                    query = {"_id": doc["_id"], "_rev": op.expected_rev} if self._compare_rev else {"_id": doc["_id"]}
-                    statement = {"q": query, "u": doc, "upsert": False}
-                    updates.append((statement, op.write.state.size))
-            outcomes = await asyncio.gather(
-                *(self._write_command("insert", "documents", chunk) for chunk in _chunks(inserts)),
-                *(self._write_command("update", "updates", chunk)
-                  for chunk in _chunks(updates, MAX_STATEMENTS if self._compare_rev else FERRETDB_MAX_UPDATES)),
-            )
-            if not all(outcomes):
+                    requests.append(ReplaceOne({"_id": doc["_id"], "_rev": op.expected_rev}, doc))
+                    replacements += 1
+            if not await self._bulk(requests, replacements):
                 return False
         return True
 
-    async def _write_command(self, command: str, field: str, statements: list[Document]) -> bool:
-        """Run one unordered write command; True when each statement reports success."""
+    async def _bulk(self, requests: list[WriteOp], replacements: int) -> bool:
+        """One unordered bulk write (PyMongo splits it by the server's batch limits). True when each
+        insert landed and each guarded replacement matched; duplicate keys (a variant or item id a
+        concurrent writer took) make it False, any other write error is raised."""
         try:
-            reply = await self._db.command({command: "items", field: statements, "ordered": False})
-        except OperationFailure as exc:
-            if _is_duplicate(exc):
-                return False
-            raise
-        errors = reply.get("writeErrors") or []
-        for error in errors:
-            if error.get("code") != DUPLICATE_KEY:
-                raise StoreError(f"MongoDB refused an item write: {error.get('errmsg', error)}")
-        if reply.get("writeConcernError"):
-            raise StoreError(f"MongoDB write concern failed: {reply['writeConcernError']}")
-        return not errors and reply.get("n", 0) == len(statements)
+            outcome = await self._items.bulk_write(requests, ordered=False)
+        except BulkWriteError as exc:
+            details = exc.details
+            for error in details.get("writeErrors", []):
+                if error.get("code") != DUPLICATE_KEY:
+                    raise StoreError(f"MongoDB refused an item write: {error.get('errmsg', error)}") from None
+            if details.get("writeConcernErrors"):
+                raise StoreError(f"MongoDB write concern failed: {details['writeConcernErrors'][0]}") from None
+            return False
+        return outcome.matched_count == replacements
 
     async def snapshot(self, catalog: str, prepared: Iterable[PreparedItem], *, holders: bool = True) -> Snapshot:
         """The stored state of the batch's variants and (with `holders`) of the variants holding its
-        item ids. Without `holders` only `_id` lookups run (FerretDB pushes nothing else down to
-        SQLite (g): the id lookup scans the whole collection); a write the plan then allows although
-        another variant holds the id is refused by the unique id index, and `_settle` re-plans it on
-        a full snapshot, so the outcome is the same."""
+        item ids. Without `holders`, only the variants' own items are read: in variant-id catalogs an
+        item id is its variant's, and in SKU catalogs a write the plan then allows although another
+        variant holds the id is refused by the unique id index and settled on a full snapshot."""
         keys: set[str] = set()
         ids: set[str] = set()
         for entry in prepared:
@@ -256,29 +240,38 @@ class ItemWriter:
         snapshot = Snapshot({}, {})
         if not keys:
             return snapshot
-        query: Document = {"_id": {"$in": list(keys)}}
+        queries: list[Document] = [{"_id": {"$in": chunk}} for chunk in in_chunks(keys)]
         if holders:
-            query = {"$or": [query, {"_catalog": catalog, "id": {"$in": list(ids)}}]}
-        for doc in await self._items.find(query, _STATE_FIELDS).to_list():
-            state = StoredState(
-                variant_id=doc["shopify_variant_id"],
-                item_id=doc["id"],
-                product_id=doc["shopify_product_id"],
-                updated_at=doc["_updated_at"],
-                size=doc["_size"],
-                run_id=doc.get("_run_id"),
-                rev=doc["_rev"],
-            )
-            snapshot.states[state.variant_id] = state
-            snapshot.holders[state.item_id] = state.variant_id
+            queries += [{"_catalog": catalog, "id": {"$in": chunk}} for chunk in in_chunks(ids)]
+        found = await asyncio.gather(*(self._items.find(query, _STATE_FIELDS).to_list() for query in queries))
+        for docs in found:
+            for doc in docs:
+                state = StoredState(
+                    variant_id=doc["shopify_variant_id"],
+                    item_id=doc["id"],
+                    product_id=doc["shopify_product_id"],
+                    updated_at=doc["_updated_at"],
+                    size=doc["_size"],
+                    run_id=doc.get("_run_id"),
+                    rev=doc["_rev"],
+                )
+                snapshot.states[state.variant_id] = state
+                snapshot.holders[state.item_id] = state.variant_id
         return snapshot
 
     async def tombstones(self, catalog: str, product_ids: set[str]) -> dict[str, datetime]:
-        if not product_ids:
-            return {}
         keys = [item_key(catalog, p) for p in product_ids]
-        docs = await self._tombstones_coll.find({"_id": {"$in": keys}}).to_list()
-        return {doc["product_id"]: doc["deleted_at"] for doc in docs}
+        found = await asyncio.gather(
+            *(self._tombstones_coll.find({"_id": {"$in": chunk}}).to_list() for chunk in in_chunks(keys))
+        )
+        return {doc["product_id"]: doc["deleted_at"] for docs in found for doc in docs}
+
+    async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
+        keys = [item_key(catalog, v) for v in dict.fromkeys(variant_ids)]
+        await asyncio.gather(
+            *(self._items.update_many({"_id": {"$in": chunk}}, {"$set": {"_run_id": run_id}})
+              for chunk in in_chunks(keys))
+        )
 
     async def set_variant_image(self, catalog: str, variant_id: str, url: str) -> bool:
         items = self._items
@@ -301,24 +294,17 @@ class ItemWriter:
     async def delete(self, catalog: str, query: Document, guard: Document, *, rounds: int = 5) -> int:
         """Delete the items matching `query`, each only while unchanged since it was read (its
         `_rev`, plus `guard`), so counters move by exactly what was deleted."""
-        items = self._items
         deleted = 0
         exact = True
         for _ in range(rounds):
-            docs = await items.find(query, {"_id": 1, "_rev": 1, "_size": 1}).to_list()
+            docs = await self._items.find(query, {"_id": 1, "_rev": 1, "_size": 1}).to_list()
             if not docs:
                 break
-            round_deleted = 0
-            per_command = MAX_STATEMENTS if self._compare_rev else FERRETDB_MAX_UPDATES
-            for start in range(0, len(docs), per_command):
-                chunk = docs[start : start + per_command]
-                statements = [{"q": {"_id": d["_id"], "_rev": d["_rev"], **guard}, "limit": 1} for d in chunk]
-                reply = await self._db.command({"delete": "items", "deletes": statements, "ordered": False})
-                if reply.get("writeErrors"):
-                    raise StoreError(f"MongoDB refused an item delete: {reply['writeErrors'][0]}")
-                round_deleted += reply.get("n", 0)
-            deleted += round_deleted
-            if round_deleted == len(docs):
+            outcome = await self._items.bulk_write(
+                [DeleteOne({"_id": d["_id"], "_rev": d["_rev"], **guard}) for d in docs], ordered=False
+            )
+            deleted += outcome.deleted_count
+            if outcome.deleted_count == len(docs):
                 if exact:
                     await self.count(catalog, items=-len(docs), storage_bytes=-sum(d["_size"] for d in docs))
             else:
@@ -363,18 +349,3 @@ def _sort_out(pending: list[_Op], fresh: Snapshot) -> tuple[list[_Op], list[_Op]
             if op.token == state.rev:
                 landed.update(id(o) for o in ops[: position + 1])
     return [op for op in pending if id(op) in landed], [op for op in pending if id(op) not in landed]
-
-
-def _chunks(statements: list[tuple[Document, int]], max_statements: int = MAX_STATEMENTS) -> list[list[Document]]:
-    chunks: list[list[Document]] = []
-    current: list[Document] = []
-    size = 0
-    for statement, statement_size in statements:
-        if current and (len(current) == max_statements or size + statement_size > MAX_COMMAND_BYTES):
-            chunks.append(current)
-            current, size = [], 0
-        current.append(statement)
-        size += statement_size
-    if current:
-        chunks.append(current)
-    return chunks

@@ -1,7 +1,7 @@
 """The CatalogStore protocol: everything the rest of the code may ask of storage.
 
 Two implementations answer the same contract tests: `MemoryCatalogStore` (demo, fast tests) and
-`MongoCatalogStore` (production, PyMongo async; proven on FerretDB and MongoDB).
+`MongoCatalogStore` (production: MongoDB 4.4+ through PyMongo async; tested on SecantusDB or $MONGODB_URI).
 
 Item writes are idempotent and guarded by Shopify's product `updated_at`, so bulk snapshots,
 webhooks, retries and replays can interleave in any order and converge:

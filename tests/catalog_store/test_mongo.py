@@ -1,5 +1,5 @@
 """MongoCatalogStore specifics: indexes, document layout, errors, and writes racing other writers
-(the settle-by-token path that also works around FerretDB's partial batch error reports)."""
+(the server-side `_rev` guard and the settle-by-token path)."""
 
 from __future__ import annotations
 
@@ -37,13 +37,6 @@ async def rival(mongo: MongoCatalogStore, mongo_store_factory: MongoStoreFactory
     return await mongo_store_factory(database=mongo.database.name)
 
 
-def atomic_guard(store: MongoCatalogStore) -> bool:
-    """MongoDB detects another process changing an item between our read and our write (atomic `_rev`
-    guard). FerretDB 1.24 has none (mongo.py, (h) and (j)): there the later writer wins, and what
-    these tests then hold it to is the documented weaker promise (no lost item, exact counters)."""
-    return not store.is_ferretdb
-
-
 def race_after_first_read(
     monkeypatch: pytest.MonkeyPatch, store: MongoCatalogStore, interfere: Callable[[], Awaitable[object]]
 ) -> None:
@@ -69,8 +62,7 @@ async def test_indexes_are_created_idempotently(mongo: MongoCatalogStore, rival:
         collection: {index["name"] async for index in await mongo.database[collection].list_indexes()}
         for collection in ("items", "tombstones", "runs", "notifications")
     }
-    assert names["items"] >= {
-        "catalog_variant", "catalog_item_id", "catalog_run", "catalog_product", "catalog_inventory_item"}
+    assert names["items"] >= {"catalog_item_id", "catalog_run", "catalog_product", "catalog_inventory_item"}
     assert "catalog_product" in names["tombstones"]
     assert "shop_started" in names["runs"] and "created" in names["notifications"]
 
@@ -91,12 +83,8 @@ async def test_newer_concurrent_write_wins_over_ours(
     await mongo.write_items(CATALOG, [make_item("1", updated=0), make_item("2", updated=0)])
     race_after_first_read(monkeypatch, mongo, lambda: rival.write_items(CATALOG, [make_item("1", updated=20)]))
     result = await mongo.write_items(CATALOG, [make_item("1", updated=10), make_item("2", updated=10)])
-    if atomic_guard(mongo):
-        assert (result.written, result.stale) == (1, 1)
-        assert [i.updated_at for i in await all_items(mongo)] == [at(20), at(10)]
-    else:
-        assert (result.written, result.stale) == (2, 0)
-        assert [i.updated_at for i in await all_items(mongo)] == [at(10), at(10)]
+    assert (result.written, result.stale) == (1, 1)
+    assert [i.updated_at for i in await all_items(mongo)] == [at(20), at(10)]
     await assert_counters_exact(mongo)
 
 
@@ -117,8 +105,8 @@ async def test_id_taken_concurrently_becomes_a_conflict(
 async def test_replacement_hitting_a_concurrent_id_leaves_the_rest_of_the_batch_written(
     mongo: MongoCatalogStore, rival: MongoCatalogStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """MongoDB reports a write error and goes on; FerretDB fails the whole command (or stops at the
-    error): either way every other write of the batch lands, and the loser is a conflict."""
+    """The unordered bulk write reports the refused write and goes on: every other write of the batch
+    lands, and the loser is a conflict."""
     await mongo.write_items(CATALOG, [make_item(v) for v in ("1", "2", "3", "4")])
     race_after_first_read(monkeypatch, mongo, lambda: rival.write_items(CATALOG, [make_item("9", id="Y")]))
     batch = [make_item("1", id="Y", updated=5)] + [make_item(v, updated=5, price="1.00") for v in ("2", "3", "4")]
@@ -135,10 +123,10 @@ async def test_a_variant_written_twice_in_a_batch_counts_both_writes_when_the_la
 ) -> None:
     await mongo.write_items(CATALOG, [make_item("1"), make_item("2")])
     writer = mongo._items
-    original = writer._write_command
+    original = writer._bulk
     calls = 0
 
-    async def write_command(*args: object) -> bool:
+    async def bulk(*args: object) -> bool:
         nonlocal calls
         landed = await original(*args)  # type: ignore[arg-type]
         calls += 1
@@ -146,16 +134,12 @@ async def test_a_variant_written_twice_in_a_batch_counts_both_writes_when_the_la
             await rival.write_items(CATALOG, [make_item("2", updated=20)])
         return landed
 
-    monkeypatch.setattr(writer, "_write_command", write_command)
+    monkeypatch.setattr(writer, "_bulk", bulk)
     batch = [make_item("1", updated=5), make_item("2", updated=5), make_item("1", updated=10),
              make_item("2", updated=10)]
     result = await mongo.write_items(CATALOG, batch)
-    if atomic_guard(mongo):
-        assert (result.written, result.stale) == (2, 2)
-        assert [i.updated_at for i in await all_items(mongo)] == [at(10), at(20)]
-    else:
-        assert (result.written, result.stale) == (4, 0)
-        assert [i.updated_at for i in await all_items(mongo)] == [at(10), at(10)]
+    assert (result.written, result.stale) == (2, 2)
+    assert [i.updated_at for i in await all_items(mongo)] == [at(10), at(20)]
     await assert_counters_exact(mongo)
 
 
@@ -181,10 +165,7 @@ async def _write_rounds_concurrently(stores: list[MongoCatalogStore]) -> None:
         )
     )
     stored = await all_items(stores[0])
-    if len(stores) == 1 or atomic_guard(stores[0]):
-        assert {(i.updated_at, i.price) for i in stored} == {(at(5), "5.00")}
-    else:  # no atomic guard across processes: each item is one whole written version
-        assert {(i.updated_at, i.price) for i in stored} <= {(at(r), f"{r}.00") for r in range(6)}
+    assert {(i.updated_at, i.price) for i in stored} == {(at(5), "5.00")}
     assert sorted(i.shopify_variant_id for i in stored) == sorted(str(v) for v in range(1, 31))
     await assert_counters_exact(stores[0])
 
