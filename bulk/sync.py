@@ -657,7 +657,7 @@ class _RunReporter:
         self._last_persist = 0.0
         self._persist_lock = asyncio.Lock()
 
-    async def _persist(self, save: Callable[[], Awaitable[None]]) -> None:
+    async def _persist(self, save: Callable[[], Awaitable[object]]) -> None:
         """Run a store write to its end even if the run is cancelled meanwhile, and in order: a write
         cut off by a cancel must not land after the final state written by the cancel handling."""
         async def ordered() -> None:
@@ -671,15 +671,11 @@ class _RunReporter:
         `enable` may have changed other fields during the run). Nothing when the sync was disabled."""
         store = self._service.store
 
-        async def save() -> None:
-            stored = await store.get_sync(self._run.shop_domain)
-            if stored is None:
-                return
+        def changed(stored: SyncConfig) -> None:
             change(stored)
             stored.updated_at = utcnow()
-            await store.save_sync(stored)
 
-        await self._persist(save)
+        await self._persist(lambda: store.update_sync(self._run.shop_domain, changed))
 
     async def set_phase(self, phase: str) -> None:
         self._run.phase = phase

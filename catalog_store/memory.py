@@ -38,6 +38,7 @@ from catalog_store.records import (
     lease_expiry,
     run_from_document,
     run_to_document,
+    changed_sync_fields,
     sync_from_document,
     sync_to_document,
 )
@@ -276,6 +277,13 @@ class MemoryCatalogStore:
     async def get_sync(self, shop_domain: str) -> SyncConfig | None:
         doc = self._syncs.get(shop_domain)
         return None if doc is None else sync_from_document(doc)
+
+    async def update_sync(self, shop_domain: str, change: Callable[[SyncConfig], object]) -> bool:
+        doc = self._syncs.get(shop_domain)
+        if doc is None:
+            return False
+        doc.update(changed_sync_fields(sync_from_document(doc), change))
+        return True
 
     async def list_syncs(self) -> list[SyncConfig]:
         return [sync_from_document(self._syncs[shop]) for shop in sorted(self._syncs)]

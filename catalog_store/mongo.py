@@ -5,7 +5,8 @@ Collections of the database:
 - `items`: one document per variant, `_id` = "<catalog>/<variant id>": the catalog fields (money as
   numbers plus the exact strings `_price`/`_compare_at_price`) and `_catalog`, `_updated_at`,
   `_inventory_item_id`, `_run_id`, `_written_at`, `_size` (items.document_size of the catalog document)
-  and `_rev`, a fresh token set by every write that changes the document.
+  `_rev`, a fresh token set by every write that changes the document, and `_digest`
+  (writes.item_digest: an item equal to the stored one is marked as seen, not rewritten).
 - `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
   `storage_bytes` kept by `$inc`, recounted from the items by `sweep`), `syncs`, `runs`,
   `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each).
@@ -55,6 +56,7 @@ from catalog_store.records import (
     notification_to_document,
     run_from_document,
     run_to_document,
+    changed_sync_fields,
     sync_from_document,
     sync_to_document,
 )
@@ -67,9 +69,9 @@ T = TypeVar("T")
 INDEXES: dict[str, list[IndexModel]] = {
     "items": [
         # `_id` is "<catalog>/<variant id>": unique per variant. The item id is unique per catalog and
-        # gives the default page order (keyset on `id`).
+        # gives the default page order (keyset on `id`). Each index costs every write of an item, so
+        # there is none for what only a completed sync reads once (`sweep` walks the catalog's ids).
         IndexModel([("_catalog", ASCENDING), ("id", ASCENDING)], unique=True, name="catalog_item_id"),
-        IndexModel([("_catalog", ASCENDING), ("_run_id", ASCENDING)], name="catalog_run"),
         IndexModel([("_catalog", ASCENDING), ("shopify_product_id", ASCENDING)], name="catalog_product"),
         IndexModel([("_catalog", ASCENDING), ("_inventory_item_id", ASCENDING)], name="catalog_inventory_item"),
         # CatalogItemFilter: equality filters keep the page order (`id`) in the index; ranges do not.
@@ -195,6 +197,17 @@ class MongoCatalogStore:
     async def get_sync(self, shop_domain: str) -> SyncConfig | None:
         doc = await self._coll("syncs").find_one({"_id": shop_domain})
         return None if doc is None else sync_from_document(doc)
+
+    @_translated
+    async def update_sync(self, shop_domain: str, change: Callable[[SyncConfig], object]) -> bool:
+        doc = await self._coll("syncs").find_one({"_id": shop_domain})
+        if doc is None:
+            return False
+        changed = changed_sync_fields(sync_from_document(doc), change)
+        if changed:
+            result = await self._coll("syncs").update_one({"_id": shop_domain}, {"$set": changed})
+            return result.matched_count == 1
+        return True
 
     @_translated
     async def list_syncs(self) -> list[SyncConfig]:

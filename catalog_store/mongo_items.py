@@ -31,7 +31,7 @@ from pymongo.errors import BulkWriteError
 from catalog_store.errors import ConcurrentWriteConflict, StoreError, UnknownCatalog
 from catalog_store.items import CatalogItem, document_size
 from catalog_store.models import WriteResult
-from catalog_store.writes import PlannedWrite, PreparedItem, StoredState, WritePlan, plan_writes
+from catalog_store.writes import PlannedWrite, PreparedItem, StoredState, WritePlan, item_digest, plan_writes
 
 Document = dict[str, Any]
 WriteOp = InsertOne[Document] | ReplaceOne[Document] | DeleteOne
@@ -50,6 +50,7 @@ _STATE_FIELDS = {
     "_size": 1,
     "_run_id": 1,
     "_rev": 1,
+    "_digest": 1,
 }
 
 
@@ -133,10 +134,14 @@ class ItemWriter:
             written_upto=plan.written_upto,
         )
         applied: list[_Op] = []
+        unchanged = list(plan.unchanged)
         try:
-            await self._settle(catalog, _ops(plan.writes), tombstones, run_id, applied, result)
+            await self._settle(catalog, _ops(plan.writes), tombstones, run_id, applied, unchanged, result)
+            if run_id is not None:
+                await self.mark_seen(catalog, [w.state.variant_id for w in unchanged if w.state.run_id != run_id],
+                                     run_id)
         finally:
-            result.written = len(applied)
+            result.written = len(applied) + len(unchanged)
             result.bytes_delta = sum(op.write.state.size - _size(op.write.previous) for op in applied)
             inserted = sum(1 for op in applied if op.write.previous is None)
             await self.count(catalog, items=inserted, storage_bytes=result.bytes_delta)
@@ -149,6 +154,7 @@ class ItemWriter:
         tombstones: dict[str, datetime],
         run_id: str | None,
         applied: list[_Op],
+        unchanged: list[PlannedWrite],
         result: WriteResult,
     ) -> None:
         """Send the writes until each one has landed or was refused on fresh state."""
@@ -170,6 +176,7 @@ class ItemWriter:
             )
             result.stale += replan.stale
             result.conflicts.extend(replan.conflicts)
+            unchanged.extend(replan.unchanged)
             pending = _ops(replan.writes)
         if pending:
             raise ConcurrentWriteConflict(
@@ -201,6 +208,7 @@ class ItemWriter:
                     "_written_at": written_at,
                     "_size": op.write.state.size,
                     "_rev": op.token,
+                    "_digest": op.write.prepared.digest,
                 }
                 if op.write.previous is None:
                     requests.append(InsertOne(doc))
@@ -254,6 +262,7 @@ class ItemWriter:
                     size=doc["_size"],
                     run_id=doc.get("_run_id"),
                     rev=doc["_rev"],
+                    digest=doc.get("_digest"),
                 )
                 snapshot.states[state.variant_id] = state
                 snapshot.holders[state.item_id] = state.variant_id
@@ -284,7 +293,7 @@ class ItemWriter:
             size = document_size(item.to_document(catalog))
             changed = await items.update_one(
                 {"_id": key, "_rev": doc["_rev"]},
-                {"$set": {"variant_image_url": url, "_size": size, "_rev": ObjectId()}},
+                {"$set": {"variant_image_url": url, "_size": size, "_rev": ObjectId(), "_digest": item_digest(item)}},
             )
             if changed.matched_count == 1:
                 await self.count(catalog, items=0, storage_bytes=size - doc["_size"])

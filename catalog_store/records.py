@@ -6,6 +6,7 @@ MongoDB keeps them; enums by value) and never share a mutable object with their 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,15 @@ def sync_to_document(config: SyncConfig) -> Document:
         "created_at": _time(config.created_at),
         "updated_at": _time(config.updated_at),
     }
+
+
+def changed_sync_fields(config: SyncConfig, change: Callable[[SyncConfig], object]) -> Document:
+    """Apply `change` to `config` and return the document fields it changed (to `$set` alone, so a
+    field another process saved meanwhile, such as a new access token, is left as it is)."""
+    before = sync_to_document(config)
+    change(config)
+    after = sync_to_document(config)
+    return {name: value for name, value in after.items() if before.get(name) != value}
 
 
 def sync_from_document(doc: Document) -> SyncConfig:

@@ -21,7 +21,7 @@ arguments) and .records (record documents).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -56,6 +56,10 @@ class CatalogStore(Protocol):
         """Insert or replace the configuration of `config.shop_domain`."""
 
     async def get_sync(self, shop_domain: str) -> SyncConfig | None: ...
+
+    async def update_sync(self, shop_domain: str, change: Callable[[SyncConfig], object]) -> bool:
+        """Apply `change` to the stored configuration and write only the fields it changed (the
+        others stay as another process may have just saved them). False when there is none."""
 
     async def list_syncs(self) -> list[SyncConfig]:
         """All configurations, ordered by shop domain."""

@@ -5,7 +5,9 @@ ids, and asks `plan_writes` what to do with each item, in order:
 
 1. stale: a tombstone of the product is not older than the item (`updated_at <= deleted_at`), or the
    stored item of the variant is newer (`stored.updated_at > updated_at`); equal times rewrite, so
-   replays are idempotent;
+   replays are idempotent, except that an item equal to the stored one (same time, same content
+   digest, when the store keeps digests) is only marked as seen by the run: a re-sync of an unchanged
+   catalog rewrites nothing;
 2. conflict: another variant holds the item id (SKU mode duplicates): reported, nothing overwritten;
 3. storage limit: writing stops before the first item that would bring the total above it;
 4. otherwise the item replaces the variant's stored item (whose id may differ: a changed SKU).
@@ -16,11 +18,14 @@ Both stores apply the same plan, so they answer the contract tests identically.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 from catalog_store.checks import check_batch
 from catalog_store.errors import InvalidItem
@@ -47,6 +52,7 @@ class StoredState:
     size: int  # document_size of the stored document
     run_id: str | None  # run that last wrote or saw it (None: a webhook)
     rev: Any = None  # MongoDB store: the token of the write that produced it
+    digest: bytes | None = None  # MongoDB store: content digest of the stored item
 
 
 @dataclass(slots=True)
@@ -56,6 +62,7 @@ class PreparedItem:
     item: CatalogItem
     document: dict[str, Any] | None  # None when not asked for (the memory store needs only the size)
     size: int
+    digest: bytes | None = None  # with the document: `item_digest(item)`
 
 
 @dataclass(slots=True)
@@ -69,6 +76,7 @@ class PlannedWrite:
 @dataclass(slots=True)
 class WritePlan:
     writes: list[PlannedWrite] = field(default_factory=list)
+    unchanged: list[PlannedWrite] = field(default_factory=list)  # equal to the stored item: mark as seen only
     stale: int = 0
     conflicts: list[Conflict] = field(default_factory=list)
     limit_reached: bool = False
@@ -137,7 +145,15 @@ def prepare_items(catalog: str, items: Sequence[CatalogItem], *, documents: bool
     checked, sizes = check_batch(catalog, items)
     if not documents:
         return [PreparedItem(item, None, size) for item, size in zip(checked, sizes)]
-    return [PreparedItem(item, item.to_document(catalog), size) for item, size in zip(checked, sizes)]
+    return [PreparedItem(item, item.to_document(catalog), size, item_digest(item)) for item, size in zip(checked, sizes)]
+
+
+def item_digest(item: CatalogItem) -> bytes:
+    """A digest of every field of an item (catalog fields and bookkeeping alike): equal digests, equal items."""
+    return hashlib.blake2b(_ENCODER.encode(item), digest_size=16).digest()
+
+
+_ENCODER = msgspec.msgpack.Encoder()
 
 
 def plan_writes(
@@ -181,6 +197,10 @@ def plan_writes(
             previous is not None and previous.updated_at > updated_at
         ):
             plan.stale += 1
+            continue
+        if (previous is not None and entry.digest is not None and previous.digest == entry.digest
+                and previous.updated_at == updated_at):
+            plan.unchanged.append(PlannedWrite(index, entry, previous, previous))
             continue
         owner = holding(item.id)
         if owner is not None and owner != variant_id:

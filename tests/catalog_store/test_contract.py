@@ -9,6 +9,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
+import catalog_store.records as records
 from catalog_store.errors import InvalidItem, InvalidQuery, StoreError, UnknownCatalog
 from catalog_store.items import Identifier
 from catalog_store.models import (
@@ -575,6 +576,44 @@ async def test_reconciliation_mark_only_moves_forward_and_touches_nothing_else(s
     assert (await store.get_sync(SHOP)).reconciled_at == at(20)
     assert await store.mark_reconciled("nobody.myshopify.com", at(30)) is False
     assert await store.get_sync("nobody.myshopify.com") is None
+
+
+async def test_a_configuration_update_writes_only_the_fields_it_changes(store: CatalogStore) -> None:
+    config = SyncConfig(SHOP, CATALOG, Identifier.SKU, "shpat_old", status=SyncStatus.IN_PROGRESS,
+                        created_at=at(0), updated_at=at(0))
+    await store.save_sync(config)
+    seen: list[str] = []
+
+    def finish(stored: SyncConfig) -> None:
+        seen.append(stored.access_token)
+        stored.status = SyncStatus.SYNCED
+        stored.webhook_ids.append("gid://shopify/WebhookSubscription/1")
+
+    assert await store.update_sync(SHOP, finish) is True
+    assert seen == ["shpat_old"]
+    assert await store.get_sync(SHOP) == dataclasses.replace(
+        config, status=SyncStatus.SYNCED, webhook_ids=["gid://shopify/WebhookSubscription/1"])
+    assert await store.update_sync("nobody.myshopify.com", finish) is False
+    assert await store.get_sync("nobody.myshopify.com") is None
+
+
+async def test_a_configuration_update_keeps_a_token_saved_while_it_was_decided(
+    store: CatalogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run recording its outcome decides on the configuration it read; an `enable` that saved a new
+    access token after that read keeps it (simulated: the store decodes the token as it was)."""
+    await store.save_sync(SyncConfig(SHOP, CATALOG, Identifier.SKU, "shpat_new", created_at=at(0), updated_at=at(0)))
+    read_before_the_save = records.sync_from_document
+
+    def decode(doc: dict[str, object]) -> SyncConfig:
+        return dataclasses.replace(read_before_the_save(doc), access_token="shpat_old")
+
+    for module in ("catalog_store.memory", "catalog_store.mongo"):
+        monkeypatch.setattr(f"{module}.sync_from_document", decode)
+    assert await store.update_sync(SHOP, lambda stored: setattr(stored, "status", SyncStatus.SYNCED))
+    monkeypatch.undo()
+    stored = await store.get_sync(SHOP)
+    assert stored is not None and (stored.access_token, stored.status) == ("shpat_new", SyncStatus.SYNCED)
 
 
 def _note(note_id: str, created: float) -> Notification:
