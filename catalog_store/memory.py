@@ -13,7 +13,7 @@ import itertools
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -21,6 +21,7 @@ import msgspec
 from catalog_store.checks import check_batch, item_size
 from catalog_store.errors import StoreError, UnknownCatalog
 from catalog_store.items import CatalogItem
+from catalog_store.polling_feed import PollingFeed, WrittenItem
 from catalog_store.models import (
     CatalogInfo,
     ItemFilter,
@@ -265,6 +266,20 @@ class MemoryCatalogStore:
     @property
     def persistent(self) -> bool:
         return False
+
+    def feed(self, *, poll_interval: float = 1.0, polling: bool = True) -> PollingFeed:
+        """Polling, whatever is asked: this store has no push channel. Its item writes are stamped
+        as they land, by this clock, so the poll needs no overlap (see polling_feed.WriteTracker)."""
+        return PollingFeed(self, self._written_since, interval=poll_interval, overlap=timedelta(0), now=self._now)
+
+    async def _written_since(self, catalog: str, since: datetime) -> list[WrittenItem]:
+        """The catalog's items written at or after `since` (a scan: polls are few and this is memory).
+        The revision is the stamp and the item itself, so an image set in place counts too."""
+        target = self._catalogs.get(catalog)
+        if target is None:
+            return []
+        return [WrittenItem(variant_id, entry.item.id, entry.written_at, (entry.written_at, entry.item))
+                for variant_id, entry in target.entries.items() if entry.written_at >= since]
 
     def _now(self) -> datetime:
         return utc_millis(self.clock())

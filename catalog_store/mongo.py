@@ -47,6 +47,7 @@ from catalog_store.models import (
     WriteResult,
     utcnow,
 )
+from catalog_store.mongo_feed import MongoChangeFeed
 from catalog_store.mongo_items import ItemWriter, in_chunks, item_key
 from catalog_store.queries import SEARCH_FIELDS, CheckedFilter, check_filter, cursor, page_size
 from catalog_store.records import (
@@ -167,6 +168,10 @@ class MongoCatalogStore:
     @property
     def persistent(self) -> bool:
         return True
+
+    def feed(self, *, poll_interval: float = 1.0, polling: bool = False) -> MongoChangeFeed:
+        """Changes written to this database by any process: change streams, else polling (mongo_feed)."""
+        return MongoChangeFeed(self.database, self, poll_interval=poll_interval, polling=polling, now=self._now)
 
     @property
     def database(self) -> AsyncDatabase[Document]:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from catalog_store.feed import ChangeFeed
 from catalog_store.items import CatalogItem
 from catalog_store.models import (
     CatalogInfo,
@@ -50,6 +51,11 @@ class CatalogStore(Protocol):
     @property
     def persistent(self) -> bool:
         """False for the in-memory store (data is lost at exit)."""
+
+    def feed(self, *, poll_interval: float = 1.0, polling: bool = False) -> ChangeFeed:
+        """The feed of changes written to this store by any process (catalog_store.feed), not yet
+        started. Change streams where the server offers them, else a poll every `poll_interval`
+        seconds; `polling` forces the poll. Call after `start()`."""
 
     # -- sync configurations -----------------------------------------------------------------
     async def save_sync(self, config: SyncConfig) -> None:

@@ -23,6 +23,7 @@ from bulk.notifications import EmailSender, Notifier
 from bulk.progress import Broadcaster
 from bulk.sync import SyncService, SyncSettings
 from bulk.webhook_processor import ProcessorSettings, WebhookProcessor
+from catalog_store.feed import ChangeFeed
 from catalog_store.models import Notification, SyncRun
 from catalog_store.store import CatalogStore
 from gateway.auth import Authenticator
@@ -102,15 +103,22 @@ class Gateway:
         )
         self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings)
         self.services = Services(store=store, sync=self.sync, live=live or LiveSettings())
+        self.feed: ChangeFeed | None = None  # created by start(), from the connected store
         self.authenticator = Authenticator(settings.admin_token, settings.read_token, enabled=auth)
 
     async def start(self) -> None:
         await self.store.start()
+        live = self.services.live
+        feed = self.store.feed(poll_interval=live.store_poll_interval, polling=live.force_polling)
+        await feed.start()
+        self.feed = self.services.feed = feed
         await self.sync.start()
         await self.webhooks.start()
 
     async def close(self) -> None:
         try:
+            if self.feed is not None:
+                await self.feed.close()
             await self.webhooks.close()
             await self.sync.close()
         finally:

@@ -10,6 +10,8 @@ from strawberry.dataloader import DataLoader
 
 from bulk.notifications import Notifier
 from bulk.progress import Broadcaster
+from catalog_store.errors import StoreError
+from catalog_store.feed import ChangeFeed
 from catalog_store.items import Identifier
 from catalog_store.models import CatalogInfo, SyncConfig, SyncRun
 from catalog_store.store import CatalogStore
@@ -41,11 +43,13 @@ class SyncOperations(Protocol):
 @dataclass(slots=True)
 class LiveSettings:
     """Subscription pacing: at most one progress snapshot per `progress_interval` (phase changes and
-    the final snapshot are immediate); runs and notifications of other processes are re-read from
-    the store every `store_poll_interval`."""
+    the final snapshot are immediate). Runs and notifications of other processes come from the
+    store's change feed: change streams where MongoDB offers them, else a poll every
+    `store_poll_interval` (`force_polling`: poll even where streams are offered)."""
 
     progress_interval: float = 0.2
     store_poll_interval: float = 1.0
+    force_polling: bool = False
 
 
 @dataclass(slots=True)
@@ -53,6 +57,13 @@ class Services:
     store: CatalogStore
     sync: SyncOperations
     live: LiveSettings = field(default_factory=LiveSettings)
+    feed: ChangeFeed | None = None  # set by Gateway.start: a MongoDB feed needs the connected database
+
+    def change_feed(self) -> ChangeFeed:
+        """The started feed; subscriptions need it."""
+        if self.feed is None:
+            raise StoreError("the gateway is not started: it has no change feed yet", fix="Start the gateway first.")
+        return self.feed
 
 
 class Loaders:

@@ -1,19 +1,22 @@
 """Live streams behind the GraphQL subscriptions: sync progress (coalesced) and notifications.
 
-Snapshots come from this process's Broadcasters; runs and notifications of other gateway processes
-(several may share one MongoDB, only one runs a shop's sync) are found by re-reading the store.
+Each subscription merges two sources in one inbox: this process's Broadcasters (every progress change
+of the syncs it runs, published before the run is persisted at a lower rate, and its notifications
+at once) and the store's change feed (catalog_store.feed: what any gateway process wrote, by change
+stream within milliseconds, or by a poll every `store_poll_interval`). What to send is decided by pure
+functions (`run_candidate`, `is_behind`, `Coalescer`); the generators only wait and read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import math
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
-from bulk.progress import Broadcaster
+from bulk.progress import ALL, Broadcaster
+from catalog_store.feed import ChangeFeed, Gap, Inbox, NotificationEvent, RunChange, RunEvent, SeenIds
 from catalog_store.models import Notification, SyncRun
 from catalog_store.store import CatalogStore
 from gateway.context import LiveSettings
@@ -22,7 +25,8 @@ Clock = Callable[[], float]
 
 # Order of the phases of a running run (a retried bulk operation may go back; broadcasts say so).
 PHASE_ORDER = {"starting": 0, "bulk_running": 1, "downloading": 2, "ingesting": 3, "finalizing": 4}
-NOTIFICATION_POLL_SIZE = 50
+NOTIFICATION_POLL_SIZE = 50  # notifications re-read after a feed gap (and seen at the start)
+NOTIFICATION_INBOX = 256  # unlike snapshots, a dropped notification is lost: room for a burst
 
 
 def progress_key(run: SyncRun) -> tuple[object, ...]:
@@ -95,19 +99,40 @@ class Coalescer:
         return run
 
 
-async def _next(queue: asyncio.Queue[object], timeout: float) -> object | None:
-    """The next queued value, or None after `timeout` seconds. `asyncio.timeout`, not `wait_for`:
-    on Python 3.11 `wait_for` can swallow a cancel that arrives as the value does, and then a
-    subscription the client left would go on (and stay subscribed) forever."""
-    try:
-        async with asyncio.timeout(max(0.0, timeout)):
-            return await queue.get()
-    except TimeoutError:
+@dataclass(frozen=True, slots=True)
+class RunGone:
+    """The run a subscriber follows was deleted (the sync was disabled): the stream ends."""
+
+
+RUN_GONE = RunGone()
+
+
+def run_candidate(event: SyncRun | RunChange, last: SyncRun | None) -> SyncRun | RunGone | None:
+    """What an event means to a subscriber whose last snapshot sent is `last`: a snapshot for the
+    Coalescer, RUN_GONE, or None (another run's deletion; a persisted snapshot behind the one sent,
+    as the process running a sync publishes more often than it persists)."""
+    if isinstance(event, SyncRun):
+        return event  # published here, in order
+    if event.run is None:
+        return RUN_GONE if last is not None and event.run_id == last.id else None
+    if last is not None and is_behind(event.run, last):
         return None
+    return event.run
+
+
+async def reread_run(store: CatalogStore, shop_domain: str, last: SyncRun | None) -> RunChange | None:
+    """After a feed gap: what may have been missed, as a change (the shop's newer run, or the
+    followed run's current state, or its deletion)."""
+    found = await store.list_runs(shop_domain, last=1)
+    newest = found[0] if found else None
+    if last is None or (newest is not None and newest.id != last.id and newest.started_at >= last.started_at):
+        return None if newest is None else RunChange(newest.id, shop_domain, newest)
+    return RunChange(last.id, shop_domain, await store.get_run(last.id))
 
 
 async def watch_run(
     store: CatalogStore,
+    feed: ChangeFeed,
     progress: Broadcaster[SyncRun],
     shop_domain: str,
     live: LiveSettings,
@@ -116,88 +141,53 @@ async def watch_run(
     """Snapshots of the shop's current run: the current state at once, then each change (paced by
     a `Coalescer`); ends after the final snapshot, or when the run disappears (sync disabled)."""
     coalescer = Coalescer(live.progress_interval)
-    async with progress.subscribe(shop_domain) as queue:
-        latest = await store.list_runs(shop_domain, last=1)
-        if latest:
-            first = coalescer.offer(copy.deepcopy(latest[0]), clock())
-            assert first is not None
-            yield first
-            if first.finished:
-                return
-        next_poll = clock() + live.store_poll_interval
-        local_seen_at = -math.inf
-        while True:
-            deadline = coalescer.deadline()
-            wake = next_poll if deadline is None else min(next_poll, deadline)
-            received = await _next(queue, wake - clock())  # type: ignore[arg-type]
-            now = clock()
-            candidate: SyncRun | None = None
-            if isinstance(received, SyncRun):
-                candidate = copy.deepcopy(received)
-                local_seen_at = now
-            elif now >= next_poll:
-                next_poll = now + live.store_poll_interval
-                if now - local_seen_at >= live.store_poll_interval:  # nobody publishes it here
-                    last = coalescer.last
-                    if last is None:
-                        found = await store.list_runs(shop_domain, last=1)
-                        candidate = found[0] if found else None
-                    else:
-                        candidate = await store.get_run(last.id)
-                        if candidate is None:
-                            return
-                        newer = await store.list_runs(shop_domain, last=1)
-                        if newer and newer[0].id != last.id and newer[0].started_at >= last.started_at:
-                            candidate = newer[0]  # our run was superseded by a newer one
-                    if candidate is not None and last is not None and is_behind(candidate, last):
-                        candidate = None
-            out = coalescer.offer(candidate, now) if candidate is not None else coalescer.due(now)
-            if out is not None:
-                yield out
-                if out.finished:
+    inbox: Inbox[SyncRun | RunEvent] = Inbox()
+    with progress.listen(shop_domain, inbox.put):
+        async with feed.runs(shop_domain, inbox.put):  # watching before the read: nothing falls between
+            latest = await store.list_runs(shop_domain, last=1)
+            if latest:
+                first = coalescer.offer(copy.deepcopy(latest[0]), clock())
+                assert first is not None
+                yield first
+                if first.finished:
                     return
-
-
-class _Seen:
-    """A bounded set of recently seen ids."""
-
-    def __init__(self, capacity: int = 2000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._capacity = capacity
-
-    def add(self, item_id: str) -> bool:
-        """True when `item_id` is new."""
-        if item_id in self._ids:
-            return False
-        self._ids[item_id] = None
-        if len(self._ids) > self._capacity:
-            self._ids.popitem(last=False)
-        return True
+            while True:
+                deadline = coalescer.deadline()
+                received = await inbox.get(None if deadline is None else deadline - clock())
+                if isinstance(received, Gap):
+                    received = await reread_run(store, shop_domain, coalescer.last)
+                if isinstance(received, SyncRun):
+                    received = copy.deepcopy(received)  # ours: the running sync's objects stay its own
+                now = clock()
+                candidate = None if received is None else run_candidate(received, coalescer.last)
+                if isinstance(candidate, RunGone):
+                    return
+                out = coalescer.offer(candidate, now) if candidate is not None else coalescer.due(now)
+                if out is not None:
+                    yield out
+                    if out.finished:
+                        return
 
 
 async def watch_notifications(
     store: CatalogStore,
+    feed: ChangeFeed,
     hub: Broadcaster[Notification],
-    live: LiveSettings,
-    clock: Clock = time.monotonic,
 ) -> AsyncIterator[Notification]:
-    """Each dashboard notification created after the call, once, oldest first."""
-    # Seeded before subscribing: one created in between is found by the next store poll.
-    seen = _Seen()
-    for existing in await store.list_notifications(first=NOTIFICATION_POLL_SIZE):
-        seen.add(existing.id)
-    async with hub.subscribe() as queue:
-        next_poll = clock() + live.store_poll_interval
-        while True:
-            received = await _next(queue, next_poll - clock())  # type: ignore[arg-type]
-            if isinstance(received, Notification):
-                if seen.add(received.id):
-                    yield copy.deepcopy(received)
-                continue
-            if clock() < next_poll:
-                continue
-            next_poll = clock() + live.store_poll_interval
-            recent = await store.list_notifications(first=NOTIFICATION_POLL_SIZE)
-            for notification in reversed(recent):
-                if seen.add(notification.id):
-                    yield notification
+    """Each dashboard notification created after the call, once, in the order they arrive."""
+    seen = SeenIds()
+    inbox: Inbox[NotificationEvent] = Inbox(NOTIFICATION_INBOX)
+    with hub.listen(ALL, inbox.put):
+        async with feed.notifications(inbox.put):
+            # Seen once watching: one added meanwhile is either read here (old) or arrives (new).
+            for existing in await store.list_notifications(first=NOTIFICATION_POLL_SIZE):
+                seen.add(existing.id)
+            while True:
+                received = await inbox.get()
+                if isinstance(received, Gap):
+                    fresh = list(reversed(await store.list_notifications(first=NOTIFICATION_POLL_SIZE)))
+                else:
+                    fresh = [] if received is None else [received]
+                for notification in fresh:
+                    if seen.add(notification.id):
+                        yield copy.deepcopy(notification)  # local ones are the notifier's own objects

@@ -149,14 +149,15 @@ class Subscription:
         shop = shop_domain_arg(shop_domain)
         await _require_sync(info, shop)
         services = info.context.services
-        async with aclosing(watch_run(services.store, services.sync.progress, shop, services.live)) as runs:
+        runs_of_shop = watch_run(services.store, services.change_feed(), services.sync.progress, shop, services.live)
+        async with aclosing(runs_of_shop) as runs:
             async for run in runs:
                 yield SyncRun.from_model(run)
 
     @strawberry.subscription(description="Each new dashboard notification.")
     async def notifications(self, info: Info[Context, None]) -> AsyncGenerator[Notification, None]:
         services = info.context.services
-        stream = watch_notifications(services.store, services.sync.notifier.hub, services.live)
+        stream = watch_notifications(services.store, services.change_feed(), services.sync.notifier.hub)
         async with aclosing(stream) as notifications:
             async for notification in notifications:
                 yield Notification.from_model(notification)

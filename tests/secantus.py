@@ -59,7 +59,8 @@ def server_command() -> Path:
 
 @contextlib.contextmanager
 def secantus_server(log_level: str = "WARNING") -> Iterator[str]:
-    """A SecantusDB on a free port with a fresh storage directory; yields its URI, removes both after."""
+    """A SecantusDB on a free port with a fresh storage directory; yields its URI, removes both after.
+    Test commands are on (`configureFailPoint`, to drop change streams), as in mongod test setups."""
     command = server_command()
     if not (command.is_file() and os.access(command, os.X_OK)):
         raise ServerUnavailable(f"SecantusDB's server {command} is missing. To fix: {HOW_TO_FIX}.")
@@ -69,7 +70,7 @@ def secantus_server(log_level: str = "WARNING") -> Iterator[str]:
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [str(command), "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(workdir / "data"),
-             "--log-level", log_level],
+             "--log-level", log_level, "--enable-test-commands"],  # failpoints: change-feed resume tests
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=workdir,  # it looks for ./secantusd.toml: none here

@@ -1,12 +1,20 @@
-"""Progress pacing (pure): the Coalescer and the staleness rule for store re-reads."""
+"""Progress pacing (pure): the Coalescer, the staleness rule for store snapshots and what a feed
+event means; then the subscription loops on a change feed the test drives (gaps, deletions, leaving)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from catalog_store.models import RunStatus, SyncRun
-from gateway.live import Coalescer, is_behind
+from bulk.progress import Broadcaster
+from catalog_store.feed import CatalogEvent, FeedMode, Gap, NotificationEvent, RunChange, RunEvent, Topic
+from catalog_store.memory import MemoryCatalogStore
+from catalog_store.models import Notification, NotificationLevel, RunStatus, SyncRun
+from gateway.context import LiveSettings
+from gateway.live import RUN_GONE, Coalescer, is_behind, run_candidate, watch_notifications, watch_run
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -92,3 +100,153 @@ def test_store_snapshots_behind_the_sent_one_are_stale() -> None:
     finished = run(status=RunStatus.COMPLETED, phase="completed")
     assert is_behind(run(items_written=900), finished)
     assert is_behind(run(id="old", started_at=T0 - timedelta(hours=1)), sent)
+
+
+# -- the subscription loops, on a feed the test drives ---------------------------------------------
+
+SHOP = "demo.myshopify.com"
+NOW_LIVE = LiveSettings(progress_interval=0.0)  # nothing held back: each change goes out at once
+
+
+class ScriptedFeed:
+    """A ChangeFeed whose changes the test pushes (what another process wrote)."""
+
+    def __init__(self) -> None:
+        async def opened(key: object) -> None:
+            return None
+
+        self.run_topic = Topic[RunEvent]("run", opened, lambda key: None)
+        self.notification_topic = Topic[NotificationEvent]("notification", opened, lambda key: None)
+        self.catalog_topic = Topic[CatalogEvent]("catalog", opened, lambda key: None)
+
+    @property
+    def mode(self) -> FeedMode:
+        return FeedMode.CHANGE_STREAM
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def subscriber_count(self) -> int:
+        return len(self.run_topic) + len(self.notification_topic) + len(self.catalog_topic)
+
+    def runs(self, shop_domain: str, deliver: Callable[[RunEvent], None]) -> AbstractAsyncContextManager[None]:
+        return self.run_topic.subscribe(shop_domain, deliver)
+
+    def notifications(self, deliver: Callable[[NotificationEvent], None]) -> AbstractAsyncContextManager[None]:
+        return self.notification_topic.subscribe("all", deliver)
+
+    def catalog_changes(self, catalog: str,
+                        deliver: Callable[[CatalogEvent], None]) -> AbstractAsyncContextManager[None]:
+        return self.catalog_topic.subscribe(catalog, deliver)
+
+
+class Consumer:
+    """Drains a subscription's generator in a task (as the GraphQL server does); `stop` cancels it,
+    as a client leaving does."""
+
+    END = object()
+
+    def __init__(self, stream: AsyncIterator[object]) -> None:
+        self.received: asyncio.Queue[object] = asyncio.Queue()
+
+        async def drain() -> None:
+            async for value in stream:
+                self.received.put_nowait(value)
+            self.received.put_nowait(self.END)
+
+        self.task = asyncio.create_task(drain())
+
+    async def next(self, timeout: float = 5.0) -> object:
+        async with asyncio.timeout(timeout):
+            return await self.received.get()
+
+    async def quiet(self, wait: float = 0.1) -> bool:
+        """True when nothing arrives within `wait`."""
+        await asyncio.sleep(wait)
+        return self.received.empty()
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+def test_what_a_run_event_means_to_a_subscriber() -> None:
+    sent = run(items_written=500, bytes_downloaded=1000)
+    local = run(items_written=400)
+    assert run_candidate(local, sent) is local  # published here, in order: never second-guessed
+    ahead = run(items_written=600, bytes_downloaded=1000)
+    assert run_candidate(RunChange("r1", SHOP, ahead), sent) is ahead
+    assert run_candidate(RunChange("r1", SHOP, run(items_written=400, bytes_downloaded=1000)), sent) is None
+    assert run_candidate(RunChange("r1", None, None), sent) is RUN_GONE
+    assert run_candidate(RunChange("other", None, None), sent) is None
+    assert run_candidate(RunChange("r1", None, None), None) is None
+    newer = run(id="r2", started_at=T0 + timedelta(minutes=5), phase="starting")
+    assert run_candidate(RunChange("r2", SHOP, newer), sent) is newer
+
+
+async def test_progress_follows_the_feed_rereads_after_a_gap_and_frees_the_feed_when_left() -> None:
+    store, feed, progress = MemoryCatalogStore(), ScriptedFeed(), Broadcaster[SyncRun]()
+    current = run(items_written=1)
+    await store.save_run(current)
+    stream = Consumer(watch_run(store, feed, progress, SHOP, NOW_LIVE))
+    assert (await stream.next()) == current
+    assert feed.subscriber_count() == 1 and progress.subscriber_count(SHOP) == 1
+    feed.run_topic.publish(SHOP, RunChange("r1", SHOP, run(items_written=5)))
+    assert getattr(await stream.next(), "items_written") == 5
+    feed.run_topic.publish(SHOP, RunChange("r1", SHOP, run(items_written=3)))  # behind what was sent
+    assert await stream.quiet()
+    progress.publish(SHOP, run(items_written=6))  # this process's own publication
+    assert getattr(await stream.next(), "items_written") == 6
+    # The feed missed changes: the store says the run has finished.
+    final = run(status=RunStatus.COMPLETED, phase="completed", items_written=9, finished_at=T0 + timedelta(1))
+    await store.save_run(final)
+    feed.run_topic.publish_all(Gap("history lost"))
+    assert (await stream.next()) == final
+    assert (await stream.next()) is Consumer.END  # ends after the final snapshot
+    assert feed.subscriber_count() == 0 and progress.subscriber_count(SHOP) == 0
+
+
+async def test_progress_ends_when_the_followed_run_is_deleted_elsewhere() -> None:
+    store, feed, progress = MemoryCatalogStore(), ScriptedFeed(), Broadcaster[SyncRun]()
+    await store.save_run(run())
+    stream = Consumer(watch_run(store, feed, progress, SHOP, NOW_LIVE))
+    await stream.next()
+    feed.run_topic.publish_all(RunChange("another-shops-run", None, None))
+    assert await stream.quiet()
+    feed.run_topic.publish_all(RunChange("r1", None, None))  # the sync was disabled by another process
+    assert (await stream.next()) is Consumer.END
+    assert feed.subscriber_count() == 0 and progress.subscriber_count(SHOP) == 0
+
+
+async def test_a_subscriber_that_leaves_frees_the_feed_and_the_hub() -> None:
+    store, feed, progress = MemoryCatalogStore(), ScriptedFeed(), Broadcaster[SyncRun]()
+    stream = Consumer(watch_run(store, feed, progress, SHOP, NOW_LIVE))  # no run yet: waits for one
+    assert await stream.quiet()
+    assert feed.subscriber_count() == 1 and progress.subscriber_count(SHOP) == 1
+    await stream.stop()
+    assert feed.subscriber_count() == 0 and progress.subscriber_count(SHOP) == 0
+
+
+async def test_notifications_arrive_once_by_any_path_and_after_a_gap() -> None:
+    store, feed, hub = MemoryCatalogStore(), ScriptedFeed(), Broadcaster[Notification]()
+
+    def note(i: int) -> Notification:
+        return Notification(f"n{i}", SHOP, NotificationLevel.INFO, "T", f"#{i}", created_at=T0 + timedelta(seconds=i))
+
+    await store.add_notification(note(0))  # before the subscription: not news
+    stream = Consumer(watch_notifications(store, feed, hub))
+    assert await stream.quiet()
+    hub.publish(SHOP, note(1))
+    feed.notification_topic.publish("all", note(1))  # the same one, through the store's feed
+    assert getattr(await stream.next(), "id") == "n1"
+    for i in (2, 3):
+        await store.add_notification(note(i))
+    feed.notification_topic.publish("all", Gap("history lost"))
+    assert [getattr(await stream.next(), "id") for _ in range(2)] == ["n2", "n3"]
+    assert await stream.quiet()
+    assert feed.subscriber_count() == 1 and hub.subscriber_count() == 1
+    await stream.stop()
+    assert feed.subscriber_count() == 0 and hub.subscriber_count() == 0
