@@ -146,6 +146,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         gateway.services,
         gateway.authenticator,
         allowed_origins=gateway.settings.allowed_origins,
+        max_operations=gateway.settings.max_subscriptions,
     )
     async def healthz(request: Request) -> Response:
         kind = "mongodb" if gateway.store.persistent else "memory"
