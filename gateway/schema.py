@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -28,6 +29,7 @@ from gateway.query_limits import (
     check_query_text,
     limit_extensions,
 )
+from gateway.redaction import SecretInputs, redact, request_secrets
 from gateway.types import (
     Catalog,
     CatalogIdentifier,
@@ -208,17 +210,35 @@ def public_error(error: GraphQLError) -> GraphQLError:
     return _located(error, UNEXPECTED, {"code": "INTERNAL_SERVER_ERROR"})
 
 
+def request_secrets_of(execution_context: object) -> frozenset[str]:
+    """The secrets one request carried (see gateway.redaction), from Strawberry's execution context."""
+    schema = getattr(execution_context, "schema", None)
+    if not isinstance(schema, GatewaySchema):
+        return frozenset()
+    return request_secrets(
+        schema._schema,
+        schema.secret_inputs,
+        getattr(execution_context, "query", None),
+        getattr(execution_context, "graphql_document", None),
+        getattr(execution_context, "variables", None),
+    )
+
+
+def redacted(error: GraphQLError, secrets: frozenset[str]) -> GraphQLError:
+    """`error` without any of `secrets` in its message."""
+    message = redact(error.message, secrets) if secrets else error.message
+    return error if message == error.message else _located(error, message, dict(error.extensions or {}))
+
+
 class PublicErrors(MaskErrors):
-    """MaskErrors with our policy: every error leaves through `public_error`."""
+    """Every error leaves through `public_error`, without the secrets of the request."""
 
     def __init__(self) -> None:
-        super().__init__(
-            should_mask_error=lambda error: not isinstance(error.original_error, ApiError),
-            error_message=UNEXPECTED,
-        )
+        super().__init__(error_message=UNEXPECTED)
 
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        return public_error(error)
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        secrets = request_secrets_of(self.execution_context)
+        return [redacted(public_error(error), secrets) for error in errors]
 
 
 class GatewaySchema(strawberry.Schema):
@@ -227,6 +247,7 @@ class GatewaySchema(strawberry.Schema):
     def __init__(self, *args: Any, limits: QueryLimits = QueryLimits(), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = limits
+        self.secret_inputs = SecretInputs.of(self._schema)
 
     async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:  # type: ignore[override]
         refused = check_query_text(query, self.limits)
@@ -247,16 +268,18 @@ class GatewaySchema(strawberry.Schema):
         return refusal()
 
     def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
-        """Log errors without the request's source text (it may hold an access token); tracebacks
-        only for unexpected errors."""
+        """Log errors without the request's source text and without its secrets; the traceback only
+        for unexpected errors (formatted here, so it is redacted too)."""
+        secrets = request_secrets_of(execution_context)
         for error in errors:
             path = ".".join(str(p) for p in error.path) if error.path else "-"
             original = error.original_error
             if original is not None and not isinstance(original, GraphQLError) and api_error_for(original) is None:
-                log.error("unexpected error at %s: %s", path, type(original).__name__, exc_info=original)
+                trace = redact("".join(traceback.format_exception(original)), secrets)
+                log.error("unexpected error at %s: %s\n%s", path, type(original).__name__, trace.rstrip())
             else:
                 code = public_error(error).extensions.get("code")
-                log.info("graphql error at %s: %s (%s)", path, error.message, code)
+                log.info("graphql error at %s: %s (%s)", path, redact(error.message, secrets), code)
 
 
 def build_schema(
