@@ -27,12 +27,15 @@ from catalog_store.feed import ChangeFeed
 from catalog_store.models import Notification, SyncRun
 from catalog_store.store import CatalogStore
 from gateway.auth import Authenticator
+from gateway.body import BodyLimits, BodyPolicy, RouteLimit
 from gateway.context import LiveSettings, Services
 from gateway.email import email_sender
 from gateway.http import GatewayGraphQL
 from gateway.schema import GatewaySchema
 from gateway.schema import schema as default_schema
 from gateway.settings import Settings
+from gateway.webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
+from gateway.webhooks import PATH as WEBHOOK_PATH
 from gateway.webhooks import webhook_route
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,17 @@ def cors_middleware(settings: Settings) -> Middleware:
     if settings.allowed_origins is None:
         return Middleware(CORSMiddleware, allow_origin_regex=LOCAL_ORIGIN_REGEX, **common)
     return Middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins), **common)
+
+
+def body_limits(settings: Settings) -> Middleware:
+    """Every route's body is capped while it streams in (GATEWAY_MAX_BODY_BYTES; Shopify's
+    webhooks may be larger) and must arrive within GATEWAY_BODY_TIMEOUT_SECONDS."""
+    policy = BodyPolicy(
+        default=RouteLimit(settings.max_body_bytes, "GATEWAY_MAX_BODY_BYTES"),
+        timeout=settings.body_timeout,
+        routes={WEBHOOK_PATH: RouteLimit(WEBHOOK_MAX_BODY_BYTES, f"{WEBHOOK_MAX_BODY_BYTES} bytes for webhooks")},
+    )
+    return Middleware(BodyLimits, policy=policy)
 
 
 class Gateway:
@@ -140,6 +154,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         gateway.services,
         gateway.authenticator,
         allowed_origins=gateway.settings.allowed_origins,
+        max_operations=gateway.settings.max_subscriptions,
     )
     async def healthz(request: Request) -> Response:
         kind = "mongodb" if gateway.store.persistent else "memory"
@@ -171,6 +186,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[cors_middleware(gateway.settings)])
+    middleware = [body_limits(gateway.settings), cors_middleware(gateway.settings)]  # outermost first
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.gateway = gateway
     return app

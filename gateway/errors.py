@@ -7,6 +7,8 @@ validation) to it; anything it does not recognise is masked as an unexpected err
 
 from __future__ import annotations
 
+import orjson
+
 from bulk.errors import SyncServiceError
 from catalog_store.errors import InvalidQuery, StoreUnavailable
 
@@ -65,6 +67,39 @@ class Unauthenticated(ApiError):
 class Forbidden(ApiError):
     def __init__(self, message: str) -> None:
         super().__init__(message, "FORBIDDEN", "Use the admin token (GATEWAY_ADMIN_TOKEN) for mutations.")
+
+
+class RequestRefused(ApiError):
+    """A request refused at the HTTP edge, before GraphQL runs: `status` is its HTTP status. The
+    body is GraphQL-shaped (`errors[0].extensions.code` and `fix`) on every route."""
+
+    def __init__(self, message: str, code: str, fix: str, *, status: int, retryable: bool = False) -> None:
+        super().__init__(message, code, fix, retryable=retryable)
+        self.status = status
+
+    def body(self) -> bytes:
+        return orjson.dumps({"errors": [{"message": self.message, "extensions": self.extensions}]})
+
+
+class BodyTooLarge(RequestRefused):
+    def __init__(self, limit: int, setting: str) -> None:
+        super().__init__(
+            f"The request body is larger than {limit} bytes.",
+            "PAYLOAD_TOO_LARGE",
+            f"Send a smaller body: split the request (the limit is {setting}).",
+            status=413,
+        )
+
+
+class BodyTimeout(RequestRefused):
+    def __init__(self, timeout: float) -> None:
+        super().__init__(
+            f"The request body did not arrive within {timeout:g} seconds.",
+            "REQUEST_TIMEOUT",
+            "Send the whole body without pausing (the deadline is GATEWAY_BODY_TIMEOUT_SECONDS).",
+            status=408,
+            retryable=True,
+        )
 
 
 def api_error_for(exc: BaseException) -> ApiError | None:

@@ -18,14 +18,18 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.auth import Authenticator
 from gateway.context import Context, Loaders, Services
-from gateway.errors import Unauthenticated
-from gateway.settings import LOCAL_HOSTNAMES
+from gateway.errors import ApiError, RequestRefused, Unauthenticated
+from gateway.settings import DEFAULT_MAX_SUBSCRIPTIONS, LOCAL_HOSTNAMES
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -67,12 +71,93 @@ def is_request_error(response: GraphQLHTTPResponse) -> bool:
     return response.get("data") is None and bool(errors) and all(not e.get("path") for e in errors)
 
 
+MAX_OPERATIONS_PER_CONNECTION = 50
+# Strawberry's HTTP refusals (HTTPException: status and reason) → a code and a fix for the client.
+REFUSAL_CODES: dict[int, tuple[str, str]] = {
+    400: ("BAD_REQUEST", "Send a JSON object {\"query\": \"…\", \"variables\": {…}} as UTF-8 with "
+                         "Content-Type: application/json, or the same as GET query parameters."),
+    404: ("NOT_FOUND", "Send GraphQL requests to /graphql (GET or POST); the GraphiQL page needs Accept: text/html."),
+    405: ("METHOD_NOT_ALLOWED", "Send queries with GET or POST, and mutations with POST."),
+}
+UNKNOWN_REFUSAL = ("BAD_REQUEST", "Correct the request as the message says.")
+
+
+def http_refusal(exc: HTTPException) -> RequestRefused:
+    """Strawberry's plain-text refusal as a coded GraphQL error (never a traceback)."""
+    code, fix = REFUSAL_CODES.get(exc.status_code, UNKNOWN_REFUSAL)
+    return RequestRefused(exc.reason, code, fix, status=exc.status_code)
+
+
 def graphiql_html() -> str:
     return resources.files("gateway").joinpath("static/graphiql.html").read_text(encoding="utf-8")
 
 
+class OperationSlots:
+    """The WebSocket operations (subscriptions, and queries sent over a socket) in flight in this
+    process, against a cap: each costs a task and store polls, and 60 sockets of 50 subscriptions
+    stalled /healthz for 40 s."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.handlers: set[LimitedTransportWSHandler] = set()
+
+    @property
+    def in_use(self) -> int:
+        return sum(len(handler.operations) for handler in self.handlers)
+
+
+def too_many_operations(message: str, fix: str) -> dict[str, object]:
+    error = ApiError(message, "TOO_MANY_SUBSCRIPTIONS", fix, retryable=True)
+    return {"message": error.message, "extensions": error.extensions}
+
+
+class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with the process-wide cap of `OperationSlots` (and a coded error for
+    the per-connection one): a subscribe over either gets an `error` message for that id; the
+    connection and its other operations go on."""
+
+    async def handle(self) -> None:
+        slots = self._slots
+        slots.handlers.add(self)
+        try:
+            await super().handle()
+        finally:
+            slots.handlers.discard(self)
+
+    @property
+    def _slots(self) -> OperationSlots:
+        slots = getattr(self.view, "operation_slots", None)
+        assert isinstance(slots, OperationSlots)
+        return slots
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            refusal = self._refusal()
+            if refusal is not None:
+                await self.send_message({"id": message["id"], "type": "error", "payload": [refusal]})
+                return
+        await super().handle_subscribe(message)
+
+    def _refusal(self) -> dict[str, object] | None:
+        limit = self.max_subscriptions_per_connection
+        if limit is not None and len(self.operations) >= limit:
+            return too_many_operations(
+                f"This connection already runs {limit} operations.",
+                "Complete operations you no longer need, or open another connection.",
+            )
+        slots = self._slots
+        if slots.in_use >= slots.limit:
+            return too_many_operations(
+                f"The gateway runs its maximum of {slots.limit} WebSocket operations.",
+                "Retry later, or complete subscriptions you no longer need (the limit is GATEWAY_MAX_SUBSCRIPTIONS).",
+            )
+        return None
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     """`/graphql` for GET, POST and WebSocket (graphql-transport-ws)."""
+
+    graphql_transport_ws_handler_class = LimitedTransportWSHandler
 
     def __init__(
         self,
@@ -82,6 +167,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         *,
         allowed_origins: Sequence[str] | None = None,
         connection_init_wait_timeout: timedelta = timedelta(seconds=10),
+        max_operations: int = DEFAULT_MAX_SUBSCRIPTIONS,
     ) -> None:
         super().__init__(
             schema,
@@ -90,8 +176,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=connection_init_wait_timeout,
             allowed_origins=tuple(allowed_origins or ()),
-            max_subscriptions_per_connection=50,
+            max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
         )
+        self.operation_slots = OperationSlots(max_operations)
         self.services = services
         self.authenticator = authenticator
         self.allow_local_origins = allowed_origins is None
@@ -100,13 +187,44 @@ class GatewayGraphQL(GraphQL[Context, None]):
     # -- HTTP ------------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope, receive=receive)
-            role = self.authenticator.role_for(request.headers.get("authorization"))
-            if role is None and not self._wants_ide(request):
-                await self._unauthenticated(request)(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive=receive)
+        role = self.authenticator.role_for(request.headers.get("authorization"))
+        if role is None and not self._wants_ide(request):
+            await self._unauthenticated(request)(scope, receive, send)  # before reading any body
+            return
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = self._refused(request, http_refusal(exc))
+        await response(scope, receive, send)
+
+    def _refused(self, request: Request, refused: RequestRefused) -> Response:
+        return Response(refused.body(), status_code=refused.status,
+                        media_type=negotiate_media_type(request.headers.get("accept")))
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson: invalid UTF-8 and nesting too deep are JSONDecodeErrors (400), not a 500 with a
+        traceback as with `json.loads`; also used for WebSocket messages."""
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise HTTPException(400, "The request body is not valid JSON encoded as UTF-8.") from None
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        """Strawberry's parsing, after refusing a JSON body that is not an object (a number or a
+        string would reach `.get` and end in a 500)."""
+        content_type, _ = parse_content_type(request.content_type or "")
+        if request.method == "POST" and "application/json" in content_type:
+            data = self.parse_json(await request.get_body())  # the body is cached: parsed twice, read once
+            if not isinstance(data, (dict, list)):
+                raise HTTPException(400, "The request body must be a JSON object with a `query` string.")
+        return await super().parse_http_body(request)
 
     @staticmethod
     def _wants_ide(request: Request) -> bool:

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaskErrors
 from strawberry.printer import print_schema
-from strawberry.types import Info
+from strawberry.schema.schema import StreamResult
+from strawberry.types import ExecutionResult, Info
+from strawberry.types.execution import PreExecutionError
 
 from catalog_store.items import Identifier, normalize_shop_domain
 from catalog_store.store import MAX_PAGE_SIZE
 from gateway.context import Context
 from gateway.errors import ApiError, BadUserInput, NotFoundError, api_error_for
 from gateway.live import watch_notifications, watch_run
+from gateway.query_limits import (
+    MAX_ALIASES,
+    MAX_DEPTH,
+    MAX_TOKENS,
+    QueryLimits,
+    check_query_text,
+    limit_extensions,
+)
+from gateway.redaction import SecretInputs, redact, request_secrets
 from gateway.types import (
     Catalog,
     CatalogIdentifier,
@@ -29,9 +42,6 @@ from gateway.types import (
 
 log = logging.getLogger("gateway.graphql")
 
-MAX_DEPTH = 10
-MAX_ALIASES = 20
-MAX_TOKENS = 3000
 MAX_ACCESS_TOKEN_LENGTH = 1000
 UNEXPECTED = "Unexpected error."
 
@@ -201,47 +211,95 @@ def public_error(error: GraphQLError) -> GraphQLError:
     return _located(error, UNEXPECTED, {"code": "INTERNAL_SERVER_ERROR"})
 
 
+def request_secrets_of(execution_context: object) -> frozenset[str]:
+    """The secrets one request carried (see gateway.redaction), from Strawberry's execution context."""
+    schema = getattr(execution_context, "schema", None)
+    if not isinstance(schema, GatewaySchema):
+        return frozenset()
+    return request_secrets(
+        schema._schema,
+        schema.secret_inputs,
+        getattr(execution_context, "query", None),
+        getattr(execution_context, "graphql_document", None),
+        getattr(execution_context, "variables", None),
+    )
+
+
+def redacted(error: GraphQLError, secrets: frozenset[str]) -> GraphQLError:
+    """`error` without any of `secrets` in its message."""
+    message = redact(error.message, secrets) if secrets else error.message
+    return error if message == error.message else _located(error, message, dict(error.extensions or {}))
+
+
 class PublicErrors(MaskErrors):
-    """MaskErrors with our policy: every error leaves through `public_error`."""
+    """Every error leaves through `public_error`, without the secrets of the request."""
 
     def __init__(self) -> None:
-        super().__init__(
-            should_mask_error=lambda error: not isinstance(error.original_error, ApiError),
-            error_message=UNEXPECTED,
-        )
+        super().__init__(error_message=UNEXPECTED)
 
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        return public_error(error)
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        secrets = request_secrets_of(self.execution_context)
+        return [redacted(public_error(error), secrets) for error in errors]
 
 
 class GatewaySchema(strawberry.Schema):
+    """The schema with the gateway's limits and error policy."""
+
+    def __init__(self, *args: Any, limits: QueryLimits = QueryLimits(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self.secret_inputs = SecretInputs.of(self._schema)
+
+    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:  # type: ignore[override]
+        refused = check_query_text(query, self.limits)
+        if refused is not None:
+            return ExecutionResult(data=None, errors=[refused])
+        return await super().execute(query, *args, **kwargs)
+
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:  # type: ignore[override]
+        """WebSocket operations (and subscriptions) come through here; over-long texts are refused
+        before they reach the parser, as for `execute`."""
+        refused = check_query_text(query, self.limits)
+        if refused is None:
+            return await super().stream(query, *args, **kwargs)
+
+        async def refusal() -> AsyncGenerator[ExecutionResult, None]:
+            yield PreExecutionError(data=None, errors=[refused])
+
+        return refusal()
+
     def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
-        """Log errors without the request's source text (it may hold an access token); tracebacks
-        only for unexpected errors."""
+        """Log errors without the request's source text and without its secrets; the traceback only
+        for unexpected errors (formatted here, so it is redacted too)."""
+        secrets = request_secrets_of(execution_context)
         for error in errors:
             path = ".".join(str(p) for p in error.path) if error.path else "-"
             original = error.original_error
             if original is not None and not isinstance(original, GraphQLError) and api_error_for(original) is None:
-                log.error("unexpected error at %s: %s", path, type(original).__name__, exc_info=original)
+                trace = redact("".join(traceback.format_exception(original)), secrets)
+                log.error("unexpected error at %s: %s\n%s", path, type(original).__name__, trace.rstrip())
             else:
                 code = public_error(error).extensions.get("code")
-                log.info("graphql error at %s: %s (%s)", path, error.message, code)
+                log.info("graphql error at %s: %s (%s)", path, redact(error.message, secrets), code)
 
 
 def build_schema(
-    *, max_depth: int = MAX_DEPTH, max_aliases: int = MAX_ALIASES, max_tokens: int = MAX_TOKENS
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_aliases: int = MAX_ALIASES,
+    max_tokens: int = MAX_TOKENS,
+    limits: QueryLimits | None = None,
 ) -> GatewaySchema:
-    """The gateway's schema with its limits (extensions are factories: fresh instances per request)."""
+    """The gateway's schema with its limits. Extensions are classes: Strawberry makes fresh
+    instances per request (an instance would be shared by concurrent requests)."""
+    if limits is None:
+        limits = QueryLimits(max_depth=max_depth, max_aliases=max_aliases, max_tokens=max_tokens)
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-            lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            PublicErrors,
-        ],
+        extensions=[*limit_extensions(limits), PublicErrors],
+        limits=limits,
     )
 
 

@@ -19,6 +19,10 @@ DEFAULT_API_VERSION = "2026-01"
 DEFAULT_ADMIN_API_URL = "https://{shop}/admin/api/{version}/graphql.json"
 DEFAULT_STORAGE_LIMIT = 104_857_600
 DEFAULT_SMTP_PORT = 25
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+DEFAULT_MAX_SUBSCRIPTIONS = 500
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
 MIN_TOKEN_LENGTH = 16
 # Cross-origin WebSocket handshakes accepted when GATEWAY_ALLOWED_ORIGINS is unset (any port).
 LOCAL_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -55,6 +59,11 @@ class Settings:
     smtp: SmtpSettings | None = None
     allowed_origins: tuple[str, ...] | None = None  # None: same origin and localhost (any port)
     shopify_access_token: str | None = field(default=None, repr=False)  # for `catalog-gateway sync`
+    # Edges (issue #14): what one client may make this process read, hold and wait for.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # /graphql bodies and WebSocket messages
+    max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS  # WebSocket operations in flight, whole process
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT  # seconds to send a request's line and headers
+    body_timeout: float = DEFAULT_BODY_TIMEOUT  # seconds to send a request's body
 
     @property
     def effective_public_url(self) -> str:
@@ -92,6 +101,20 @@ class _Reader:
             return default
         if value < low or (high is not None and value > high):
             self.problems.append(f"{name}={value} is out of range: set it to {meaning}.")
+            return default
+        return value
+
+    def seconds(self, name: str, default: float, low: float, high: float, meaning: str) -> float:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} is not a number: set it to {meaning}.")
+            return default
+        if not low <= value <= high:  # also refuses nan
+            self.problems.append(f"{name}={raw} is out of range: set it to {meaning}.")
             return default
         return value
 
@@ -151,6 +174,14 @@ class _Reader:
         smtp = self.smtp()
         origins = self.allowed_origins()
         access_token = self.get("SHOPIFY_ACCESS_TOKEN")
+        max_body = self.integer("GATEWAY_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 4096, 1 << 30,
+                                "a number of bytes between 4096 and 1073741824 (default 1048576)")
+        max_subscriptions = self.integer("GATEWAY_MAX_SUBSCRIPTIONS", DEFAULT_MAX_SUBSCRIPTIONS, 1, 1_000_000,
+                                         "a positive number of WebSocket operations (default 500)")
+        header_timeout = self.seconds("GATEWAY_HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT, 0.1, 3600,
+                                      "seconds between 0.1 and 3600 (default 10)")
+        body_timeout = self.seconds("GATEWAY_BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT, 0.1, 3600,
+                                    "seconds between 0.1 and 3600 (default 30)")
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -168,6 +199,10 @@ class _Reader:
             smtp=smtp,
             allowed_origins=origins,
             shopify_access_token=access_token,
+            max_body_bytes=max_body,
+            max_subscriptions=max_subscriptions,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
         )
 
     def public_url(self) -> str | None:

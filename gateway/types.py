@@ -20,6 +20,7 @@ from catalog_store.models import ItemFilter, utcnow
 from gateway.context import Context
 from gateway.errors import BadUserInput
 from gateway.pagination import check_page_size, decode_cursor, encode_cursor
+from gateway.redaction import SECRET
 
 MAX_RUNS = 100
 DEFAULT_PAGE_SIZE = 50
@@ -372,5 +373,8 @@ class DisableResult:
 @strawberry.input
 class EnableShopifySyncInput:
     shop_domain: str
-    access_token: str = strawberry.field(description="Admin API access token: write-only, never returned.")
+    access_token: str = strawberry.field(
+        description="Admin API access token: write-only, never returned.",
+        metadata={SECRET: True},  # kept out of every error and log line (gateway.redaction)
+    )
     identifier: CatalogIdentifier

@@ -20,6 +20,7 @@ from bulk.sync import SyncSettings
 from catalog_store.store import CatalogStore
 from gateway.app import Gateway, create_app, sync_settings_for
 from gateway.context import LiveSettings
+from gateway.server import server_config
 from gateway.settings import Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -86,7 +87,7 @@ async def serve_gateway(
     overrides.update(sync_overrides or {})
     sync_settings: SyncSettings = sync_settings_for(settings, **overrides)
     gateway = Gateway(settings, store, auth=auth, email=email, sync_settings=sync_settings, live=live)
-    server = _Server(uvicorn.Config(create_app(gateway), log_level="warning"))
+    server = _Server(server_config(create_app(gateway), settings, log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

@@ -123,3 +123,21 @@ def test_blank_values_count_as_unset() -> None:
 
 def test_public_url_defaults_to_host_and_port() -> None:
     assert Settings.from_env({"GATEWAY_HOST": "::1", "GATEWAY_PORT": "8123"}).effective_public_url == "http://[::1]:8123"
+
+
+def test_edge_limits_have_defaults_and_are_read() -> None:
+    s = Settings.from_env({})
+    assert (s.max_body_bytes, s.max_subscriptions, s.header_timeout, s.body_timeout) == (1_048_576, 500, 10.0, 30.0)
+    s = Settings.from_env({"GATEWAY_MAX_BODY_BYTES": "65536", "GATEWAY_MAX_SUBSCRIPTIONS": "20",
+                           "GATEWAY_HEADER_TIMEOUT_SECONDS": "2.5", "GATEWAY_BODY_TIMEOUT_SECONDS": "60"})
+    assert (s.max_body_bytes, s.max_subscriptions, s.header_timeout, s.body_timeout) == (65536, 20, 2.5, 60.0)
+
+
+def test_edge_limit_mistakes_are_reported_with_the_expected_range() -> None:
+    found = problems({"GATEWAY_MAX_BODY_BYTES": "10", "GATEWAY_MAX_SUBSCRIPTIONS": "many",
+                      "GATEWAY_HEADER_TIMEOUT_SECONDS": "nan", "GATEWAY_BODY_TIMEOUT_SECONDS": "0"})
+    assert len(found) == 4
+    assert any(p.startswith("GATEWAY_MAX_BODY_BYTES=10 is out of range") and "4096" in p for p in found)
+    assert any(p.startswith("GATEWAY_MAX_SUBSCRIPTIONS='many' is not a whole number") for p in found)
+    assert any(p.startswith("GATEWAY_HEADER_TIMEOUT_SECONDS=nan is out of range") for p in found)
+    assert any(p.startswith("GATEWAY_BODY_TIMEOUT_SECONDS=0 is out of range") for p in found)
