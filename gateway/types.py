@@ -214,7 +214,15 @@ class CatalogItemFilter:
     in_stock: bool | None = strawberry.UNSET
     price_min: Decimal | None = strawberry.UNSET
     price_max: Decimal | None = strawberry.UNSET
-    search: str | None = strawberry.UNSET
+    search: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "Items whose product title, variant title or SKU contains this text, ignoring case (a literal "
+            "substring, not a pattern). It tests every item of the catalog, so it costs a pass over the "
+            "catalog. On MongoDB the other conditions read through an index, and combined with one of "
+            "them `search` tests only the items that condition selects."
+        ),
+    )
 
     def to_model(self) -> ItemFilter:
         """The store's filter (an omitted or null condition is no condition). BAD_USER_INPUT for
