@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 from bson import ObjectId
-from pymongo import DeleteOne, InsertOne, ReplaceOne
+from pymongo import InsertOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -34,7 +34,7 @@ from catalog_store.models import WriteResult
 from catalog_store.writes import PlannedWrite, PreparedItem, StoredState, WritePlan, item_digest, plan_writes
 
 Document = dict[str, Any]
-WriteOp = InsertOne[Document] | ReplaceOne[Document] | DeleteOne
+WriteOp = InsertOne[Document] | ReplaceOne[Document]
 
 DUPLICATE_KEY = 11000
 MAX_SETTLE_ROUNDS = 50
@@ -302,24 +302,22 @@ class ItemWriter:
 
     async def delete(self, catalog: str, query: Document, guard: Document, *, rounds: int = 5) -> int:
         """Delete the items matching `query`, each only while unchanged since it was read (its
-        `_rev`, plus `guard`), so counters move by exactly what was deleted."""
+        `_rev`, plus `guard`), and move the counters by exactly what this call deleted: each delete
+        is its own command, so one that finds the item changed (read again next round) or already
+        deleted by another process (who counted it) is known, and no recount races other writers."""
         deleted = 0
-        exact = True
         for _ in range(rounds):
             docs = await self._items.find(query, {"_id": 1, "_rev": 1, "_size": 1}).to_list()
             if not docs:
                 break
-            outcome = await self._items.bulk_write(
-                [DeleteOne({"_id": d["_id"], "_rev": d["_rev"], **guard}) for d in docs], ordered=False
-            )
-            deleted += outcome.deleted_count
-            if outcome.deleted_count == len(docs):
-                if exact:
-                    await self.count(catalog, items=-len(docs), storage_bytes=-sum(d["_size"] for d in docs))
-            else:
-                exact = False
-        if not exact:
-            await self.recount(catalog)
+            gone: list[Document] = []
+            for chunk in in_chunks(docs):
+                outcomes = await asyncio.gather(
+                    *(self._items.delete_one({"_id": d["_id"], "_rev": d["_rev"], **guard}) for d in chunk)
+                )
+                gone.extend(d for d, outcome in zip(chunk, outcomes) if outcome.deleted_count == 1)
+            deleted += len(gone)
+            await self.count(catalog, items=-len(gone), storage_bytes=-sum(d["_size"] for d in gone))
         return deleted
 
 
