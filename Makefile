@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -17,8 +17,15 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/catalog-gateway demo
 
 # The real-server tests start their own SecantusDB (test extra); MONGODB_URI points them at a MongoDB instead.
-test: $(VENV)/.installed
+test: lint
 	$(PY) -m pytest
+
+# ruff lints everything; mypy is strict on the app packages (bulk, catalog_store, gateway: pyproject).
+# No `ruff format --check`: the code keeps its hand-aligned style, and reformatting would rewrite
+# 99 of 134 files (about 5,000 lines) for no behaviour, burying history and every open branch in conflicts.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.ingest

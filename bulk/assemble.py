@@ -387,7 +387,7 @@ def variant_item(
         product.url,
         product.handle,
         product.published_scope,
-        price,  # type: ignore[arg-type]
+        price,
         compare_at,
         line.inventory_quantity,
         options,

@@ -90,7 +90,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
         """Delay before retry number `retry` (1-based) after a 5xx or network error."""
-        return rand() * min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+        return float(rand() * min(self.max_delay, self.base_delay * 2 ** (retry - 1)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +328,7 @@ class ShopifyClient:
         self._closed = True
         async with self._connect_lock:
             if self._gql is not None and self._gql_session is not None:
-                await self._gql.close_async()
+                await self._gql.close_async()  # type: ignore[no-untyped-call]  # gql leaves it unannotated
             self._gql = self._gql_session = None
 
     @property
@@ -375,7 +375,8 @@ class ShopifyClient:
                 raise ShopifyRequestError(self._redact(f"Shopify transport error: {exc}")) from None
             else:
                 self._observe(document, result.extensions)
-                return result.data
+                data: dict[str, Any] = result.data
+                return data
             await self._sleep(delay)
 
     async def _connect(self) -> Any:
@@ -387,7 +388,7 @@ class ShopifyClient:
                 transport = _ShopifyTransport(self.url, self._token, self._external_session)
                 self._gql = Client(schema=schema, transport=transport, execute_timeout=self._request_timeout,
                                    serialize_variables=True)
-                self._gql_session = await self._gql.connect_async()
+                self._gql_session = await self._gql.connect_async()  # type: ignore[no-untyped-call]  # as above
             return self._gql_session
 
     def _observe(self, document: str, extensions: Mapping[str, Any] | None) -> ThrottleStatus | None:
@@ -530,7 +531,7 @@ class ShopifyClient:
         subscription = payload.get("webhookSubscription") or {}
         if not subscription.get("id"):
             raise ShopifyServerError("Shopify created no webhook subscription and reported no error")
-        return subscription["id"]
+        return str(subscription["id"])
 
     async def find_webhook(self, topic: str, callback_url: str) -> str | None:
         """The gid of the subscription delivering `topic` to `callback_url`, if there is one."""

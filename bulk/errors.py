@@ -82,13 +82,14 @@ class ShopifyRequestError(ShopifyError):
 class ShopifyUserError(ShopifyRequestError):
     """A mutation answered with `userErrors` (e.g. INVALID bulk query, webhook already registered)."""
 
-    def __init__(self, message: str, *, user_errors: tuple = (), fix: str | None = None) -> None:
+    def __init__(self, message: str, *, user_errors: tuple[object, ...] = (), fix: str | None = None) -> None:
         super().__init__(message, fix=fix)
         self.user_errors = tuple(user_errors)
 
     @property
     def codes(self) -> list[str]:
-        return [e.code for e in self.user_errors if getattr(e, "code", None)]
+        codes = (getattr(e, "code", None) for e in self.user_errors)
+        return [code for code in codes if isinstance(code, str) and code]
 
 
 class ShopNotFound(ShopifyError):

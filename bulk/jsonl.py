@@ -47,7 +47,7 @@ class DownloadRetry:
     def delay(self, failure: int) -> float:
         """Exponential backoff with jitter for the `failure`-th consecutive failure (1-based)."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (failure - 1))
-        return ceiling * (0.5 + random.random() / 2)
+        return float(ceiling * (0.5 + random.random() / 2))
 
 
 @dataclass(slots=True, frozen=True)

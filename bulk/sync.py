@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import os
 import socket
@@ -97,6 +98,10 @@ class DisableResult:
     shop_domain: str
     items_deleted: int
     alert_subscriptions_affected: int
+
+
+def _add_webhook_id(stored: SyncConfig, webhook_id: str) -> None:
+    stored.webhook_ids.append(webhook_id)
 
 
 def default_owner_id() -> str:
@@ -627,7 +632,7 @@ class SyncService:
                 continue
             config.webhook_ids.append(webhook_id)
             # recorded at once, so that a disable during registration deletes what was created
-            await reporter.update_config(lambda stored, i=webhook_id: stored.webhook_ids.append(i))
+            await reporter.update_config(functools.partial(_add_webhook_id, webhook_id=webhook_id))
 
     async def _delete_webhooks(self, config: SyncConfig) -> list[str]:
         if not config.webhook_ids:

@@ -28,7 +28,6 @@ import orjson
 
 from bulk.assemble import (
     INVENTORY_ITEM_PREFIX,
-    MAX_VALUE_CHARS,
     PRODUCT_PREFIX,
     VARIANT_PREFIX,
     BulkLine,
@@ -45,7 +44,7 @@ from bulk.assemble import (
     variant_item,
 )
 from bulk.errors import InvalidWebhookPayload
-from catalog_store.items import CatalogItem, Identifier
+from catalog_store.items import MAX_VALUE_CHARS, CatalogItem, Identifier
 
 PRODUCTS_CREATE: Final = "products/create"
 PRODUCTS_UPDATE: Final = "products/update"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -58,8 +58,8 @@ def _array_size(values: object) -> int:
     """BSON size of an array of strings (a document keyed "0", "1", …)."""
     if type(values) is not tuple and type(values) is not list:
         raise _Bad
-    count = len(values)  # type: ignore[arg-type]
-    joined = "".join(values)  # type: ignore[arg-type]  # TypeError unless every value is a string
+    count = len(values)
+    joined = "".join(values)  # TypeError unless every value is a string
     keys = _ARRAY_KEYS[count] if count < len(_ARRAY_KEYS) else sum(len(str(i)) + 2 for i in range(count))
     return 5 + keys + 5 * count + (len(joined) if joined.isascii() else len(joined.encode()))
 
@@ -137,7 +137,7 @@ def check_batch(catalog: str, items: Sequence[CatalogItem]) -> tuple[list[Catalo
     base = base_size(catalog)
     checked: list[CatalogItem] = []
     sizes: list[int] = []
-    last: object = _NO_ITEM
+    last: Any = _NO_ITEM  # an item, or the sentinel whose fields match nothing
     product_size = 0
     updated_at: datetime | None = None
     valid_money = _valid_money

@@ -21,7 +21,6 @@ import msgspec
 from catalog_store.checks import check_batch, item_size
 from catalog_store.errors import StoreError, UnknownCatalog
 from catalog_store.items import CatalogItem
-from catalog_store.polling_feed import PollingFeed, WrittenItem
 from catalog_store.models import (
     CatalogInfo,
     ItemFilter,
@@ -32,14 +31,15 @@ from catalog_store.models import (
     WriteResult,
     utcnow,
 )
+from catalog_store.polling_feed import PollingFeed, WrittenItem
 from catalog_store.queries import CheckedFilter, check_filter, cursor, page_size
 from catalog_store.records import (
+    changed_sync_fields,
+    lease_expiry,
     notification_from_document,
     notification_to_document,
-    lease_expiry,
     run_from_document,
     run_to_document,
-    changed_sync_fields,
     sync_from_document,
     sync_to_document,
 )
@@ -52,7 +52,6 @@ from catalog_store.writes import (
     plan_writes,
     utc_millis,
 )
-
 
 _Ids = str | list[str]  # one variant id (the usual case: no container per entry), or several
 

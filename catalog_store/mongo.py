@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -52,12 +52,12 @@ from catalog_store.mongo_items import ItemWriter, in_chunks, item_key
 from catalog_store.queries import SEARCH_FIELDS, CheckedFilter, check_filter, cursor, page_size
 from catalog_store.records import (
     catalog_from_document,
+    changed_sync_fields,
     lease_expiry,
     notification_from_document,
     notification_to_document,
     run_from_document,
     run_to_document,
-    changed_sync_fields,
     sync_from_document,
     sync_to_document,
 )
@@ -91,7 +91,7 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _translated(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """PyMongo errors become StoreUnavailable (unreachable, retryable) or StoreError."""
 
     @functools.wraps(method)

@@ -186,7 +186,7 @@ class _Stream:
                 await stream.close()
 
     def _delay(self, failures: int) -> float:
-        return min(self._retry_delay * 2 ** max(0, failures - 1), self._max_retry_delay)
+        return float(min(self._retry_delay * 2 ** max(0, failures - 1), self._max_retry_delay))
 
     async def _reopen(self, stream: AsyncChangeStream[Document], why: str, failures: int) -> AsyncChangeStream[Document]:
         """The stream again from its last resume token (after `failures` failures in a row: first

@@ -20,13 +20,19 @@ from gateway.errors import Forbidden
 
 
 class DisableOutcome(Protocol):
-    shop_domain: str
-    items_deleted: int
-    alert_subscriptions_affected: int
+    """What a disable reports (read-only: the service may answer with a frozen value)."""
+
+    @property
+    def shop_domain(self) -> str: ...
+    @property
+    def items_deleted(self) -> int: ...
+    @property
+    def alert_subscriptions_affected(self) -> int: ...
 
 
 class SyncOperations(Protocol):
-    """The part of `bulk.sync.SyncService` the API calls (see /tmp contracts: SyncService)."""
+    """The part of `bulk.sync.SyncService` the API calls: the schema depends on these few methods, not
+    on the service, so tests can drive the API with a double."""
 
     progress: Broadcaster[SyncRun]
     notifier: Notifier

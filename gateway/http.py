@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLFormattedError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -18,12 +19,11 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage, SubscribeMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.auth import Authenticator
@@ -67,7 +67,7 @@ def negotiate_media_type(accept: str | None) -> str:
 def is_request_error(response: GraphQLHTTPResponse) -> bool:
     """True when the operation never executed (parse, validation or variable errors): no data and
     no error carries a response path."""
-    errors = response.get("errors") or []
+    errors = cast(list[dict[str, object]], response.get("errors") or [])
     return response.get("data") is None and bool(errors) and all(not e.get("path") for e in errors)
 
 
@@ -106,9 +106,9 @@ class OperationSlots:
         return sum(len(handler.operations) for handler in self.handlers)
 
 
-def too_many_operations(message: str, fix: str) -> dict[str, object]:
+def too_many_operations(message: str, fix: str) -> GraphQLFormattedError:
     error = ApiError(message, "TOO_MANY_SUBSCRIPTIONS", fix, retryable=True)
-    return {"message": error.message, "extensions": error.extensions}
+    return GraphQLFormattedError(message=error.message, extensions=error.extensions)
 
 
 class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -134,11 +134,11 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.connection_acknowledged and message["id"] not in self.operations:
             refusal = self._refusal()
             if refusal is not None:
-                await self.send_message({"id": message["id"], "type": "error", "payload": [refusal]})
+                await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[refusal]))
                 return
         await super().handle_subscribe(message)
 
-    def _refusal(self) -> dict[str, object] | None:
+    def _refusal(self) -> GraphQLFormattedError | None:
         limit = self.max_subscriptions_per_connection
         if limit is not None and len(self.operations) >= limit:
             return too_many_operations(
@@ -279,9 +279,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         media_type = sub_response.media_type or JSON
         status = 200
         if media_type == GRAPHQL_RESPONSE_JSON and isinstance(response_data, dict) and is_request_error(response_data):
-            response_data = {k: v for k, v in response_data.items() if k != "data"}
+            body: object = {k: v for k, v in response_data.items() if k != "data"}
             status = 400
-        response = Response(self.encode_json(response_data), status_code=status, media_type=media_type)
+        else:
+            body = response_data
+        response = Response(self.encode_json(body), status_code=status, media_type=media_type)
         response.headers.raw.extend(
             (k, v) for k, v in sub_response.headers.raw if k.lower() not in (b"content-type", b"content-length")
         )
@@ -301,7 +303,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if role is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})  # closes with 4403 Forbidden
         context.role = role
-        return UNSET
+        return cast(UnsetType, UNSET)
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         if super().is_websocket_origin_allowed(request, origin):

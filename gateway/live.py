@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from bulk.progress import ALL, Broadcaster
@@ -137,7 +137,7 @@ async def watch_run(
     shop_domain: str,
     live: LiveSettings,
     clock: Clock = time.monotonic,
-) -> AsyncIterator[SyncRun]:
+) -> AsyncGenerator[SyncRun, None]:
     """Snapshots of the shop's current run: the current state at once, then each change (paced by
     a `Coalescer`); ends after the final snapshot, or when the run disappears (sync disabled)."""
     coalescer = Coalescer(live.progress_interval)
@@ -173,7 +173,7 @@ async def watch_notifications(
     store: CatalogStore,
     feed: ChangeFeed,
     hub: Broadcaster[Notification],
-) -> AsyncIterator[Notification]:
+) -> AsyncGenerator[Notification, None]:
     """Each dashboard notification created after the call, once, in the order they arrive."""
     seen = SeenIds()
     inbox: Inbox[NotificationEvent] = Inbox(NOTIFICATION_INBOX)

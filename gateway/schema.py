@@ -194,7 +194,7 @@ def public_error(error: GraphQLError) -> GraphQLError:
     if isinstance(original, ApiError):
         return error
     if original is None or isinstance(original, GraphQLError) and error.path is None:
-        if error.extensions.get("code"):
+        if (error.extensions or {}).get("code"):
             return error
         if isinstance(error, GraphQLSyntaxError) or isinstance(original, GraphQLSyntaxError):
             code = "GRAPHQL_PARSE_FAILED"
@@ -204,7 +204,7 @@ def public_error(error: GraphQLError) -> GraphQLError:
             code = "GRAPHQL_VALIDATION_FAILED"
         else:
             return error
-        return _located(error, error.message, {**error.extensions, "code": code})
+        return _located(error, error.message, {**(error.extensions or {}), "code": code})
     api = api_error_for(original)
     if api is not None:
         return _located(error, api.message, api.extensions)
@@ -250,13 +250,13 @@ class GatewaySchema(strawberry.Schema):
         self.limits = limits
         self.secret_inputs = SecretInputs.of(self._schema)
 
-    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:  # type: ignore[override]
+    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
         refused = check_query_text(query, self.limits)
         if refused is not None:
             return ExecutionResult(data=None, errors=[refused])
         return await super().execute(query, *args, **kwargs)
 
-    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:  # type: ignore[override]
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
         """WebSocket operations (and subscriptions) come through here; over-long texts are refused
         before they reach the parser, as for `execute`."""
         refused = check_query_text(query, self.limits)
@@ -279,7 +279,7 @@ class GatewaySchema(strawberry.Schema):
                 trace = redact("".join(traceback.format_exception(original)), secrets)
                 log.error("unexpected error at %s: %s\n%s", path, type(original).__name__, trace.rstrip())
             else:
-                code = public_error(error).extensions.get("code")
+                code = (public_error(error).extensions or {}).get("code")
                 log.info("graphql error at %s: %s (%s)", path, redact(error.message, secrets), code)
 
 

@@ -117,7 +117,7 @@ async def sync_once(store: CatalogStore, settings: Settings, shop: str, token: s
             except SyncServiceError as exc:
                 console.print(f"[red]{exc.code}[/]: {exc}\n[bold]fix[/]: {exc.fix}")
                 return EXIT_FAILED
-            current = service.local_run(shop) or (await store.list_runs(shop, last=1) or [None])[0]
+            current = service.local_run(shop) or next(iter(await store.list_runs(shop, last=1)), None)
             if current is None:
                 console.print("[red]no run was started[/]")
                 return EXIT_FAILED

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -28,7 +29,11 @@ DEFAULT_RUNS = 10
 MAX_SEARCH_LENGTH = 200
 
 
-def _given(value: object) -> object:
+T = TypeVar("T")
+
+
+def _given(value: T | None) -> T | None:
+    """An omitted input field (UNSET) reads as None: no condition."""
     return None if value is strawberry.UNSET else value
 
 
@@ -227,17 +232,25 @@ class CatalogItemFilter:
     def to_model(self) -> ItemFilter:
         """The store's filter (an omitted or null condition is no condition). BAD_USER_INPUT for
         non-finite prices or an empty price range."""
-        values = {name: _given(getattr(self, name)) for name in (
-            "status", "vendor", "product_type", "in_stock", "price_min", "price_max", "search")}
-        for name, key in (("priceMin", "price_min"), ("priceMax", "price_max")):
-            if values[key] is not None and not values[key].is_finite():
+        low: Decimal | None = _given(self.price_min)
+        high: Decimal | None = _given(self.price_max)
+        search: str | None = _given(self.search)
+        for name, bound in (("priceMin", low), ("priceMax", high)):
+            if bound is not None and not bound.is_finite():
                 raise BadUserInput(f"`{name}` must be a finite decimal number")
-        low, high = values["price_min"], values["price_max"]
         if low is not None and high is not None and low > high:
             raise BadUserInput(f"`priceMin` ({low}) is greater than `priceMax` ({high})")
-        if values["search"] is not None and len(values["search"]) > MAX_SEARCH_LENGTH:
+        if search is not None and len(search) > MAX_SEARCH_LENGTH:
             raise BadUserInput(f"`search` is longer than {MAX_SEARCH_LENGTH} characters")
-        return ItemFilter(**values)
+        return ItemFilter(
+            status=_given(self.status),
+            vendor=_given(self.vendor),
+            product_type=_given(self.product_type),
+            in_stock=_given(self.in_stock),
+            price_min=low,
+            price_max=high,
+            search=search,
+        )
 
 
 @strawberry.type(description="A catalog: the items of one shop, read-only (only the sync writes items).")

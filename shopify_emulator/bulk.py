@@ -19,8 +19,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from graphql import (
-    FieldNode, FragmentSpreadNode, GraphQLSchema, InlineFragmentNode, OperationDefinitionNode, OperationType,
-    get_named_type, is_composite_type, print_ast,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    get_named_type,
+    is_composite_type,
+    print_ast,
 )
 
 from bulk.schema import load_admin_schema
@@ -261,7 +268,7 @@ class BulkRunner:
             if remaining > 0 and not op.cancel_requested:
                 try:
                     await asyncio.wait_for(op.wake.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             if op.cancel_requested:
                 return self._finish(shop, op, "CANCELED")

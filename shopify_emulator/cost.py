@@ -12,8 +12,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from graphql import (
-    FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLSchema, InlineFragmentNode, IntValueNode,
-    OperationDefinitionNode, OperationType, SelectionSetNode, VariableNode, get_named_type, is_leaf_type,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    is_leaf_type,
 )
 
 MUTATION_COST = 10

@@ -17,8 +17,18 @@ from typing import Any
 
 import orjson
 from graphql import (
-    FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLObjectType, GraphQLSchema, InlineFragmentNode,
-    SelectionSetNode, get_named_type, is_abstract_type, is_leaf_type, is_list_type, is_non_null_type,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    SelectionSetNode,
+    get_named_type,
+    is_abstract_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
 )
 from graphql.execution.values import get_argument_values
 
@@ -244,13 +254,13 @@ class Compiler:
     def _bulk_node_selections(self, connection: Any, nodes: list[FieldNode]) -> tuple[Any, list[SelectionSetNode]]:
         node_type = get_named_type(connection.fields["edges"].type).fields["node"].type
         sets: list[SelectionSetNode] = []
-        for key, selected in self._collect(connection, [n.selection_set for n in nodes]).items():
+        for selected in self._collect(connection, [n.selection_set for n in nodes]).values():
             name = selected[0].name.value
             if name == "nodes":
                 sets.extend(s.selection_set for s in selected)
             elif name == "edges":
                 edge_type = get_named_type(connection.fields["edges"].type)
-                for edge_key, edge_nodes in self._collect(edge_type, [s.selection_set for s in selected]).items():
+                for edge_nodes in self._collect(edge_type, [s.selection_set for s in selected]).values():
                     if edge_nodes[0].name.value != "node":
                         raise Unsupported(f"`{edge_type.name}.{edge_nodes[0].name.value}` in a bulk query", edge_nodes[0])
                     sets.extend(n.selection_set for n in edge_nodes)

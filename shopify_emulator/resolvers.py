@@ -17,7 +17,16 @@ from typing import Any
 from .errors import Unsupported
 from .execute import FieldSpec, Record, generic_table
 from .models import (
-    InventoryItem, MediaImage, MediaPreviewImage, Product, SelectedOption, Variant, gid, image_of, iso_utc, published,
+    InventoryItem,
+    MediaImage,
+    MediaPreviewImage,
+    Product,
+    SelectedOption,
+    Variant,
+    gid,
+    image_of,
+    iso_utc,
+    published,
 )
 from .search import BULK_OPERATION_SEARCH, PRODUCT_SEARCH, VARIANT_SEARCH, parse_search, product_title, variant_title
 

@@ -13,12 +13,11 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import Unsupported
 from .models import Product, Variant
-
 
 Getter = Callable[[Any], Any]
 _COMPARATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
@@ -29,11 +28,11 @@ def _date(text: str) -> int:
     value = text.strip()
     try:
         if len(value) == 10:
-            parsed = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            parsed = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
         else:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
             if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
+                parsed = parsed.replace(tzinfo=UTC)
     except ValueError as exc:
         raise Unsupported(f"cannot read {text!r} as a date (use ISO 8601, e.g. 2026-01-15T10:00:00Z)") from exc
     return int(parsed.timestamp())
@@ -88,7 +87,7 @@ def parse_search(text: str | None, fields: dict[str, SearchField], *, free_text:
             if free_text is None:
                 raise Unsupported(f"free-text search term {token!r} on this connection")
             needle = word.lower().rstrip("*")
-            predicate = (lambda o, n=needle: n in (free_text(o) or "").lower())
+            predicate = (lambda o, n=needle: n in (free_text(o) or "").lower())  # noqa: E731  # binds `needle` now
         else:
             negated = bool(match.group(1))
             name, comparator, raw = match.group(2), match.group(3), match.group(4)
@@ -99,7 +98,7 @@ def parse_search(text: str | None, fields: dict[str, SearchField], *, free_text:
             if name == "updated_at" and comparator in (">", ">=") and not negated and not negate_next:
                 result.updated_since = _date(raw) - (0 if comparator == ">=" else -1)
         if negated != negate_next:
-            predicate = (lambda o, p=predicate: not p(o))
+            predicate = (lambda o, p=predicate: not p(o))  # noqa: E731  # binds this term's predicate now
         negate_next = False
         result.predicates.append(predicate)
     return result

@@ -17,8 +17,15 @@ from typing import Any
 
 from .errors import InvalidInput, NotFound
 from .generate import (
-    FEATURED_MEDIA_ID_BASE, GENERATED_UNTIL, INVENTORY_ITEM_ID_BASE, OPTION_ID_BASE, PRODUCT_ID_BASE,
-    VARIANT_ID_BASE, VARIANT_MEDIA_ID_BASE, GeneratedCatalog, slugify,
+    FEATURED_MEDIA_ID_BASE,
+    GENERATED_UNTIL,
+    INVENTORY_ITEM_ID_BASE,
+    OPTION_ID_BASE,
+    PRODUCT_ID_BASE,
+    VARIANT_ID_BASE,
+    VARIANT_MEDIA_ID_BASE,
+    GeneratedCatalog,
+    slugify,
 )
 from .models import MediaImage, Product, ProductOption, Variant, Video, parse_gid
 

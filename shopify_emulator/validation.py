@@ -12,7 +12,13 @@ from functools import lru_cache
 from typing import Any
 
 from graphql import (
-    DocumentNode, FragmentDefinitionNode, GraphQLError, OperationDefinitionNode, parse, print_ast, validate,
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    parse,
+    print_ast,
+    validate,
 )
 from graphql.execution.values import get_variable_values
 

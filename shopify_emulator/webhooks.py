@@ -160,7 +160,7 @@ class WebhookSender:
                                               allow_redirects=False, timeout=timeout) as response:
                     status = response.status
                     await response.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             delivery.attempts.append(Attempt(time.time(), status, problem))
             if status is not None and 200 <= status < 300:

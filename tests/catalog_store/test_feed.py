@@ -152,7 +152,7 @@ async def latencies(arrivals: Arrivals[T], write: Callable[[int], Awaitable[obje
         mark = len(arrivals.events)
         started = time.perf_counter()
         await write(i)
-        arrived, _ = await arrivals.first(lambda event: match(event, i), after=mark)
+        arrived, _ = await arrivals.first(lambda event, i=i: match(event, i), after=mark)
         measured.append(arrived - started)
     return measured
 

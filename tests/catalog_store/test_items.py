@@ -3,7 +3,6 @@ and the write planner. Literal fixtures, no I/O."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -11,6 +10,7 @@ import bson
 import msgspec
 import pytest
 
+from catalog_store.checks import check_batch, item_size
 from catalog_store.errors import InvalidItem, InvalidQuery
 from catalog_store.items import (
     DOCUMENT_KEYS,
@@ -29,7 +29,6 @@ from catalog_store.items import (
 )
 from catalog_store.models import Conflict, ItemFilter
 from catalog_store.queries import check_filter, cursor, page_size
-from catalog_store.checks import check_batch, item_size
 from catalog_store.writes import StoredState, plan_writes, prepare_items, utc_millis
 from tests.catalog_store.helpers import CATALOG, at, make_item, size_of
 

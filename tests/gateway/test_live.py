@@ -195,11 +195,11 @@ async def test_progress_follows_the_feed_rereads_after_a_gap_and_frees_the_feed_
     assert (await stream.next()) == current
     assert feed.subscriber_count() == 1 and progress.subscriber_count(SHOP) == 1
     feed.run_topic.publish(SHOP, RunChange("r1", SHOP, run(items_written=5)))
-    assert getattr(await stream.next(), "items_written") == 5
+    assert (await stream.next()).items_written == 5
     feed.run_topic.publish(SHOP, RunChange("r1", SHOP, run(items_written=3)))  # behind what was sent
     assert await stream.quiet()
     progress.publish(SHOP, run(items_written=6))  # this process's own publication
-    assert getattr(await stream.next(), "items_written") == 6
+    assert (await stream.next()).items_written == 6
     # The feed missed changes: the store says the run has finished.
     final = run(status=RunStatus.COMPLETED, phase="completed", items_written=9, finished_at=T0 + timedelta(1))
     await store.save_run(final)
@@ -241,11 +241,11 @@ async def test_notifications_arrive_once_by_any_path_and_after_a_gap() -> None:
     assert await stream.quiet()
     hub.publish(SHOP, note(1))
     feed.notification_topic.publish("all", note(1))  # the same one, through the store's feed
-    assert getattr(await stream.next(), "id") == "n1"
+    assert (await stream.next()).id == "n1"
     for i in (2, 3):
         await store.add_notification(note(i))
     feed.notification_topic.publish("all", Gap("history lost"))
-    assert [getattr(await stream.next(), "id") for _ in range(2)] == ["n2", "n3"]
+    assert [(await stream.next()).id for _ in range(2)] == ["n2", "n3"]
     assert await stream.quiet()
     assert feed.subscriber_count() == 1 and hub.subscriber_count() == 1
     await stream.stop()

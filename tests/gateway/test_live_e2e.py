@@ -82,7 +82,7 @@ async def test_leaving_subscriptions_frees_their_subscribers(world: World) -> No
         try:
             await asyncio.wait_for(drained(), 5)
         except TimeoutError:
-            raise AssertionError(f"progress={gateway.sync.progress.subscriber_count(SHOP)} notif={gateway.notifier.hub.subscriber_count()}")
+            raise AssertionError(f"progress={gateway.sync.progress.subscriber_count(SHOP)} notif={gateway.notifier.hub.subscriber_count()}") from None
     await running.query("mutation($s: String!) { cancelShopifySync(shopDomain: $s) { id } }", {"s": SHOP})
 
 
