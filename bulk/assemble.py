@@ -27,6 +27,7 @@ from typing import Final
 
 import msgspec
 
+from bulk.errors import BulkError
 from catalog_store.checks import normalized_time
 from catalog_store.items import (
     ID_PATTERN,
@@ -129,8 +130,9 @@ class BulkLine(
 # -- results ------------------------------------------------------------------------------------
 
 
-class LineError(ValueError):
-    """A line that decodes as JSON but cannot be used (bad gid, money, missing field)."""
+class LineError(BulkError, ValueError):
+    """A line that decodes as JSON but cannot be used (bad gid, money, missing field): counted and
+    reported, never raised past the run."""
 
 
 class ProductRecord(msgspec.Struct, gc=False):

@@ -1,27 +1,19 @@
-"""Errors of the bulk/sync layer. Each says whether a retry can help and what the user should do.
+"""Errors of the bulk/sync layer (their place in the tree: `catalog_store.errors`).
 
-`SyncServiceError.code` is the GraphQL `extensions.code` the gateway reports.
+Transport errors say what happened (`access_denied`), not which run outcome it leads to: the
+full sync maps them to the store's `SyncErrorCode`. `SyncServiceError.code` is the GraphQL
+`extensions.code` the gateway reports.
 """
 
 from __future__ import annotations
 
-from catalog_store.models import SyncErrorCode
+from catalog_store.errors import CatalogGatewayError
 
 
-class BulkError(Exception):
+class BulkError(CatalogGatewayError):
     """Base class of this package's errors."""
 
-    retryable: bool = False
     fix: str = "Check the gateway logs."
-
-    def __init__(self, message: str, *, fix: str | None = None) -> None:
-        super().__init__(message)
-        if fix is not None:
-            self.fix = fix
-
-    @property
-    def message(self) -> str:
-        return str(self)
 
 
 # -- Shopify Admin API -----------------------------------------------------------------------
@@ -34,7 +26,7 @@ class ShopifyError(BulkError):
     call (retries included).
     """
 
-    sync_error_code: SyncErrorCode = SyncErrorCode.SERVER_ERROR
+    access_denied: bool = False  # the token lacks scopes or was revoked (else: Shopify failed)
     status: int | None = None
     attempts: int | None = None
 
@@ -69,7 +61,7 @@ class ShopifyThrottled(ShopifyError):
 class ShopifyAccessDenied(ShopifyError):
     """401/403, or ACCESS_DENIED: the token lacks scopes or was revoked."""
 
-    sync_error_code = SyncErrorCode.ACCESS_DENIED
+    access_denied = True
     fix = "Reinstall the app or grant it the read_products and read_inventory scopes, then re-sync."
 
 
@@ -109,7 +101,7 @@ class BulkOperationFailed(ShopifyError):
         self.error_code = error_code
         self.partial_data_url = partial_data_url
         if error_code == "ACCESS_DENIED":
-            self.sync_error_code = SyncErrorCode.ACCESS_DENIED
+            self.access_denied = True
             self.fix = ShopifyAccessDenied.fix
 
 
@@ -185,7 +177,3 @@ class SyncAlreadyRunning(SyncServiceError):
     retryable = True
     fix = "Wait for the running sync to finish, or cancel it first (cancelShopifySync)."
 
-
-class SyncInactive(SyncServiceError):
-    code = "SYNC_INACTIVE"
-    fix = "The catalog exceeded its storage limit: raise the limit or free space, then disable and re-sync."

@@ -36,6 +36,7 @@ from bulk.ingest import IngestOutcome, IngestProgress, run_ingest
 from bulk.jsonl import DownloadRetry
 from bulk.notifications import Notifier
 from bulk.operation import BulkOperationRunner, BulkOperationState
+from bulk.outcomes import sync_error_code
 from bulk.progress import Broadcaster
 from bulk.queries import PRODUCTS_BULK_QUERY
 from catalog_store.items import Identifier, catalog_name, normalize_shop_domain
@@ -424,7 +425,7 @@ class SyncService:
             await self._finish_canceled(config, run, reporter)
         except ShopifyError as exc:
             entry.finishing = True
-            await self._finish_failed(config, run, reporter, exc.sync_error_code, str(exc))
+            await self._finish_failed(config, run, reporter, sync_error_code(exc), str(exc))
         except Exception as exc:  # a bug or an unreachable store: report, never leave RUNNING forever
             entry.finishing = True
             log.exception("sync run %s of %s failed unexpectedly", run.id, shop)

@@ -10,25 +10,24 @@ from __future__ import annotations
 import orjson
 
 from bulk.errors import SyncServiceError
-from catalog_store.errors import InvalidQuery, StoreUnavailable
+from catalog_store.errors import CatalogGatewayError, InvalidQuery, StoreUnavailable
 
 
-class SettingsError(ValueError):
+class SettingsError(CatalogGatewayError, ValueError):
     """The environment is misconfigured. `problems` lists every mistake, one sentence each."""
+
+    fix = "Correct the environment variables named above, then start the gateway again."
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
-class ApiError(Exception):
+class ApiError(CatalogGatewayError):
     """An error reported to GraphQL clients with `extensions.code` (and `fix` when known)."""
-
-    retryable: bool = False
 
     def __init__(self, message: str, code: str, fix: str | None = None, *, retryable: bool = False) -> None:
         super().__init__(message)
-        self.message = message
         self.code = code
         self.fix = fix
         self.retryable = retryable

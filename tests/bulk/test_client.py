@@ -23,6 +23,7 @@ from bulk.errors import (
     ShopNotFound,
 )
 from bulk.operation import BulkOperationState, BulkRunRejected, BulkRunStarted
+from bulk.outcomes import sync_error_code
 from tests.bulk.scripted_shopify import (
     Reply,
     ScriptedShopify,
@@ -244,7 +245,7 @@ async def test_access_denied_is_never_retried(shopify, status):
             await client.shop_info()
     assert shopify.count() == 1
     assert caught.value.status == status and not caught.value.retryable
-    assert caught.value.sync_error_code == "ACCESS_DENIED"
+    assert sync_error_code(caught.value) == "ACCESS_DENIED"
 
 
 async def test_404_is_shop_not_found(shopify):

@@ -12,6 +12,7 @@ from bulk import queries
 from bulk.client import RetryPolicy, ShopifyClient
 from bulk.errors import BulkOperationFailed, ShopifyAccessDenied, ShopifyUserError
 from bulk.operation import BulkOperationRunner
+from bulk.outcomes import sync_error_code
 from catalog_store.models import SyncErrorCode
 from shopify_emulator import Emulator
 
@@ -123,4 +124,4 @@ async def test_bulk_access_denied_fails_the_run(emu, client):
     emu.faults.fail_bulk("ACCESS_DENIED")
     with pytest.raises(BulkOperationFailed) as caught:
         await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)
-    assert caught.value.sync_error_code == SyncErrorCode.ACCESS_DENIED
+    assert sync_error_code(caught.value) == SyncErrorCode.ACCESS_DENIED

@@ -25,6 +25,7 @@ from bulk.operation import (
     poll_delays,
     result_url_usable,
 )
+from bulk.outcomes import sync_error_code
 from catalog_store.models import SyncErrorCode
 from tests.bulk.scripted_shopify import Recorded, Reply, ScriptedShopify, ok
 
@@ -232,7 +233,7 @@ async def test_repeated_timeouts_fail_with_server_error_after_max_attempts(shopi
                    node("FAILED", OP2, error_code="TIMEOUT"))
     with pytest.raises(BulkOperationFailed) as caught:
         await runner_for(client, max_attempts=2).run(queries.PRODUCTS_BULK_QUERY)
-    assert caught.value.sync_error_code == SyncErrorCode.SERVER_ERROR
+    assert sync_error_code(caught.value) == SyncErrorCode.SERVER_ERROR
     assert caught.value.error_code == "TIMEOUT"
     assert shopify.count("RunBulkQuery") == 2
 
@@ -242,7 +243,7 @@ async def test_access_denied_fails_without_rerun(shopify, client):
     shopify.script("BulkOperationStatus", node("FAILED", error_code="ACCESS_DENIED"))
     with pytest.raises(BulkOperationFailed) as caught:
         await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)
-    assert caught.value.sync_error_code == SyncErrorCode.ACCESS_DENIED
+    assert sync_error_code(caught.value) == SyncErrorCode.ACCESS_DENIED
     assert shopify.count("RunBulkQuery") == 1
 
 
