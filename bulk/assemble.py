@@ -18,7 +18,6 @@ visible share of the per-line cost next to msgspec's decoding.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,32 +27,21 @@ from typing import Final
 import msgspec
 
 from bulk.errors import BulkError
-from catalog_store.checks import normalized_time
-from catalog_store.items import (
-    ID_PATTERN,
-    MAX_VALUE_CHARS,
-    CatalogItem,
-    Identifier,
-    SkipReason,
-    parse_money,
-    product_url,
-)
+from catalog_store.items import CatalogItem, Identifier, SkipReason, product_url
 from catalog_store.models import SkipCount
+from catalog_store.rules import ID_PATTERN, MAX_VALUE_CHARS, MONEY_MEMO, is_exact_money, utc_millis
 
 PRODUCT_PREFIX: Final = "gid://shopify/Product/"
 VARIANT_PREFIX: Final = "gid://shopify/ProductVariant/"
 MEDIA_IMAGE_PREFIX: Final = "gid://shopify/MediaImage/"
 INVENTORY_ITEM_PREFIX: Final = "gid://shopify/InventoryItem/"
-_VARIANT_PREFIX_LEN: Final = len(VARIANT_PREFIX)
 _SKU: Final = Identifier.SKU  # a module constant: enum attribute lookups are slow on the hot path
-_INVENTORY_PREFIX_LEN: Final = len(INVENTORY_ITEM_PREFIX)
 
 UNKNOWN_PRODUCT: Final = "unknown_product"  # skip reason: the variant's product line is not in the file
 IMAGE_TOO_LONG: Final = "image_too_long"  # not an item skip: the item is kept without that image
 MAX_EXAMPLES: Final = 5
 MAX_MONEY_CHARS: Final = 64
 
-_MONEY = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _ID_MATCH = ID_PATTERN.fullmatch
 
 
@@ -202,34 +190,35 @@ class SkipTally:
 # -- pure mapping functions ------------------------------------------------------------------------
 
 
+def gid_number(gid: object, prefix: str) -> str | None:
+    """`gid://shopify/<Type>/123` with the given type prefix → "123" (exact at any size: ids pass
+    2^53), or None when `gid` is not such an id."""
+    if type(gid) is not str or not gid.startswith(prefix):
+        return None
+    number = gid[len(prefix) :]
+    return number if number.isdigit() and number.isascii() else None
+
+
 def gid_id(gid: str | None, prefix: str) -> str:
-    """`gid://shopify/<Type>/123` → "123" (exact, any size). Raises LineError otherwise."""
+    """`gid_number`, for a line that must carry the id: raises LineError otherwise."""
     if gid is None:
         raise LineError(f"missing {prefix}… id")
-    number = gid[len(prefix) :] if gid.startswith(prefix) else ""
-    if not (number.isascii() and number.isdigit()):
+    number = gid_number(gid, prefix)
+    if number is None:
         raise LineError(f"{gid[:80]!r} is not a {prefix}… id")
     return number
 
 
-_valid_money: dict[str, None] = {}  # memo of validated money strings (prices repeat a lot)
-
-
 def exact_money(value: str | None, name: str) -> str | None:
-    """A money string exactly as Shopify wrote it. Raises LineError for a non-decimal."""
-    if value is None or value in _valid_money:
+    """A money string as Shopify wrote it (surrounding blanks dropped). Raises LineError for a
+    non-decimal, or one longer than any amount Shopify writes (a bound on the decimal parser's work)."""
+    if value is None or value in MONEY_MEMO:
         return value
     if len(value) > MAX_MONEY_CHARS:
         raise LineError(f"{name} {value[:40]!r}… is not a decimal amount")
-    if _MONEY.fullmatch(value):
-        if len(_valid_money) >= 4096:
-            _valid_money.clear()
-        _valid_money[value] = None
-        return value
-    try:
-        return parse_money(value)
-    except ValueError:
-        raise LineError(f"{name} {value[:40]!r} is not a decimal amount") from None
+    if not is_exact_money(value):
+        raise LineError(f"{name} {value[:40]!r} is not a decimal amount")
+    return value.strip()
 
 
 def _too_long(*named: tuple[str, str | None | Sequence[str]]) -> str | None:
@@ -252,7 +241,7 @@ def product_record(line: BulkLine, shop_domain: str, store_name: str = "") -> Pr
     if line.status is None:
         raise LineError(f"product {product_id} has no status")
     try:  # it guards every write of the items; in UTC milliseconds, as the stores keep it
-        updated_at = normalized_time(line.updated_at)
+        updated_at = utc_millis(line.updated_at)
     except ValueError:
         raise LineError(f"product {product_id} has no updatedAt with a time zone") from None
     media = line.featured_media
@@ -303,16 +292,16 @@ def variant_item(
 
     Raises LineError for a line Shopify would never write (bad gid, bad money, no price)."""
     gid = line.id
-    variant_id = gid[_VARIANT_PREFIX_LEN:] if gid is not None and gid.startswith(VARIANT_PREFIX) else ""
-    if not (variant_id.isdigit() and variant_id.isascii()):
+    variant_id = gid_number(gid, VARIANT_PREFIX)
+    if variant_id is None:
         raise LineError(f"{str(gid)[:80]!r} is not a {VARIANT_PREFIX}… id")
     price = line.price
-    if price not in _valid_money:
+    if price not in MONEY_MEMO:
         price = exact_money(price, "price")
         if price is None:
             raise LineError(f"variant {variant_id} has no price")
     compare_at = line.compare_at_price
-    if compare_at is not None and compare_at not in _valid_money:
+    if compare_at is not None and compare_at not in MONEY_MEMO:
         compare_at = exact_money(compare_at, "compareAtPrice")
     sku = line.sku or None
     if identifier is _SKU:
@@ -371,8 +360,8 @@ def variant_item(
     if inventory is None or inventory.id is None:
         inventory_item_id = None
     else:
-        inventory_item_id = inventory.id[_INVENTORY_PREFIX_LEN:]
-        if not (inventory.id.startswith(INVENTORY_ITEM_PREFIX) and inventory_item_id.isdigit() and inventory_item_id.isascii()):
+        inventory_item_id = gid_number(inventory.id, INVENTORY_ITEM_PREFIX)
+        if inventory_item_id is None:
             raise LineError(f"{inventory.id[:80]!r} is not a {INVENTORY_ITEM_PREFIX}… id")
     return CatalogItem(
         item_id,

@@ -33,8 +33,8 @@ from bulk.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, Malform
 from catalog_store.errors import InvalidItem
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.models import Conflict, SkipCount
+from catalog_store.rules import item_problem
 from catalog_store.store import CatalogStore
-from catalog_store.writes import item_problem
 
 __all__ = ["DuplicateSku", "IngestOutcome", "IngestProgress", "run_ingest"]
 
@@ -82,11 +82,6 @@ class IngestOutcome:
     @property
     def items_skipped(self) -> int:
         return sum(s.count for s in self.skipped if s.reason != IMAGE_TOO_LONG)
-
-    @property
-    def clean(self) -> bool:
-        """Complete and consistent: no duplicate SKU, storage limit not reached."""
-        return not self.duplicate_skus and not self.limit_reached
 
 
 GC_GEN0_THRESHOLD = 20_000

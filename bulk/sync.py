@@ -1,4 +1,4 @@
-"""Sync lifecycle (spec §4): enable, re-sync, cancel, disable, and the full-sync run itself.
+"""Sync lifecycle: enable, re-sync, cancel, disable, and the full-sync run itself.
 
 A run is: lease → shop info → webhooks → bulk operation → download + ingest → finalise. Its state is
 persisted on the `SyncRun` (bulk operation id and status included), so a process that restarts, or
@@ -36,9 +36,10 @@ from bulk.ingest import IngestOutcome, IngestProgress, run_ingest
 from bulk.jsonl import DownloadRetry
 from bulk.notifications import Notifier
 from bulk.operation import BulkOperationRunner, BulkOperationState
-from bulk.outcomes import sync_error_code
+from bulk.outcomes import failure_notice, record_failure, sync_error_code
 from bulk.progress import Broadcaster
 from bulk.queries import PRODUCTS_BULK_QUERY
+from bulk.webhooks import TOPICS
 from catalog_store.items import Identifier, catalog_name, normalize_shop_domain
 from catalog_store.models import (
     NotificationLevel,
@@ -52,30 +53,6 @@ from catalog_store.models import (
 from catalog_store.store import CatalogStore
 
 log = logging.getLogger(__name__)
-
-WEBHOOK_TOPICS = (
-    "products/create",
-    "products/update",
-    "products/delete",
-    "inventory_levels/update",
-    "bulk_operations/finish",
-)
-
-ERROR_FIXES: dict[SyncErrorCode, str] = {
-    SyncErrorCode.SERVER_ERROR: "Shopify failed while we synced your products. Disable sync and re-sync the catalog.",
-    SyncErrorCode.DUPLICATE_SKU: (
-        "Several variants share a SKU. Make every SKU unique in Shopify, then disable sync and re-sync."
-    ),
-    SyncErrorCode.CATALOG_LIMIT_EXCEEDED: (
-        "The catalog storage limit was reached. Raise the limit (CATALOG_STORAGE_LIMIT_BYTES) or free space "
-        "by deleting other catalogs or items, then disable sync and re-sync."
-    ),
-    SyncErrorCode.ACCESS_DENIED: (
-        "Shopify refused our access token (missing read_products/read_inventory scopes, or the app was "
-        "uninstalled). Reinstall the app or fix its scopes, then re-sync."
-    ),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
@@ -580,22 +557,12 @@ class SyncService:
         await reporter.set_phase("failed")
 
         def failed(stored: SyncConfig) -> None:
-            stored.status = SyncStatus.ERROR
-            stored.error_code = code
-            stored.error_message = message
-            if code is SyncErrorCode.CATALOG_LIMIT_EXCEEDED:
-                stored.active = False
+            record_failure(stored, code, message)
             stored.cancel_requested_run = None
 
         await reporter.update_config(failed)
-        title = {
-            SyncErrorCode.SERVER_ERROR: "Shopify sync failed: server error",
-            SyncErrorCode.DUPLICATE_SKU: "Shopify sync failed: duplicate SKUs",
-            SyncErrorCode.CATALOG_LIMIT_EXCEEDED: "Shopify sync stopped: catalog limit exceeded",
-            SyncErrorCode.ACCESS_DENIED: "Shopify sync failed: access denied",
-        }[code]
-        await self.notifier.notify(config.shop_domain, NotificationLevel.ERROR, title,
-                                   f"{message}\nHow to fix: {ERROR_FIXES[code]}", email=True)
+        title, body = failure_notice(code, message)
+        await self.notifier.notify(config.shop_domain, NotificationLevel.ERROR, title, body, email=True)
 
     async def _finish_canceled(self, config: SyncConfig, run: SyncRun, reporter: _RunReporter) -> None:
         run.status = RunStatus.CANCELED
@@ -625,7 +592,7 @@ class SyncService:
         if not self.settings.public_url or config.webhook_ids:
             return
         callback = self.settings.public_url.rstrip("/") + "/webhooks/shopify"
-        for topic in WEBHOOK_TOPICS:
+        for topic in TOPICS:
             try:
                 webhook_id = await client.create_webhook(topic, callback)
             except ShopifyUserError as exc:  # refused (an address already taken is adopted by the client)

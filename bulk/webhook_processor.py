@@ -1,4 +1,5 @@
-"""Applies Shopify webhooks to the catalog (spec §6): the I/O side of `bulk.webhooks`.
+"""Applies Shopify webhooks to the catalog, near-real-time between full syncs: the I/O side of
+`bulk.webhooks`.
 
 The HTTP handler only verifies and `submit`s a delivery (Shopify wants an answer within 5 s); a
 bounded queue feeds a few workers that apply it:
@@ -37,10 +38,11 @@ from typing import Any
 import aiohttp
 
 from bulk import queries
-from bulk.assemble import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX
+from bulk.assemble import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX, gid_number
 from bulk.client import ShopifyClient
 from bulk.errors import BulkError, InvalidWebhookPayload, ShopifyServerError
-from bulk.sync import ERROR_FIXES, SyncService
+from bulk.outcomes import failure_notice, record_failure
+from bulk.sync import SyncService
 from bulk.webhooks import (
     BulkOperationFinished,
     InventoryLevelChanged,
@@ -57,7 +59,6 @@ from catalog_store.models import (
     RunStatus,
     SyncConfig,
     SyncErrorCode,
-    SyncStatus,
     utcnow,
 )
 from catalog_store.store import CatalogStore
@@ -374,17 +375,12 @@ class WebhookProcessor:
             current = await self.store.get_sync(shop)
             if current is None or not current.active:
                 return
-            current.active = False
-            current.status = SyncStatus.ERROR
-            current.error_code = SyncErrorCode.CATALOG_LIMIT_EXCEEDED
-            current.error_message = message
+            record_failure(current, SyncErrorCode.CATALOG_LIMIT_EXCEEDED, message)
             current.updated_at = utcnow()
             await self.store.save_sync(current)
         log.warning("%s", message)
-        await self.sync.notifier.notify(
-            shop, NotificationLevel.ERROR, "Shopify sync stopped: catalog limit exceeded",
-            f"{message}\nHow to fix: {ERROR_FIXES[SyncErrorCode.CATALOG_LIMIT_EXCEEDED]}", email=True,
-        )
+        title, body = failure_notice(SyncErrorCode.CATALOG_LIMIT_EXCEEDED, message)
+        await self.sync.notifier.notify(shop, NotificationLevel.ERROR, title, body, email=True)
 
     # -- reading through the Admin API -------------------------------------------------------------
 
@@ -495,10 +491,10 @@ def _connection(value: Any, what: str) -> Mapping[str, Any]:
 
 
 def _product_number(node: Mapping[str, Any]) -> str:
-    gid = node.get("id")
-    if not isinstance(gid, str) or not gid.startswith(PRODUCT_PREFIX):
-        raise ShopifyServerError(f"Shopify's answer has no product id: {gid!r:.80}")
-    return gid[len(PRODUCT_PREFIX):]
+    number = gid_number(node.get("id"), PRODUCT_PREFIX)
+    if number is None:
+        raise ShopifyServerError(f"Shopify's answer has no product id: {node.get('id')!r:.80}")
+    return number
 
 
 async def read_product(client: ShopifyClient, product_id: str, *,

@@ -40,19 +40,21 @@ from bulk.assemble import (
     SelectedOption,
     Skip,
     gid_id,
+    gid_number,
     product_record,
     variant_item,
 )
 from bulk.errors import InvalidWebhookPayload
-from catalog_store.items import MAX_VALUE_CHARS, CatalogItem, Identifier
+from catalog_store.items import CatalogItem, Identifier
+from catalog_store.rules import MAX_VALUE_CHARS
 
 PRODUCTS_CREATE: Final = "products/create"
 PRODUCTS_UPDATE: Final = "products/update"
 PRODUCTS_DELETE: Final = "products/delete"
 INVENTORY_LEVELS_UPDATE: Final = "inventory_levels/update"
 BULK_OPERATIONS_FINISH: Final = "bulk_operations/finish"
-TOPICS: Final = frozenset({PRODUCTS_CREATE, PRODUCTS_UPDATE, PRODUCTS_DELETE, INVENTORY_LEVELS_UPDATE,
-                           BULK_OPERATIONS_FINISH})
+# Every topic the gateway subscribes to (in registration order) and accepts.
+TOPICS: Final = (PRODUCTS_CREATE, PRODUCTS_UPDATE, PRODUCTS_DELETE, INVENTORY_LEVELS_UPDATE, BULK_OPERATIONS_FINISH)
 
 MAX_PAYLOAD_VARIANTS: Final = 100  # Shopify sends full objects for a product's first 100 variants only
 MALFORMED_VARIANT: Final = "malformed_variant"  # skip reason: a variant Shopify would never describe so
@@ -123,13 +125,8 @@ class ProductSnapshot:
     @property
     def variant_ids(self) -> list[str]:
         """The numeric ids of the variants described (a malformed one is left out: it maps to a skip)."""
-        ids = []
-        for variant in self.variants:
-            gid = variant.id or ""
-            number = gid[len(VARIANT_PREFIX):] if gid.startswith(VARIANT_PREFIX) else ""
-            if number.isascii() and number.isdigit():
-                ids.append(number)
-        return ids
+        numbers = (gid_number(variant.id, VARIANT_PREFIX) for variant in self.variants)
+        return [number for number in numbers if number is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,8 +353,9 @@ def product_from_graphql(node: Mapping[str, Any], variant_nodes: Sequence[Mappin
         for entry in (media.get("nodes") or ()) if isinstance(media, Mapping) else ():
             image = entry.get("image") if isinstance(entry, Mapping) else None
             url = image.get("url") if isinstance(image, Mapping) else None
-            if isinstance(url, str) and url and isinstance(line.id, str) and line.id.startswith(VARIANT_PREFIX):
-                images[line.id[len(VARIANT_PREFIX):]] = url
+            variant_number = gid_number(line.id, VARIANT_PREFIX)
+            if isinstance(url, str) and url and variant_number is not None:
+                images[variant_number] = url
                 break
     return ProductSnapshot(product, variants, images, complete=True)
 

@@ -1,7 +1,7 @@
 """Item checks and stored sizes for a whole batch: both stores' write path, the memory store's hot
 path. Pure code.
 
-`check_batch` accepts exactly the items `writes.item_problem` accepts and computes each item's stored
+`check_batch` accepts exactly the items `rules.item_problem` accepts and computes each item's stored
 size, the BSON size of `item.to_document(catalog)`, without encoding it: the product-level
 values (the 10 product strings, option names and updated_at) are checked and sized once for a run of
 items that share them. Sharing is decided by identity (`is`), which is sound because items and
@@ -11,33 +11,31 @@ so its items share those objects.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import msgspec
 
 from catalog_store.errors import InvalidItem
-from catalog_store.items import (
-    DOCUMENT_KEYS,
+from catalog_store.items import DOCUMENT_KEYS, CatalogItem
+from catalog_store.rules import (
     ID_PATTERN,
     MAX_VALUE_CHARS,
-    CatalogItem,
-    parse_money,
+    MONEY_MEMO,
+    is_exact_money,
+    item_problem,
     too_long_field,
+    utc_millis,
 )
 
 _KEYS_SIZE: Final = sum(len(key) + 2 for key in DOCUMENT_KEYS)  # type byte + key + NUL, per element
 _ID_MATCH: Final = ID_PATTERN.fullmatch
-_PLAIN_DECIMAL: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?").fullmatch
 _INT32: Final = 2**31
-_MONEY_MEMO_SIZE: Final = 4096
-_valid_money: dict[str, None] = {}  # money strings already accepted (prices repeat a lot)
 
 
 class _Bad(Exception):
-    """An item the checks refuse; `writes.item_problem` says why."""
+    """An item the checks refuse; `rules.item_problem` says why."""
 
 
 def base_size(catalog: str) -> int:
@@ -65,35 +63,6 @@ def _array_size(values: object) -> int:
 
 
 _ARRAY_KEYS: Final = [sum(len(str(i)) + 2 for i in range(n)) for n in range(64)]  # "0", "1", … with type and NUL
-
-
-def money_ok(value: object) -> bool:
-    """True for an exact decimal string (what `writes.item_problem` accepts as money)."""
-    if value in _valid_money:
-        return True
-    if type(value) is not str and not isinstance(value, str):
-        return False
-    if _PLAIN_DECIMAL(value) is None:
-        try:
-            if parse_money(value) is None:
-                return False
-        except ValueError:
-            return False
-    if len(_valid_money) >= _MONEY_MEMO_SIZE:
-        _valid_money.clear()
-    _valid_money[value] = None
-    return True
-
-
-def normalized_time(value: object) -> datetime:
-    """An aware datetime in UTC truncated to milliseconds (returned as is when it already is). Raises
-    ValueError for anything else (a naive datetime, not a datetime)."""
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{value!r} is not a datetime with a time zone")
-    if value.tzinfo is UTC and value.microsecond % 1000 == 0:
-        return value
-    value = value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def _product_size(item: CatalogItem) -> int:
@@ -140,7 +109,7 @@ def check_batch(catalog: str, items: Sequence[CatalogItem]) -> tuple[list[Catalo
     last: Any = _NO_ITEM  # an item, or the sentinel whose fields match nothing
     product_size = 0
     updated_at: datetime | None = None
-    valid_money = _valid_money
+    valid_money = MONEY_MEMO
     for index, item in enumerate(items):
         try:
             if type(item) is not CatalogItem:
@@ -160,7 +129,7 @@ def check_batch(catalog: str, items: Sequence[CatalogItem]) -> tuple[list[Catalo
                 and item.store_name is last.store_name
             ):
                 product_size = base + _product_size(item)
-                updated_at = normalized_time(item.updated_at)
+                updated_at = utc_millis(item.updated_at)
                 last = item
             item_id = item.id
             variant_id = item.shopify_variant_id
@@ -176,12 +145,12 @@ def check_batch(catalog: str, items: Sequence[CatalogItem]) -> tuple[list[Catalo
                 raise _Bad
             if type(variant_id) is not str or not variant_id:
                 raise _Bad
-            if price not in valid_money and not money_ok(price):
+            if price not in valid_money and not is_exact_money(price):
                 raise _Bad
             size = product_size + len(item_id) + len(variant_id.encode()) + 23 + len(price.encode())
             compare_at = item.compare_at_price
             if compare_at is not None:
-                if compare_at not in valid_money and not money_ok(compare_at):
+                if compare_at not in valid_money and not is_exact_money(compare_at):
                     raise _Bad
                 size += 13 + len(compare_at.encode())
             quantity = item.inventory_quantity
@@ -225,8 +194,6 @@ def item_size(catalog: str, item: CatalogItem) -> int:
 
 
 def _problem(item: object) -> str:
-    from catalog_store.writes import item_problem  # writes imports this module
-
     if not isinstance(item, CatalogItem):
         return f"not a CatalogItem but {type(item).__name__}"
     return item_problem(item) or "it cannot be encoded as a document"

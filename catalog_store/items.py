@@ -1,21 +1,20 @@
-"""Catalog items: the 20 catalog fields, id rules, value limits, exact money. Pure code, no I/O."""
+"""Catalog items: the type, its 20 catalog fields and its stored document; shop domains and catalog
+names. Pure code, no I/O. The rules an item must follow are in `rules`."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
 import bson
 import msgspec
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,250}")
-MAX_VALUE_CHARS = 5000
 SHOP_DOMAIN_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,59}\.myshopify\.com")
 
-# The catalog fields of spec §2, in the seed document's order.
+# The catalog fields, in the order of the Braze catalogs this product feeds (the stored documents and
+# the GraphQL type list them alike).
 CATALOG_FIELDS: tuple[str, ...] = (
     "id",
     "store_name",
@@ -153,65 +152,6 @@ def document_size(doc: dict[str, Any]) -> int:
 
 # The stored document's keys, in order (`CatalogItem.to_document`); `checks` sizes documents from them.
 DOCUMENT_KEYS = ("_catalog", *CATALOG_FIELDS, "_price", "_compare_at_price", "_updated_at", "_inventory_item_id")
-
-
-def valid_item_id(value: str) -> bool:
-    """True when `value` is a legal catalog item id: 1–250 characters of [A-Za-z0-9_-]."""
-    return ID_PATTERN.fullmatch(value) is not None
-
-
-def choose_item_id(identifier: Identifier, variant_id: str, sku: str | None) -> str | SkipReason:
-    """The item id for a variant under the chosen identifier, or why the variant is skipped."""
-    if identifier is Identifier.SKU:
-        if sku is None or sku.strip() == "":
-            return SkipReason.MISSING_SKU
-        candidate = sku
-    else:
-        candidate = variant_id
-    return candidate if valid_item_id(candidate) else SkipReason.INVALID_ID
-
-
-def too_long_field(item: CatalogItem) -> str | None:
-    """The name of the first string value longer than 5,000 characters, or None."""
-    for name in CATALOG_FIELDS:
-        value = getattr(item, name)
-        if isinstance(value, str):
-            if len(value) > MAX_VALUE_CHARS:
-                return name
-        elif isinstance(value, (tuple, list)):
-            if any(isinstance(v, str) and len(v) > MAX_VALUE_CHARS for v in value):
-                return name
-    return None
-
-
-def parse_money(value: Any) -> str | None:
-    """Shopify money (a decimal string, or a number) → the exact decimal string, or None.
-
-    Raises ValueError for anything that is not a finite decimal.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"not a money value: {value!r}")
-    text = str(value).strip() if not isinstance(value, float) else repr(value)
-    try:
-        number = Decimal(text)
-    except InvalidOperation as exc:
-        raise ValueError(f"not a money value: {value!r}") from exc
-    if not number.is_finite():
-        raise ValueError(f"not a money value: {value!r}")
-    return text
-
-
-def gid_number(gid_or_id: str | int) -> str:
-    """`gid://shopify/ProductVariant/123` (or 123, or "123") → "123", exact for ids above 2^53."""
-    if isinstance(gid_or_id, int):
-        return str(gid_or_id)
-    text = gid_or_id.rsplit("/", 1)[-1]
-    text = text.split("?", 1)[0]
-    if not text.isdigit():
-        raise ValueError(f"not a Shopify id: {gid_or_id!r}")
-    return text
 
 
 def normalize_shop_domain(value: str) -> str:

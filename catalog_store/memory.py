@@ -43,14 +43,12 @@ from catalog_store.records import (
     sync_from_document,
     sync_to_document,
 )
+from catalog_store.rules import check_catalog_name, check_image_url, utc_millis
 from catalog_store.writes import (
     PlannedWrite,
     PreparedItem,
     StoredState,
-    check_catalog_name,
-    check_image_url,
     plan_writes,
-    utc_millis,
 )
 
 _Ids = str | list[str]  # one variant id (the usual case: no container per entry), or several

@@ -8,12 +8,12 @@ from decimal import Decimal
 from enum import StrEnum
 
 from catalog_store.items import CatalogItem, Identifier
+from catalog_store.rules import utc_millis
 
 
 def utcnow() -> datetime:
     """Now, in UTC, truncated to milliseconds (what MongoDB stores), so both stores agree."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return utc_millis(datetime.now(UTC))
 
 
 class SyncStatus(StrEnum):
@@ -100,7 +100,6 @@ class SyncRun:
     bulk_operation_id: str | None = None
     bulk_status: str | None = None
     bulk_url: str | None = None
-    bulk_attempts: int = 0
     owner: str | None = None  # the process (lease owner) running it
 
     @property

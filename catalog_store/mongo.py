@@ -61,7 +61,8 @@ from catalog_store.records import (
     sync_from_document,
     sync_to_document,
 )
-from catalog_store.writes import check_catalog_name, check_image_url, prepare_items, utc_millis
+from catalog_store.rules import check_catalog_name, check_image_url, utc_millis
+from catalog_store.writes import prepare_items
 
 Document = dict[str, Any]
 P = ParamSpec("P")

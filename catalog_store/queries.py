@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from catalog_store.errors import InvalidQuery
-from catalog_store.items import valid_item_id
 from catalog_store.models import ItemFilter
+from catalog_store.rules import valid_item_id
 from catalog_store.store import MAX_PAGE_SIZE
 
 SEARCH_FIELDS = ("product_title", "variant_title", "sku")

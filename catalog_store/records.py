@@ -23,7 +23,7 @@ from catalog_store.models import (
     SyncRun,
     SyncStatus,
 )
-from catalog_store.writes import utc_millis
+from catalog_store.rules import utc_millis
 
 Document = dict[str, Any]
 
@@ -106,7 +106,6 @@ def run_to_document(run: SyncRun) -> Document:
         "bulk_operation_id": run.bulk_operation_id,
         "bulk_status": run.bulk_status,
         "bulk_url": run.bulk_url,
-        "bulk_attempts": run.bulk_attempts,
         "owner": run.owner,
     }
 
@@ -132,7 +131,6 @@ def run_from_document(doc: Document) -> SyncRun:
         bulk_operation_id=doc.get("bulk_operation_id"),
         bulk_status=doc.get("bulk_status"),
         bulk_url=doc.get("bulk_url"),
-        bulk_attempts=doc.get("bulk_attempts", 0),
         owner=doc.get("owner"),
     )
 

@@ -19,26 +19,16 @@ Both stores apply the same plan, so they answer the contract tests identically.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from catalog_store.checks import check_batch
-from catalog_store.errors import InvalidItem
-from catalog_store.items import MAX_VALUE_CHARS, CatalogItem, parse_money, too_long_field, valid_item_id
+from catalog_store.items import CatalogItem
 from catalog_store.models import Conflict
-
-
-def utc_millis(value: datetime) -> datetime:
-    """`value` in UTC, truncated to milliseconds (what MongoDB stores). Naive datetimes are refused."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{value!r} has no time zone: pass an aware datetime (UTC)")
-    value = value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 @dataclass(slots=True, frozen=True)
@@ -81,61 +71,6 @@ class WritePlan:
     conflicts: list[Conflict] = field(default_factory=list)
     limit_reached: bool = False
     written_upto: int = 0
-
-
-_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-
-
-def _money_problem(name: str, value: object, *, optional: bool) -> str | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value):
-        return None
-    try:
-        if not isinstance(value, str) or parse_money(value) is None:
-            raise ValueError
-    except ValueError:
-        return f"{name} {value!r} is not an exact decimal string"
-    return None
-
-
-def item_problem(item: CatalogItem, size: int | None = None) -> str | None:
-    """Why `item` cannot be stored, or None. `size`: its document's size when known (a document of
-    at most 5000 bytes cannot hold a value longer than 5000 characters, so the scan is skipped)."""
-    if not isinstance(item.id, str) or not valid_item_id(item.id):
-        return f"invalid item id {item.id!r} (1-250 characters of A-Z, a-z, 0-9, '_' and '-')"
-    for name in ("shopify_variant_id", "shopify_product_id"):
-        value = getattr(item, name)
-        if not isinstance(value, str) or value == "":
-            return f"{name} must be a non-empty string (ids are kept as exact strings), got {value!r}"
-    long_field = None if size is not None and size <= MAX_VALUE_CHARS else too_long_field(item)
-    if long_field is not None:
-        return f"{long_field} is longer than {MAX_VALUE_CHARS} characters"
-    if not isinstance(item.updated_at, datetime):
-        return "no updated_at (every write is guarded by the product's updated_at)"
-    if item.updated_at.tzinfo is None or item.updated_at.utcoffset() is None:
-        return f"updated_at {item.updated_at!r} has no time zone"
-    money = _money_problem("price", item.price, optional=False) or _money_problem(
-        "compare_at_price", item.compare_at_price, optional=True
-    )
-    if money is not None:
-        return money
-    quantity = item.inventory_quantity
-    if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, int)):
-        return f"inventory_quantity {quantity!r} is not an integer"
-    return None
-
-
-def check_catalog_name(name: str) -> None:
-    """Catalog names follow the item id rule (1-250 of A-Z, a-z, 0-9, '_', '-'), e.g. `shopify_my-store`."""
-    if not isinstance(name, str) or not valid_item_id(name):
-        raise ValueError(f"invalid catalog name {name!r}: use 1-250 characters of A-Z, a-z, 0-9, '_' and '-'")
-
-
-def check_image_url(url: str) -> None:
-    """A variant image URL is a string value like any other: 1-5000 characters."""
-    if not isinstance(url, str) or not url or len(url) > MAX_VALUE_CHARS:
-        raise InvalidItem(f"variant image url must be 1-{MAX_VALUE_CHARS} characters, got {url!r:.80}")
 
 
 def prepare_items(catalog: str, items: Sequence[CatalogItem], *, documents: bool = True) -> list[PreparedItem]:

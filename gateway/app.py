@@ -140,11 +140,7 @@ class Gateway:
 
     async def check_store(self) -> None:
         """Raises when the store cannot answer a trivial read."""
-        ping = getattr(self.store, "ping", None)
-        if callable(ping):
-            await ping()
-        else:
-            await self.store.get_sync("healthz.myshopify.com")
+        await self.store.get_sync("healthz.myshopify.com")
 
 
 def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from catalog_store.items import valid_item_id
+from catalog_store.rules import valid_item_id
 from catalog_store.store import MAX_PAGE_SIZE
 from gateway.errors import BadUserInput
 

@@ -1,4 +1,5 @@
-"""The GraphQL schema: queries, mutations, subscriptions of spec §10, limits and error policy."""
+"""The GraphQL schema: queries, mutations, subscriptions (names fixed: frontends depend on them;
+`tests/gateway/spec_schema.graphql` holds them), limits and error policy."""
 
 from __future__ import annotations
 

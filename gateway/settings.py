@@ -1,4 +1,5 @@
-"""Environment → typed settings (spec §10). Every mistake is reported at once, each with its fix."""
+"""Environment → typed settings (variable names are a fixed interface: operators set them). Every
+mistake is reported at once, each with its fix, so a deployment is corrected in one pass."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ class Settings:
     smtp: SmtpSettings | None = None
     allowed_origins: tuple[str, ...] | None = None  # None: same origin and localhost (any port)
     shopify_access_token: str | None = field(default=None, repr=False)  # for `catalog-gateway sync`
-    # Edges (issue #14): what one client may make this process read, hold and wait for.
+    # Edges: what one client may make this process read, hold and wait for.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # /graphql bodies and WebSocket messages
     max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS  # WebSocket operations in flight, whole process
     header_timeout: float = DEFAULT_HEADER_TIMEOUT  # seconds to send a request's line and headers

@@ -22,8 +22,9 @@ from rich.table import Table
 
 from bulk.errors import SyncServiceError
 from bulk.notifications import Notifier
+from bulk.outcomes import ERROR_FIXES
 from bulk.progress import Broadcaster
-from bulk.sync import ERROR_FIXES, SyncService
+from bulk.sync import SyncService
 from catalog_store.items import Identifier, normalize_shop_domain
 from catalog_store.models import Notification, RunStatus, SyncRun
 from catalog_store.store import CatalogStore

@@ -1,4 +1,5 @@
-"""GraphQL object types, enums and inputs of spec §10 (names fixed: frontends depend on them).
+"""GraphQL object types, enums and inputs (names fixed: frontends depend on them, and
+`tests/gateway/test_schema.py` checks them against `tests/gateway/spec_schema.graphql`).
 
 Types are built from the store's records by `from_model`; the Shopify access token has no field
 anywhere, so it can never be selected.
@@ -91,7 +92,7 @@ _CAPPED = " Capped at 2,147,483,647 (GraphQL Int is 32-bit)."
 
 
 def int32(value: int) -> int:
-    """A count or byte size as the spec's GraphQL `Int` can carry it: larger values (a bulk result
+    """A count or byte size as GraphQL's 32-bit `Int` can carry it: larger values (a bulk result
     over 2 GiB, a storage limit set above it) are reported as the largest Int instead of failing
     the whole response."""
     return value if value <= GRAPHQL_INT_MAX else GRAPHQL_INT_MAX

@@ -8,12 +8,15 @@ import msgspec
 import pytest
 
 from bulk.assemble import (
+    PRODUCT_PREFIX,
     UNKNOWN_PRODUCT,
+    VARIANT_PREFIX,
     Assembler,
     Batch,
     BulkLine,
     LineError,
     VariantImage,
+    gid_number,
     product_record,
     variant_item,
 )
@@ -299,3 +302,24 @@ def test_option_values_follow_the_product_option_order() -> None:
     raw4 = VARIANT.replace(VARIANT[VARIANT.index('[{"name":"Size"'):VARIANT.index(',"inventoryItem"')], selected4)
     item = variant_item(lines(raw4)[0], product_record(four, SHOP), Identifier.SKU, STORE)
     assert isinstance(item, CatalogItem) and item.option_values == ("1", "2", "3", "4")
+
+
+@pytest.mark.parametrize(
+    ("raw", "prefix", "number"),
+    [
+        ("gid://shopify/ProductVariant/123", VARIANT_PREFIX, "123"),
+        ("gid://shopify/ProductVariant/9007199254740993", VARIANT_PREFIX, "9007199254740993"),  # 2^53 + 1, exact
+        ("gid://shopify/Product/18446744073709551615", PRODUCT_PREFIX, "18446744073709551615"),
+    ],
+)
+def test_gid_number_is_exact(raw: str, prefix: str, number: str) -> None:
+    assert gid_number(raw, prefix) == number
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["gid://shopify/Product/abc", "gid://shopify/Product/", "", "12.5", "-3", "gid://shopify/Product/-3",
+     "gid://shopify/Product/\u0661\u0662", "gid://shopify/ProductVariant/1", None, 123],
+)
+def test_gid_number_refuses_non_ids(raw: object) -> None:
+    assert gid_number(raw, PRODUCT_PREFIX) is None

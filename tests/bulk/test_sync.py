@@ -82,7 +82,7 @@ async def env(store: CatalogStore) -> AsyncIterator[Env]:
 
 
 def expected_ids(shop, identifier: Identifier) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """item id → variant id, as the spec's id rules say, from the emulator's data."""
+    """item id → variant id, as the item id rules say, from the emulator's data."""
     expected: dict[str, str] = {}
     for product in shop.products():
         for variant in product.variants:

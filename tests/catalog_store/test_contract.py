@@ -522,7 +522,6 @@ async def test_runs_are_saved_replaced_listed_newest_first_and_deleted(store: Ca
         bulk_operation_id="gid://shopify/BulkOperation/1",
         bulk_status="COMPLETED",
         bulk_url="https://files.example/1.jsonl",
-        bulk_attempts=2,
         owner="gateway-1",
     )
     await store.save_run(finished)

@@ -18,18 +18,14 @@ from catalog_store.items import (
     Identifier,
     SkipReason,
     catalog_name,
-    choose_item_id,
     document_size,
-    gid_number,
     normalize_shop_domain,
-    parse_money,
     product_url,
-    too_long_field,
-    valid_item_id,
 )
 from catalog_store.models import Conflict, ItemFilter
 from catalog_store.queries import check_filter, cursor, page_size
-from catalog_store.writes import StoredState, plan_writes, prepare_items, utc_millis
+from catalog_store.rules import choose_item_id, parse_money, too_long_field, utc_millis, valid_item_id
+from catalog_store.writes import StoredState, plan_writes, prepare_items
 from tests.catalog_store.helpers import CATALOG, at, make_item, size_of
 
 # -- item ids -------------------------------------------------------------------------------------
@@ -104,28 +100,7 @@ def test_document_stores_money_as_numbers_and_gives_back_the_exact_strings() -> 
     assert make_item("1", compare_at_price=None).to_document(CATALOG)["compare_at_price"] is None
 
 
-# -- Shopify ids and shops ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "number"),
-    [
-        ("gid://shopify/ProductVariant/123", "123"),
-        ("gid://shopify/ProductVariant/9007199254740993", "9007199254740993"),  # 2^53 + 1, exact
-        ("gid://shopify/Product/18446744073709551615", "18446744073709551615"),
-        ("gid://shopify/ProductImage/42?v=1", "42"),
-        ("987", "987"),
-        (9007199254740993, "9007199254740993"),
-    ],
-)
-def test_gid_number_is_exact(raw: str | int, number: str) -> None:
-    assert gid_number(raw) == number
-
-
-@pytest.mark.parametrize("raw", ["gid://shopify/Product/abc", "gid://shopify/Product/", "", "12.5", "-3"])
-def test_gid_number_refuses_non_ids(raw: str) -> None:
-    with pytest.raises(ValueError):
-        gid_number(raw)
+# -- shops ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

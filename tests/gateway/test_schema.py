@@ -1,4 +1,4 @@
-"""The schema keeps every name of spec §10, and the checked-in schema.graphql matches the code."""
+"""The schema keeps every name of the fixed interface (spec_schema.graphql beside this file), and the checked-in schema.graphql matches the code."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def spec_types() -> list[str]:
 def test_spec_type_is_provided_with_the_same_shape(name: str) -> None:
     expected = SPEC.type_map[name]
     actual = OURS.type_map.get(name)
-    assert actual is not None, f"type {name} of spec §10 is missing"
+    assert actual is not None, f"type {name} of spec_schema.graphql is missing"
     assert isinstance(actual, type(expected)), f"{name} is a {type(actual).__name__}, spec: {type(expected).__name__}"
     if isinstance(expected, GraphQLEnumType):
         assert isinstance(actual, GraphQLEnumType)
@@ -47,11 +47,11 @@ def test_spec_type_is_provided_with_the_same_shape(name: str) -> None:
         assert isinstance(actual, (GraphQLObjectType, GraphQLInputObjectType))
         for field_name, field in expected.fields.items():
             ours = actual.fields.get(field_name)
-            assert ours is not None, f"{name}.{field_name} of spec §10 is missing"
+            assert ours is not None, f"{name}.{field_name} of spec_schema.graphql is missing"
             assert str(ours.type) == str(field.type), f"{name}.{field_name}: {ours.type}, spec: {field.type}"
             for arg_name, arg in getattr(field, "args", {}).items():
                 our_arg = ours.args.get(arg_name)  # type: ignore[union-attr]
-                assert our_arg is not None, f"{name}.{field_name}({arg_name}) of spec §10 is missing"
+                assert our_arg is not None, f"{name}.{field_name}({arg_name}) of spec_schema.graphql is missing"
                 assert str(our_arg.type) == str(arg.type), f"{name}.{field_name}({arg_name}): {our_arg.type}"
                 assert our_arg.default_value == spec_default(arg), f"{name}.{field_name}({arg_name}) default"
             for arg_name, our_arg in getattr(ours, "args", {}).items():

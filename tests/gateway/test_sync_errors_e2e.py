@@ -1,4 +1,5 @@
-"""End to end: every sync error code of spec §4 reaches the API, the notifications and the mailbox."""
+"""End to end: every sync error code (SERVER_ERROR, DUPLICATE_SKU, CATALOG_LIMIT_EXCEEDED, ACCESS_DENIED)
+reaches the API, the notifications and the mailbox."""
 
 from __future__ import annotations
 
