@@ -19,6 +19,8 @@ DEFAULT_API_VERSION = "2026-01"
 DEFAULT_ADMIN_API_URL = "https://{shop}/admin/api/{version}/graphql.json"
 DEFAULT_STORAGE_LIMIT = 104_857_600
 DEFAULT_SMTP_PORT = 25
+DEFAULT_LEASE_TTL = 60
+MAX_LEASE_TTL = 3600
 MIN_TOKEN_LENGTH = 16
 # Cross-origin WebSocket handshakes accepted when GATEWAY_ALLOWED_ORIGINS is unset (any port).
 LOCAL_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -55,6 +57,8 @@ class Settings:
     smtp: SmtpSettings | None = None
     allowed_origins: tuple[str, ...] | None = None  # None: same origin and localhost (any port)
     shopify_access_token: str | None = field(default=None, repr=False)  # for `catalog-gateway sync`
+    # A shop's sync lease: renewed every third of it; a stopped process's run is taken over once it expires.
+    lease_ttl_seconds: int = DEFAULT_LEASE_TTL
 
     @property
     def effective_public_url(self) -> str:
@@ -151,6 +155,10 @@ class _Reader:
         smtp = self.smtp()
         origins = self.allowed_origins()
         access_token = self.get("SHOPIFY_ACCESS_TOKEN")
+        lease_ttl = self.integer(
+            "GATEWAY_LEASE_TTL_SECONDS", DEFAULT_LEASE_TTL, 1, MAX_LEASE_TTL,
+            f"a number of seconds between 1 and {MAX_LEASE_TTL} (e.g. {DEFAULT_LEASE_TTL})",
+        )
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -168,6 +176,7 @@ class _Reader:
             smtp=smtp,
             allowed_origins=origins,
             shopify_access_token=access_token,
+            lease_ttl_seconds=lease_ttl,
         )
 
     def public_url(self) -> str | None:
