@@ -21,6 +21,8 @@ DEFAULT_STORAGE_LIMIT = 104_857_600
 DEFAULT_SMTP_PORT = 25
 DEFAULT_LEASE_TTL = 60
 MAX_LEASE_TTL = 3600
+DEFAULT_INGEST_BATCH_SIZE = 1000
+MAX_INGEST_BATCH_SIZE = 10_000
 MIN_TOKEN_LENGTH = 16
 # Cross-origin WebSocket handshakes accepted when GATEWAY_ALLOWED_ORIGINS is unset (any port).
 LOCAL_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -59,6 +61,8 @@ class Settings:
     shopify_access_token: str | None = field(default=None, repr=False)  # for `catalog-gateway sync`
     # A shop's sync lease: renewed every third of it; a stopped process's run is taken over once it expires.
     lease_ttl_seconds: int = DEFAULT_LEASE_TTL
+    # Items per write of a full sync (a few batches are held in memory, see bulk.assemble).
+    ingest_batch_size: int = DEFAULT_INGEST_BATCH_SIZE
 
     @property
     def effective_public_url(self) -> str:
@@ -159,6 +163,10 @@ class _Reader:
             "GATEWAY_LEASE_TTL_SECONDS", DEFAULT_LEASE_TTL, 1, MAX_LEASE_TTL,
             f"a number of seconds between 1 and {MAX_LEASE_TTL} (e.g. {DEFAULT_LEASE_TTL})",
         )
+        batch_size = self.integer(
+            "GATEWAY_INGEST_BATCH_SIZE", DEFAULT_INGEST_BATCH_SIZE, 1, MAX_INGEST_BATCH_SIZE,
+            f"a number of items between 1 and {MAX_INGEST_BATCH_SIZE} (e.g. {DEFAULT_INGEST_BATCH_SIZE})",
+        )
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -177,6 +185,7 @@ class _Reader:
             allowed_origins=origins,
             shopify_access_token=access_token,
             lease_ttl_seconds=lease_ttl,
+            ingest_batch_size=batch_size,
         )
 
     def public_url(self) -> str | None:
