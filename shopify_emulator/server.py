@@ -172,7 +172,10 @@ async def download(request: web.Request) -> web.StreamResponse:
             chunk = handle.read(min(chunk_size, limit - sent))
             if not chunk:
                 break
-            await response.write(chunk)
+            try:
+                await response.write(chunk)
+            except ConnectionResetError:  # the client went away (e.g. its process was killed)
+                return response
             sent += len(chunk)
             if rate is not None:  # never ahead of `rate` bytes per second since the first byte
                 await asyncio.sleep(max(0.0, began + sent / rate - loop.time()))
