@@ -7,7 +7,8 @@ Collections of the database:
   and `_rev`, a fresh token set by every write that changes the document's size.
 - `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
   `storage_bytes` kept by `$inc`, recounted from the items by `sweep`), `syncs`, `runs`,
-  `notifications`, `leases` (one document per generation, see the lease section).
+  `notifications`, `leases` (one document per generation, see the lease section), `webhook_claims`
+  (one per recent webhook delivery, so that one process applies it).
 
 Item writes (a few round trips per batch, settled by write tokens) live in catalog_store.mongo_items.
 A batch that read a product's tombstones just before a concurrent `delete_product` wrote them can
@@ -101,6 +102,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "runs": [IndexModel([("shop_domain", ASCENDING), ("started_at", ASCENDING)], name="shop_started")],
     "notifications": [IndexModel([("created_at", ASCENDING)], name="created")],
     "leases": [IndexModel([("shop_domain", ASCENDING), ("generation", ASCENDING)], name="shop_generation")],
+    "webhook_claims": [IndexModel([("expires_at", ASCENDING)], name="expiry", expireAfterSeconds=0)],
 }
 
 
@@ -528,6 +530,21 @@ class MongoCatalogStore:
         if current is None or current["expires_at"] <= self._now():
             return None
         return current["owner"]
+
+    # -- webhook claims: `_id` = "<shop>/<webhook id>", unique insert wins; a TTL index forgets them.
+
+    @_translated
+    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
+        claim = {"_id": f"{shop_domain}/{webhook_id}", "expires_at": lease_expiry(self._now(), ttl_seconds)}
+        try:
+            await self._coll("webhook_claims").insert_one(claim)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @_translated
+    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
+        await self._coll("webhook_claims").delete_one({"_id": f"{shop_domain}/{webhook_id}"})
 
 
 def _filter_query(catalog: str, f: CheckedFilter) -> Document:
