@@ -392,8 +392,11 @@ class SyncService:
         return resumed
 
     async def _watch_abandoned(self) -> None:
+        """Look for runs whose process stopped every tenth of the lease TTL (at most 5 s): a run is
+        taken over soon after its lease expires, which is at most one TTL after its last renewal."""
+        interval = min(max(self.settings.lease_ttl / 10, 0.1), 5.0)
         while not self._closed:
-            await asyncio.sleep(self.settings.lease_ttl / 2)
+            await asyncio.sleep(interval)
             try:
                 await self.resume_abandoned_runs()
             except Exception:

@@ -485,6 +485,21 @@ class MongoCatalogStore:
             return None
         return str(current["owner"])
 
+    # -- webhook claims: `_id` = "<shop>/<webhook id>", unique insert wins; a TTL index forgets them.
+
+    @_translated
+    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
+        claim = {"_id": f"{shop_domain}/{webhook_id}", "expires_at": lease_expiry(self._now(), ttl_seconds)}
+        try:
+            await self._coll("webhook_claims").insert_one(claim)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @_translated
+    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
+        await self._coll("webhook_claims").delete_one({"_id": f"{shop_domain}/{webhook_id}"})
+
 
 def index_for(f: CheckedFilter) -> str:
     """The `items` index a filtered page and its count are read through. Named, not left to the
@@ -500,21 +515,6 @@ def index_for(f: CheckedFilter) -> str:
     if f.in_stock is True:
         return "catalog_inventory"
     return "catalog_item_id"
-
-    # -- webhook claims: `_id` = "<shop>/<webhook id>", unique insert wins; a TTL index forgets them.
-
-    @_translated
-    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
-        claim = {"_id": f"{shop_domain}/{webhook_id}", "expires_at": lease_expiry(self._now(), ttl_seconds)}
-        try:
-            await self._coll("webhook_claims").insert_one(claim)
-        except DuplicateKeyError:
-            return False
-        return True
-
-    @_translated
-    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
-        await self._coll("webhook_claims").delete_one({"_id": f"{shop_domain}/{webhook_id}"})
 
 
 def _filter_query(catalog: str, f: CheckedFilter) -> Document:

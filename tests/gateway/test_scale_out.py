@@ -46,8 +46,8 @@ VARIANTS = 1000  # a result file of ~520 KB, read in blocks of 256 KB (bulk.json
 DOWNLOAD_BYTES_PER_SECOND = 80_000
 KILL_AFTER_ITEMS = VARIANTS // 10  # in the catalog when the process running the sync is killed
 BATCH_SIZE = 50  # items per write (GATEWAY_INGEST_BATCH_SIZE): the catalog fills during the download
-LEASE_TTL = 3  # seconds (GATEWAY_LEASE_TTL_SECONDS); renewed every second, checked every 1.5 s
-TAKEOVER_BOUND = LEASE_TTL * 1.5 + 2.0  # expiry ≤ TTL after the kill, seen within TTL/2, plus a loaded machine
+LEASE_TTL = 3  # seconds (GATEWAY_LEASE_TTL_SECONDS); renewed every second, checked every 0.3 s
+TAKEOVER_BOUND = LEASE_TTL * 1.1 + 2.0  # expiry ≤ TTL after the kill, seen within TTL/10, plus a loaded machine
 DEADLINE = 45.0  # for any one condition; a healthy run meets each within seconds
 
 T = TypeVar("T")
