@@ -375,8 +375,11 @@ class SyncService:
         return resumed
 
     async def _watch_abandoned(self) -> None:
+        """Look for runs whose process stopped every tenth of the lease TTL (at most 5 s): a run is
+        taken over soon after its lease expires, which is at most one TTL after its last renewal."""
+        interval = min(max(self.settings.lease_ttl / 10, 0.1), 5.0)
         while not self._closed:
-            await asyncio.sleep(self.settings.lease_ttl / 2)
+            await asyncio.sleep(interval)
             try:
                 await self.resume_abandoned_runs()
             except Exception:
@@ -439,8 +442,11 @@ class SyncService:
             on_update=reporter.bulk_update,
         )
         entry.runner = runner
-        await reporter.set_phase("bulk_running")
         resume_id = run.bulk_operation_id if run.bulk_status not in (None, "EXPIRED") else None
+        if resume_id is None:
+            await reporter.set_phase("bulk_running")
+        # else the run keeps its phase (e.g. ingesting) while its operation is looked up again: bulk_update
+        # sets bulk_running only if that operation, or a new one, is still running.
         result = await runner.run(PRODUCTS_BULK_QUERY, group_objects=self.settings.group_objects,
                                   resume_operation_id=resume_id)
         entry.runner = None
@@ -657,6 +663,10 @@ class _RunReporter:
     async def bulk_update(self, state: BulkOperationState) -> None:
         run = self._run
         changed_operation = run.bulk_operation_id != state.id or run.bulk_status != state.status
+        if run.bulk_operation_id is not None and run.bulk_operation_id != state.id:
+            run.bytes_downloaded = 0  # a new operation: a new file to download
+        if not state.finished and run.phase != "bulk_running":
+            run.phase = "bulk_running"  # a resumed operation still running, or a new one
         run.bulk_operation_id = state.id
         run.bulk_status = str(state.status)
         run.object_count = state.object_count
@@ -664,14 +674,18 @@ class _RunReporter:
         await self._emit(force=changed_operation)
 
     async def ingest_progress(self, progress: IngestProgress) -> None:
+        """A resumed run (its process stopped, another took it over) reads its file again from the
+        start: the progress it showed stays shown until this attempt passes it, so that no subscriber,
+        in any process, sees it go back. The outcome sets the exact figures at the end."""
         run = self._run
-        run.bytes_downloaded = progress.bytes_downloaded
+        run.bytes_downloaded = max(run.bytes_downloaded, progress.bytes_downloaded)
         if progress.file_size is not None:
             run.file_size = progress.file_size
-        run.items_written = progress.items_written
-        run.items_skipped = progress.items_skipped
-        run.skipped = [copy.copy(s) for s in progress.skipped]
-        run.malformed_lines = progress.malformed_lines
+        run.items_written = max(run.items_written, progress.items_written)
+        if progress.items_skipped >= run.items_skipped:
+            run.items_skipped = progress.items_skipped
+            run.skipped = [copy.copy(s) for s in progress.skipped]
+        run.malformed_lines = max(run.malformed_lines, progress.malformed_lines)
         await self._emit(force=False)
 
     def apply_outcome(self, outcome: IngestOutcome) -> None:

@@ -5,6 +5,8 @@ The HTTP handler only verifies and `submit`s a delivery (Shopify wants an answer
 bounded queue feeds a few workers that apply it:
 
 - duplicates (same `X-Shopify-Webhook-Id`, remembered in a bounded LRU) are dropped at `submit`;
+  across processes sharing the store, a worker claims the delivery in the store before applying
+  it, so one process applies it (a claim is released when applying fails, so a redelivery can);
 - an unknown shop, or a shop whose sync is inactive (over the storage limit), changes nothing;
 - products/create|update write the product's items and remove those of variants the product no
   longer has (or that no longer sync); payloads listing only the first 100 variants are
@@ -103,7 +105,8 @@ class WebhookDelivery:
 class ProcessorSettings:
     workers: int = 4
     queue_size: int = 10_000
-    dedupe_size: int = 100_000  # webhook ids remembered
+    dedupe_size: int = 100_000  # webhook ids remembered in this process
+    claim_ttl: float = 86_400.0  # a claimed delivery is not applied again for this long (Shopify retries 4 h)
     max_attempts: int = 3  # per delivery, for retryable failures (store or Shopify unavailable)
     retry_delay: float = 0.5  # doubled after each attempt
     drain_timeout: float = 5.0  # at close, time given to the queued deliveries
@@ -113,6 +116,8 @@ class ProcessorSettings:
     def __post_init__(self) -> None:
         if self.workers < 1 or self.queue_size < 1 or self.dedupe_size < 1 or self.max_attempts < 1:
             raise ValueError("workers, queue_size, dedupe_size and max_attempts must be at least 1")
+        if not self.claim_ttl > 0:
+            raise ValueError("claim_ttl must be a positive number of seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,8 +256,15 @@ class WebhookProcessor:
 
     async def _process(self, delivery: WebhookDelivery) -> None:
         where = f"{delivery.topic} for {delivery.shop_domain} (webhook {delivery.webhook_id})"
+        claimed = False
         for attempt in range(1, self.settings.max_attempts + 1):
             try:
+                if not claimed and delivery.webhook_id is not None:
+                    if not await self.store.claim_webhook(delivery.shop_domain, delivery.webhook_id,
+                                                          self.settings.claim_ttl):
+                        self.stats["duplicate"] += 1  # another process (or an earlier delivery) applies it
+                        return
+                    claimed = True
                 outcome = await self.apply(delivery)
             except InvalidWebhookPayload as exc:
                 self.stats["refused"] += 1
@@ -266,13 +278,24 @@ class WebhookProcessor:
                     continue
                 self.stats["failed"] += 1
                 log.error("webhook %s not applied after %d attempts: %s. %s", where, attempt, exc, exc.fix)
+                await self._release(delivery, claimed)
                 return
             except Exception:
                 self.stats["failed"] += 1
                 log.exception("webhook %s not applied: unexpected error", where)
+                await self._release(delivery, claimed)
                 return
             self.stats[outcome.value] += 1
             return
+
+    async def _release(self, delivery: WebhookDelivery, claimed: bool) -> None:
+        """Give up a failed delivery's claim: Shopify's redelivery (to any process) may apply it."""
+        if not claimed or delivery.webhook_id is None:
+            return
+        try:
+            await self.store.release_webhook(delivery.shop_domain, delivery.webhook_id)
+        except Exception as exc:  # the claim then just expires
+            log.warning("could not release the claim of webhook %s: %s", delivery.webhook_id, exc)
 
     # -- applying --------------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from catalog_store.writes import (
     plan_writes,
 )
 
+MAX_WEBHOOK_CLAIMS = 100_000  # claims kept before the expired ones are forgotten
 _Ids = str | list[str]  # one variant id (the usual case: no container per entry), or several
 
 
@@ -251,6 +252,7 @@ class MemoryCatalogStore:
         self._notifications: dict[str, tuple[int, dict[str, Any]]] = {}
         self._sequence = itertools.count()
         self._leases: dict[str, tuple[str, datetime]] = {}
+        self._webhook_claims: dict[tuple[str, str], datetime] = {}  # (shop, webhook id) -> expiry
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -565,3 +567,18 @@ class MemoryCatalogStore:
         if held is None or held[1] <= self._now():
             return None
         return held[0]
+
+    # -- webhook claims --------------------------------------------------------------------
+
+    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
+        now = self._now()
+        expires_at = self._webhook_claims.get((shop_domain, webhook_id))
+        if expires_at is not None and expires_at > now:
+            return False
+        if len(self._webhook_claims) >= MAX_WEBHOOK_CLAIMS:  # forget the expired ones
+            self._webhook_claims = {k: v for k, v in self._webhook_claims.items() if v > now}
+        self._webhook_claims[(shop_domain, webhook_id)] = lease_expiry(now, ttl_seconds)
+        return True
+
+    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
+        self._webhook_claims.pop((shop_domain, webhook_id), None)

@@ -9,7 +9,8 @@ Collections of the database:
   (writes.item_digest: an item equal to the stored one is marked as seen, not rewritten).
 - `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
   `storage_bytes` kept by `$inc`, recounted from the items by `sweep`), `syncs`, `runs`,
-  `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each).
+  `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each),
+  `webhook_claims` (one per recent webhook delivery, so that one process applies it).
 
 Item writes (a few round trips per batch, guarded on the server) live in catalog_store.mongo_items.
 A batch that read a product's tombstones just before a concurrent `delete_product` wrote them can
@@ -89,6 +90,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "runs": [IndexModel([("shop_domain", ASCENDING), ("started_at", ASCENDING)], name="shop_started")],
     "notifications": [IndexModel([("created_at", ASCENDING)], name="created")],
+    "webhook_claims": [IndexModel([("expires_at", ASCENDING)], name="expiry", expireAfterSeconds=0)],
 }
 
 
@@ -483,6 +485,21 @@ class MongoCatalogStore:
         if current is None or current["expires_at"] <= self._now():
             return None
         return str(current["owner"])
+
+    # -- webhook claims: `_id` = "<shop>/<webhook id>", unique insert wins; a TTL index forgets them.
+
+    @_translated
+    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
+        claim = {"_id": f"{shop_domain}/{webhook_id}", "expires_at": lease_expiry(self._now(), ttl_seconds)}
+        try:
+            await self._coll("webhook_claims").insert_one(claim)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @_translated
+    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
+        await self._coll("webhook_claims").delete_one({"_id": f"{shop_domain}/{webhook_id}"})
 
 
 def index_for(f: CheckedFilter) -> str:

@@ -187,3 +187,12 @@ class CatalogStore(Protocol):
 
     async def lease_owner(self, shop_domain: str) -> str | None:
         """The current unexpired owner, or None."""
+
+    # -- webhook deliveries (each applied by one process) ------------------------------------
+    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
+        """Claim a delivery (its X-Shopify-Webhook-Id) for the caller to apply: True for exactly one
+        of the claimants, in any process, until the claim is released or expires (at the earliest
+        `ttl_seconds` later; the store may forget it some time after)."""
+
+    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
+        """Drop a claim: the delivery could not be applied, so a redelivery may be."""

@@ -53,6 +53,8 @@ def sync_settings_for(settings: Settings, **overrides: Any) -> SyncSettings:
         "admin_api_url_template": settings.shopify_admin_api_url,
         "storage_limit_bytes": settings.catalog_storage_limit_bytes,
         "public_url": settings.effective_public_url if settings.shopify_api_secrets else None,
+        "lease_ttl": float(settings.lease_ttl_seconds),
+        "batch_size": settings.ingest_batch_size,
     }
     values.update(overrides)
     return SyncSettings(**values)

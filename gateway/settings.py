@@ -24,6 +24,10 @@ DEFAULT_MAX_BODY_BYTES = 1_048_576
 DEFAULT_MAX_SUBSCRIPTIONS = 500
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_LEASE_TTL = 60
+MAX_LEASE_TTL = 3600
+DEFAULT_INGEST_BATCH_SIZE = 1000
+MAX_INGEST_BATCH_SIZE = 10_000
 MIN_TOKEN_LENGTH = 16
 # Cross-origin WebSocket handshakes accepted when GATEWAY_ALLOWED_ORIGINS is unset (any port).
 LOCAL_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -65,6 +69,10 @@ class Settings:
     max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS  # WebSocket operations in flight, whole process
     header_timeout: float = DEFAULT_HEADER_TIMEOUT  # seconds to send a request's line and headers
     body_timeout: float = DEFAULT_BODY_TIMEOUT  # seconds to send a request's body
+    # A shop's sync lease: renewed every third of it; a stopped process's run is taken over once it expires.
+    lease_ttl_seconds: int = DEFAULT_LEASE_TTL
+    # Items per write of a full sync (a few batches are held in memory, see bulk.assemble).
+    ingest_batch_size: int = DEFAULT_INGEST_BATCH_SIZE
 
     @property
     def effective_public_url(self) -> str:
@@ -183,6 +191,14 @@ class _Reader:
                                       "seconds between 0.1 and 3600 (default 10)")
         body_timeout = self.seconds("GATEWAY_BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT, 0.1, 3600,
                                     "seconds between 0.1 and 3600 (default 30)")
+        lease_ttl = self.integer(
+            "GATEWAY_LEASE_TTL_SECONDS", DEFAULT_LEASE_TTL, 1, MAX_LEASE_TTL,
+            f"a number of seconds between 1 and {MAX_LEASE_TTL} (e.g. {DEFAULT_LEASE_TTL})",
+        )
+        batch_size = self.integer(
+            "GATEWAY_INGEST_BATCH_SIZE", DEFAULT_INGEST_BATCH_SIZE, 1, MAX_INGEST_BATCH_SIZE,
+            f"a number of items between 1 and {MAX_INGEST_BATCH_SIZE} (e.g. {DEFAULT_INGEST_BATCH_SIZE})",
+        )
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -204,6 +220,8 @@ class _Reader:
             max_subscriptions=max_subscriptions,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
+            lease_ttl_seconds=lease_ttl,
+            ingest_batch_size=batch_size,
         )
 
     def public_url(self) -> str | None:

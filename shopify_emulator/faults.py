@@ -23,6 +23,8 @@ Bulk operations (decided when an operation starts running)
   before it; `objectCount` still counts the real objects.
 - `cut_download(after_bytes, times=1)`: a download of a result file sends `after_bytes` bytes of
   the body, then closes the connection (Content-Length announced in full).
+- `slow_download(bytes_per_second, times=1)`: a download of a result file is sent at that rate (a
+  slow link: keeps an ingest running long enough to stop a gateway in the middle of it).
 - `emu.expire_results(shop)` (on the Emulator, not here) expires completed results now.
 
 Webhooks (decided per delivery)
@@ -109,6 +111,11 @@ class Faults:
         if after_bytes < 0:
             raise ValueError("after_bytes must be >= 0")
         return self._add("cut_download", shop, times, after_bytes=int(after_bytes))
+
+    def slow_download(self, bytes_per_second: int, *, times: int | None = 1, shop: str | None = None) -> FaultRule:
+        if bytes_per_second < 1:
+            raise ValueError("bytes_per_second must be >= 1")
+        return self._add("slow_download", shop, times, bytes_per_second=int(bytes_per_second))
 
     def duplicate_webhooks(self, *, times: int | None = None, shop: str | None = None) -> FaultRule:
         return self._add("webhook_duplicate", shop, times)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import re
@@ -38,6 +39,7 @@ INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wr
 _VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 1 << 18
+_PACED_WRITES_PER_SECOND = 20  # a slowed download is sent in this many pieces a second
 _EDGE_ERROR = "<!DOCTYPE html><html><head><title>Shopify</title></head><body><h1>{status}</h1>" \
               "<p>There was a problem loading this website. Please try again.</p></body></html>"
 
@@ -158,15 +160,25 @@ async def download(request: web.Request) -> web.StreamResponse:
         return response
     cut = emu.faults.take("cut_download", result.shop)
     limit = min(length, cut.params["after_bytes"]) if cut is not None else length
+    slow = emu.faults.take("slow_download", result.shop)
+    rate: int | None = slow.params["bytes_per_second"] if slow is not None else None
+    chunk_size = _CHUNK if rate is None else max(1, min(_CHUNK, rate // _PACED_WRITES_PER_SECOND))
+    loop = asyncio.get_running_loop()
+    began = loop.time()
     with open(result.path, "rb") as handle:
         handle.seek(start)
         sent = 0
         while sent < limit:
-            chunk = handle.read(min(_CHUNK, limit - sent))
+            chunk = handle.read(min(chunk_size, limit - sent))
             if not chunk:
                 break
-            await response.write(chunk)
+            try:
+                await response.write(chunk)
+            except ConnectionResetError:  # the client went away (e.g. its process was killed)
+                return response
             sent += len(chunk)
+            if rate is not None:  # never ahead of `rate` bytes per second since the first byte
+                await asyncio.sleep(max(0.0, began + sent / rate - loop.time()))
     if cut is not None and limit < length:
         if request.transport is not None:
             request.transport.close()

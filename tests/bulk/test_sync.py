@@ -352,9 +352,21 @@ async def test_a_stopped_process_run_is_resumed_by_the_next(env: Env, stop_phase
     if stop_phase == "ingesting":
         assert 0 < len(await catalog_ids(real_store)) < len(expected_ids(env.shop, Identifier.SHOPIFY_VARIANT_ID))
 
-    await env.restart()
+    next_process = SyncService(real_store, settings=fast_settings(env.emu),
+                               notifier=Notifier(real_store, NoEmail(), Broadcaster()))
+    shown: list[SyncRun] = []
+    async with next_process.progress.subscribe(SHOP) as updates:
+        await next_process.start()
+        env.service = next_process
+        while not shown or not shown[-1].finished:
+            shown.append(await asyncio.wait_for(updates.get(), 30))
     resumed = await env.service.wait_for_run(stopped.id, timeout=30)
 
+    # Its subscribers never see the run go back, though it reads its file again from the start.
+    phases = ["starting", "bulk_running", "ingesting", "finalizing", "completed"]
+    for figure in (lambda r: phases.index(r.phase), lambda r: r.items_written, lambda r: r.bytes_downloaded):
+        values = [figure(run) for run in [stopped, *shown]]
+        assert values == sorted(values), values
     assert resumed.status is RunStatus.COMPLETED
     assert resumed.bulk_operation_id == stopped.bulk_operation_id  # the same operation, not a new one
     assert await catalog_ids(real_store) == expected_ids(env.shop, Identifier.SHOPIFY_VARIANT_ID)

@@ -30,6 +30,8 @@ def test_defaults_from_an_empty_environment() -> None:
     assert s.catalog_storage_limit_bytes == 104857600
     assert s.smtp is None
     assert s.allowed_origins is None
+    assert s.lease_ttl_seconds == 60
+    assert s.ingest_batch_size == 1000
 
 
 def test_every_variable_is_read() -> None:
@@ -51,6 +53,8 @@ def test_every_variable_is_read() -> None:
         "NOTIFY_EMAILS": "ops@example.com, owner@example.com",
         "GATEWAY_ALLOWED_ORIGINS": "https://admin.example.com, http://localhost:3000",
         "SHOPIFY_ACCESS_TOKEN": "shpat_abc",
+        "GATEWAY_LEASE_TTL_SECONDS": "15",
+        "GATEWAY_INGEST_BATCH_SIZE": "250",
     })
     assert s.mongodb_uri == "mongodb://db.internal:27017/?replicaSet=rs0"
     assert s.mongodb_database == "catalogs"
@@ -65,6 +69,8 @@ def test_every_variable_is_read() -> None:
                                   ("ops@example.com", "owner@example.com"))
     assert s.allowed_origins == ("http://localhost:3000", "https://admin.example.com")
     assert s.shopify_access_token == "shpat_abc"
+    assert s.lease_ttl_seconds == 15
+    assert s.ingest_batch_size == 250
 
 
 def test_secrets_are_not_in_repr() -> None:
@@ -101,6 +107,9 @@ def test_secrets_are_not_in_repr() -> None:
         ({"SMTP_HOST": "h", "SMTP_FROM": "nobody", "NOTIFY_EMAILS": "x@y.co"}, "SMTP_FROM='nobody' is not an email"),
         ({"SMTP_HOST": "h", "SMTP_FROM": "a@b.co", "NOTIFY_EMAILS": "x@y.co,oops"}, "NOTIFY_EMAILS has invalid"),
         ({"GATEWAY_ALLOWED_ORIGINS": "https://ok.example.com/path"}, "GATEWAY_ALLOWED_ORIGINS: Invalid origin"),
+        ({"GATEWAY_LEASE_TTL_SECONDS": "0"}, "GATEWAY_LEASE_TTL_SECONDS=0 is out of range"),
+        ({"GATEWAY_LEASE_TTL_SECONDS": "1.5"}, "GATEWAY_LEASE_TTL_SECONDS='1.5' is not a whole number"),
+        ({"GATEWAY_INGEST_BATCH_SIZE": "20000"}, "GATEWAY_INGEST_BATCH_SIZE=20000 is out of range"),
     ],
 )
 def test_each_mistake_has_a_clear_message(env: dict[str, str], expected: str) -> None:

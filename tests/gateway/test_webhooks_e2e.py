@@ -344,6 +344,29 @@ async def test_a_duplicate_delivery_is_applied_once() -> None:
         assert (await hooks.item(variant.id)).price == "31.00"
 
 
+async def test_a_delivery_to_two_processes_is_applied_by_one() -> None:
+    """Two gateways share one store (as processes share MongoDB: tests/gateway/test_scale_out.py);
+    Shopify's redelivery of a webhook lands on the other. Each answers 200, one of them applies it."""
+    store = MemoryCatalogStore()
+    async with hooked(store) as hooks:
+        settings = Settings(admin_token=ADMIN_TOKEN, shopify_api_secrets=(SECRET,),
+                            shopify_admin_api_url=hooks.emulator.admin_api_url_template)
+        async with serve_gateway(store, settings=settings) as other:
+            variant = product_with_variants(hooks.shop).variants[0]
+            applied = hooks.processor.stats["applied"]
+            hooks.shop.set_price(variant.id, "32.00")
+            await hooks.settle()
+            delivery = hooks.emulator.deliveries[-1]
+            async with aiohttp.ClientSession() as http:
+                async with http.post(other.base_url + "/webhooks/shopify", data=delivery.body,
+                                     headers=delivery.headers) as response:
+                    assert response.status == 200
+            await other.gateway.webhooks.join()
+            assert hooks.processor.stats["applied"] == applied + 1
+            assert other.gateway.webhooks.stats["duplicate"] == 1 and other.gateway.webhooks.stats["applied"] == 0
+            assert (await hooks.item(variant.id)).price == "32.00"
+
+
 async def test_an_older_update_arriving_after_a_newer_one_changes_nothing() -> None:
     async with hooked() as hooks:
         variant = product_with_variants(hooks.shop).variants[0]

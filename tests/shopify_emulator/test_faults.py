@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import orjson
 import pytest
@@ -110,6 +112,21 @@ async def test_download_cut_every_time(emu: Emulator, admin: Admin, session):
         with pytest.raises(aiohttp.ClientPayloadError):
             async with session.get(url) as response:
                 await response.read()
+
+
+async def test_download_slowed_once(emu: Emulator, admin: Admin, session):
+    url = (await admin.run_bulk())["url"]
+    whole = await admin.download(url)
+    rate = len(whole) * 4  # the whole file in ~0.25 s
+    emu.faults.slow_download(rate, times=1)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    async with session.get(url) as response:
+        assert await response.read() == whole, "slowed, the body is still complete"
+    assert loop.time() - began >= 0.9 * len(whole) / rate
+    began = loop.time()
+    assert await admin.download(url) == whole
+    assert loop.time() - began < len(whole) / rate, "only the next download is slowed"
 
 
 async def test_download_5xx(emu: Emulator, admin: Admin, session):
