@@ -9,7 +9,7 @@ read once into memory, then each stage below runs on it in this process, without
 - typed+keep: the same, keeping every decoded line (what retaining objects costs: allocation);
 - floor:      typed decoding + the least any item mapping does: join each variant to its product by
               `__parentId` and keep one 22-field struct per variant in a dict; no checks, no index;
-- assemble:   typed decoding + `bulk.assemble.Assembler` (the real mapping, items discarded);
+- assemble:   typed decoding + `bulk.mapping.assemble.Assembler` (the real mapping, items discarded);
 - memory:     the same + `MemoryCatalogStore.write_items` (checks, sizes, indexes).
 
 `ratio` is the orjson stage's time divided by the stage's: the share of the baseline's throughput
@@ -30,8 +30,8 @@ import msgspec
 import orjson
 
 from bench.ingest import _bulk_result, _emulator
-from bulk.assemble import PRODUCT_PREFIX, VARIANT_PREFIX, Assembler, BulkLine
-from bulk.jsonl import Block, LineDecoder, MalformedLines
+from bulk.full_sync.jsonl import Block, LineDecoder, MalformedLines
+from bulk.mapping.assemble import PRODUCT_PREFIX, VARIANT_PREFIX, Assembler, BulkLine
 from catalog_store.items import Identifier
 from catalog_store.memory import MemoryCatalogStore
 

@@ -40,10 +40,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bulk.assemble import BulkLine
-from bulk.ingest import IngestProgress, run_ingest
-from bulk.jsonl import Block, JsonlDownload, LineDecoder, MalformedLines
-from bulk.queries import BULK_OPERATION_NODE, BULK_RUN_QUERY, PRODUCTS_BULK_QUERY
+from bulk.full_sync.ingest import IngestProgress, run_ingest
+from bulk.full_sync.jsonl import Block, JsonlDownload, LineDecoder, MalformedLines
+from bulk.mapping.assemble import BulkLine
+from bulk.shopify.documents import BULK_OPERATION_NODE, BULK_RUN_QUERY, PRODUCTS_BULK_QUERY
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.models import CatalogInfo, WriteResult
 
@@ -119,7 +119,7 @@ def _make_store(case: str, mongo_uri: str | None) -> Any:
 
         return MemoryCatalogStore()
     if case == "ferretdb":
-        from catalog_store.mongo import MongoCatalogStore
+        from catalog_store.mongo.store import MongoCatalogStore
 
         if mongo_uri is None:
             raise SystemExit("--mongo-uri is required for the ferretdb case")

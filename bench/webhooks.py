@@ -27,8 +27,9 @@ import uvicorn
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.memory import MemoryCatalogStore
 from catalog_store.models import WriteResult
-from gateway.app import Gateway, create_app, sync_settings_for
+from gateway.app import create_app
 from gateway.settings import Settings
+from gateway.wiring import Gateway, sync_settings_for
 from shopify_emulator import Emulator
 
 SHOP = "bench-hooks.myshopify.com"

@@ -3,7 +3,7 @@
 Subscribers never slow the publisher: each has a small queue, and when it is full the oldest
 snapshot is dropped (a newer snapshot supersedes it), or a callback that must not block. Other
 processes' runs and notifications reach subscribers through the store's change feed
-(catalog_store.feed, see `gateway.live`), so this hub stays in-process: it is the fast path for what
+(catalog_store.feed, see `gateway.graphql.live`), so this hub stays in-process: it is the fast path for what
 this process itself publishes (every progress change, while the run is persisted less often).
 """
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from catalog_store.memory import MemoryCatalogStore
-from catalog_store.mongo import MongoCatalogStore
+from catalog_store.mongo.store import MongoCatalogStore
 from catalog_store.store import CatalogStore
 
 

@@ -24,7 +24,7 @@ importing upwards. Callers that only need "can a retry help, and what should the
     │   │   └── DownloadError                (retryable)
     │   │       └── DownloadRefused
     │   ├── BulkOperationCanceled
-    │   ├── LineError                        bulk.assemble (also ValueError)
+    │   ├── LineError                        bulk.mapping.assemble (also ValueError)
     │   ├── WebhookError
     │   │   └── InvalidWebhookPayload
     │   └── SyncServiceError                 (each with the GraphQL `code`)

@@ -8,7 +8,7 @@ MongoDB) are found, behind one interface.
 
 Two implementations: on MongoDB deployments that offer change streams (replica sets, sharded
 clusters) one change stream per kind and process, fanned out to its subscribers
-(catalog_store.mongo_feed); otherwise, and for the in-memory store, one poll of the store per
+(catalog_store.mongo.feed); otherwise, and for the in-memory store, one poll of the store per
 interval (catalog_store.polling_feed). Either way a subscriber registers a non-blocking callback
 (usually `Inbox.put`) for as long as an `async with` block lasts; on entry the feed is watching, so
 a subscriber that reads the current state inside the block misses nothing after that read. A

@@ -1,7 +1,7 @@
 """MemoryCatalogStore: the CatalogStore in plain dicts (demo, fast tests, benchmarks). Not persistent.
 
 Same contract as MongoCatalogStore (the contract suite runs against both): the write rules come
-from catalog_store.writes and .checks, the record codecs from catalog_store.records. Items are
+from catalog_store.writes and .checks, the record codecs from catalog_store.documents. Items are
 immutable: kept and handed out as given, never copied. Every method runs without
 awaiting, so each call is atomic on the event loop. Item writes are O(batch); listing keeps the item
 ids sorted lazily (re-sorted only after ids were added or removed).
@@ -19,7 +19,18 @@ from typing import Any
 import msgspec
 
 from catalog_store.checks import check_batch, item_size
+from catalog_store.documents import (
+    changed_sync_fields,
+    lease_expiry,
+    notification_from_document,
+    notification_to_document,
+    run_from_document,
+    run_to_document,
+    sync_from_document,
+    sync_to_document,
+)
 from catalog_store.errors import StoreError, UnknownCatalog
+from catalog_store.filters import CheckedFilter, check_filter, cursor, page_size
 from catalog_store.items import CatalogItem
 from catalog_store.models import (
     CatalogInfo,
@@ -32,17 +43,6 @@ from catalog_store.models import (
     utcnow,
 )
 from catalog_store.polling_feed import PollingFeed, WrittenItem
-from catalog_store.queries import CheckedFilter, check_filter, cursor, page_size
-from catalog_store.records import (
-    changed_sync_fields,
-    lease_expiry,
-    notification_from_document,
-    notification_to_document,
-    run_from_document,
-    run_to_document,
-    sync_from_document,
-    sync_to_document,
-)
 from catalog_store.rules import check_catalog_name, check_image_url, utc_millis
 from catalog_store.writes import (
     PlannedWrite,

@@ -1,5 +1,5 @@
-"""Starlette assembly: routes (/graphql, /webhooks/shopify, /healthz, /static), lifespan, wiring of store and
-services."""
+"""Starlette assembly: routes (/graphql, /webhooks/shopify, /healthz, /static), edge middleware and
+the lifespan of a `Gateway` (built in `gateway.wiring`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -19,46 +18,18 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from bulk.notifications import EmailSender, Notifier
-from bulk.progress import Broadcaster
-from bulk.sync import SyncService, SyncSettings
-from bulk.webhook_processor import ProcessorSettings, WebhookProcessor
-from catalog_store.feed import ChangeFeed
-from catalog_store.models import Notification, SyncRun
-from catalog_store.store import CatalogStore
-from gateway.auth import Authenticator
 from gateway.body import BodyLimits, BodyPolicy, RouteLimit
-from gateway.context import LiveSettings, Services
-from gateway.email import email_sender
-from gateway.http import GatewayGraphQL
-from gateway.schema import GatewaySchema
-from gateway.schema import schema as default_schema
+from gateway.graphql.http import GatewayGraphQL
 from gateway.settings import Settings
-from gateway.webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
-from gateway.webhooks import PATH as WEBHOOK_PATH
-from gateway.webhooks import webhook_route
+from gateway.webhook_endpoint import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
+from gateway.webhook_endpoint import PATH as WEBHOOK_PATH
+from gateway.webhook_endpoint import webhook_route
+from gateway.wiring import Gateway
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 HEALTH_TIMEOUT = 5.0
-
-
-
-def sync_settings_for(settings: Settings, **overrides: Any) -> SyncSettings:
-    """SyncSettings from the gateway's environment. Webhooks are registered only when a secret to
-    verify them is configured (SHOPIFY_API_SECRET): without one they would be refused anyway."""
-    values: dict[str, Any] = {
-        "api_version": settings.shopify_api_version,
-        "admin_api_url_template": settings.shopify_admin_api_url,
-        "storage_limit_bytes": settings.catalog_storage_limit_bytes,
-        "public_url": settings.effective_public_url if settings.shopify_api_secrets else None,
-        "lease_ttl": float(settings.lease_ttl_seconds),
-        "batch_size": settings.ingest_batch_size,
-    }
-    values.update(overrides)
-    return SyncSettings(**values)
-
 
 LOCAL_ORIGIN_REGEX = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"
 
@@ -85,64 +56,6 @@ def body_limits(settings: Settings) -> Middleware:
         routes={WEBHOOK_PATH: RouteLimit(WEBHOOK_MAX_BODY_BYTES, f"{WEBHOOK_MAX_BODY_BYTES} bytes for webhooks")},
     )
     return Middleware(BodyLimits, policy=policy)
-
-
-class Gateway:
-    """One gateway process: the store, the sync service, notifications, and their lifecycle."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        store: CatalogStore,
-        *,
-        auth: bool = True,
-        email: EmailSender | None = None,
-        sync_settings: SyncSettings | None = None,
-        live: LiveSettings | None = None,
-        session: aiohttp.ClientSession | None = None,
-        owner_id: str | None = None,
-        schema: GatewaySchema = default_schema,
-        webhook_settings: ProcessorSettings | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.schema = schema
-        self.notifier = Notifier(store, email if email is not None else email_sender(settings.smtp),
-                                 Broadcaster[Notification]())
-        self.sync = SyncService(
-            store,
-            settings=sync_settings or sync_settings_for(settings),
-            notifier=self.notifier,
-            progress=Broadcaster[SyncRun](),
-            session=session,
-            owner_id=owner_id,
-        )
-        self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings)
-        self.services = Services(store=store, sync=self.sync, live=live or LiveSettings())
-        self.feed: ChangeFeed | None = None  # created by start(), from the connected store
-        self.authenticator = Authenticator(settings.admin_token, settings.read_token, enabled=auth)
-
-    async def start(self) -> None:
-        await self.store.start()
-        live = self.services.live
-        feed = self.store.feed(poll_interval=live.store_poll_interval, polling=live.force_polling)
-        await feed.start()
-        self.feed = self.services.feed = feed
-        await self.sync.start()
-        await self.webhooks.start()
-
-    async def close(self) -> None:
-        try:
-            if self.feed is not None:
-                await self.feed.close()
-            await self.webhooks.close()
-            await self.sync.close()
-        finally:
-            await self.store.close()
-
-    async def check_store(self) -> None:
-        """Raises when the store cannot answer a trivial read."""
-        await self.store.get_sync("healthz.myshopify.com")
 
 
 def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:

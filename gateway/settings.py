@@ -71,7 +71,7 @@ class Settings:
     body_timeout: float = DEFAULT_BODY_TIMEOUT  # seconds to send a request's body
     # A shop's sync lease: renewed every third of it; a stopped process's run is taken over once it expires.
     lease_ttl_seconds: int = DEFAULT_LEASE_TTL
-    # Items per write of a full sync (a few batches are held in memory, see bulk.assemble).
+    # Items per write of a full sync (a few batches are held in memory, see bulk.mapping.assemble).
     ingest_batch_size: int = DEFAULT_INGEST_BATCH_SIZE
 
     @property

@@ -6,7 +6,7 @@
         shop.set_price(variant_id, "12.50"); shop.set_inventory(variant_id, 0)
         emu.faults.fail_bulk("TIMEOUT", times=1)               # see faults.py
 
-It imports nothing of the project but the stored schema (`bulk.schema`).
+It imports nothing of the project but the stored schema (`bulk.shopify.schema`).
 """
 
 from .emulator import Emulator

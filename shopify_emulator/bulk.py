@@ -30,7 +30,7 @@ from graphql import (
     print_ast,
 )
 
-from bulk.schema import load_admin_schema
+from bulk.shopify.schema import load_admin_schema
 
 from .errors import ExportCanceled, Unsupported
 from .execute import Compiler, Record, is_connection

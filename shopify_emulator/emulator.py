@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bulk.schema import SCHEMA_VERSION, load_admin_schema
+from bulk.shopify.schema import SCHEMA_VERSION, load_admin_schema
 
 from .bulk import BulkRunner
 from .errors import InvalidInput, NotStarted, UnknownShop

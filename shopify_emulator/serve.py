@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import Callable
 
-from bulk.schema import SCHEMA_VERSION
+from bulk.shopify.schema import SCHEMA_VERSION
 
 from .emulator import Emulator
 

@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 from graphql import OperationType
 
-from bulk.schema import load_admin_schema
+from bulk.shopify.schema import load_admin_schema
 
 from .bulk import RequestContext
 from .cost import query_cost

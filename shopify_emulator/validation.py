@@ -22,7 +22,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
-from bulk.schema import load_admin_schema
+from bulk.shopify.schema import load_admin_schema
 
 from .errors import RequestErrors
 from .errors import graphql_error as error

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 from catalog_store.memory import MemoryCatalogStore
-from catalog_store.mongo import MongoCatalogStore
+from catalog_store.mongo.store import MongoCatalogStore
 from catalog_store.store import CatalogStore
 from tests.secantus import ServerUnavailable, secantus_server
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from bulk.assemble import (
+from bulk.mapping.assemble import (
     PRODUCT_PREFIX,
     UNKNOWN_PRODUCT,
     VARIANT_PREFIX,

@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from bulk import queries
-from bulk.client import CostBucket, RetryPolicy, ShopifyClient, ThrottleStatus, webhook_topic
 from bulk.errors import (
     ShopifyAccessDenied,
     ShopifyError,
@@ -22,8 +20,10 @@ from bulk.errors import (
     ShopifyUserError,
     ShopNotFound,
 )
-from bulk.operation import BulkOperationState, BulkRunRejected, BulkRunStarted
+from bulk.full_sync.operation import BulkOperationState, BulkRunRejected, BulkRunStarted
 from bulk.outcomes import sync_error_code
+from bulk.shopify import documents
+from bulk.shopify.client import CostBucket, RetryPolicy, ShopifyClient, ThrottleStatus, webhook_topic
 from tests.bulk.scripted_shopify import (
     Reply,
     ScriptedShopify,
@@ -121,8 +121,8 @@ async def test_a_closed_client_refuses_calls(shopify):
 @pytest.mark.parametrize("document, variables", [
     ("query { shop { name doesNotExist } }", None),
     ("query { shop { name ", None),
-    (queries.WEBHOOK_SUBSCRIPTION_CREATE, {"topic": "NOT_A_TOPIC", "webhookSubscription": {"uri": "http://x"}}),
-    (queries.BULK_RUN_QUERY, {"query": "{ products { edges { node { id } } } }", "groupObjects": "yes"}),
+    (documents.WEBHOOK_SUBSCRIPTION_CREATE, {"topic": "NOT_A_TOPIC", "webhookSubscription": {"uri": "http://x"}}),
+    (documents.BULK_RUN_QUERY, {"query": "{ products { edges { node { id } } } }", "groupObjects": "yes"}),
 ])
 async def test_a_locally_invalid_request_is_rejected_before_sending(shopify, document, variables):
     async with make_client(shopify) as client:
@@ -367,13 +367,13 @@ async def test_run_bulk_query_returns_the_operation_or_typed_user_errors(shopify
                        {"field": None, "message": "A bulk query operation for this app and shop is already "
                                                   "in progress", "code": "OPERATION_IN_PROGRESS"}]}}))
     async with make_client(shopify) as client:
-        started = await client.run_bulk_query(queries.PRODUCTS_BULK_QUERY, group_objects=False)
-        rejected = await client.run_bulk_query(queries.PRODUCTS_BULK_QUERY, group_objects=True)
+        started = await client.run_bulk_query(documents.PRODUCTS_BULK_QUERY, group_objects=False)
+        rejected = await client.run_bulk_query(documents.PRODUCTS_BULK_QUERY, group_objects=True)
     assert started == BulkRunStarted("gid://shopify/BulkOperation/1", "CREATED")
     assert isinstance(rejected, BulkRunRejected) and rejected.codes == {"OPERATION_IN_PROGRESS"}
     assert [r.variables for r in shopify.requests] == [
-        {"query": queries.PRODUCTS_BULK_QUERY, "groupObjects": False},
-        {"query": queries.PRODUCTS_BULK_QUERY, "groupObjects": True}]
+        {"query": documents.PRODUCTS_BULK_QUERY, "groupObjects": False},
+        {"query": documents.PRODUCTS_BULK_QUERY, "groupObjects": True}]
 
 
 async def test_bulk_operation_parses_uint64_strings_and_datetimes(shopify):

@@ -8,11 +8,11 @@ import logging
 import aiohttp
 import pytest
 
-from bulk import queries
-from bulk.client import RetryPolicy, ShopifyClient
 from bulk.errors import BulkOperationFailed, ShopifyAccessDenied, ShopifyUserError
-from bulk.operation import BulkOperationRunner
+from bulk.full_sync.operation import BulkOperationRunner
 from bulk.outcomes import sync_error_code
+from bulk.shopify import documents
+from bulk.shopify.client import RetryPolicy, ShopifyClient
 from catalog_store.models import SyncErrorCode
 from shopify_emulator import Emulator
 
@@ -57,7 +57,7 @@ async def test_a_full_bulk_run_completes_with_a_downloadable_result(emu, client)
     async def on_update(state):
         states.append(state.status)
 
-    result = await runner_for(client, on_update=on_update).run(queries.PRODUCTS_BULK_QUERY)
+    result = await runner_for(client, on_update=on_update).run(documents.PRODUCTS_BULK_QUERY)
     lines = await download(result.url)
     assert len(lines) == result.object_count > 0
     products = {line["id"] for line in lines if line["id"].startswith("gid://shopify/Product/")}
@@ -95,7 +95,7 @@ async def test_5xx_and_throttling_are_retried(emu, client):
 
 async def test_pacing_keeps_calls_under_a_small_bucket(emu, client, caplog):
     emu.faults.small_bucket(maximum=30, restore_rate=200)
-    caplog.set_level(logging.INFO, logger="bulk.client")
+    caplog.set_level(logging.INFO, logger="bulk.shopify.client")
     page = "query Page { products(first: 10) { edges { node { id } } } }"  # costs 12
     for _ in range(8):
         await client.execute(page)
@@ -110,18 +110,18 @@ async def test_a_revoked_token_is_access_denied(emu, client):
 
 async def test_a_failed_bulk_operation_is_rerun(emu, client):
     emu.faults.fail_bulk("INTERNAL_SERVER_ERROR", times=1)
-    result = await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)
+    result = await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
     assert result.attempts == 2 and len(await download(result.url)) == result.object_count
 
 
 async def test_an_expired_bulk_operation_is_rerun(emu, client):
     emu.faults.expire_bulk(times=1)
-    result = await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)
+    result = await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
     assert result.attempts == 2 and result.url
 
 
 async def test_bulk_access_denied_fails_the_run(emu, client):
     emu.faults.fail_bulk("ACCESS_DENIED")
     with pytest.raises(BulkOperationFailed) as caught:
-        await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)
+        await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
     assert sync_error_code(caught.value) == SyncErrorCode.ACCESS_DENIED

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from bulk.errors import DownloadRefused
-from bulk.ingest import DuplicateSku, IngestOutcome, IngestProgress, run_ingest
-from bulk.jsonl import DownloadRetry
+from bulk.full_sync.ingest import DuplicateSku, IngestOutcome, IngestProgress, run_ingest
+from bulk.full_sync.jsonl import DownloadRetry
 from catalog_store.items import CatalogItem, Identifier, document_size
 from catalog_store.store import CatalogStore
 from tests.bulk.file_server import FileServer, serving
@@ -396,10 +396,10 @@ async def test_gc_threshold_is_raised_during_ingest_and_restored(ingest: Ingest,
 
 async def test_an_item_the_store_refuses_is_skipped_not_fatal(ingest: Ingest, store: CatalogStore,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import bulk.assemble
+    import bulk.mapping.assemble
 
     # a rule the store enforces but the assembler does not know (simulated by relaxing the assembler)
-    monkeypatch.setattr(bulk.assemble, "MAX_VALUE_CHARS", 10**9)
+    monkeypatch.setattr(bulk.mapping.assemble, "MAX_VALUE_CHARS", 10**9)
     body = jsonl(product(1), variant(11, 1), variant(12, 1, values=("x" * 5001,)), variant(13, 1))
     outcome = await ingest(body)
     assert outcome.items_written == 2

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from bulk.errors import DownloadError, DownloadRefused
-from bulk.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, MalformedLines
+from bulk.full_sync.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, MalformedLines
 from tests.bulk.file_server import FileServer, serving
 
 FAST_RETRY = DownloadRetry(attempts=3, base_delay=0.001, max_delay=0.01)

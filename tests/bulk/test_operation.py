@@ -8,10 +8,8 @@ from itertools import islice
 
 import pytest
 
-from bulk import queries
-from bulk.client import RetryPolicy, ShopifyClient
 from bulk.errors import BulkOperationCanceled, BulkOperationFailed, ShopifyRequestError, ShopifyUserError
-from bulk.operation import (
+from bulk.full_sync.operation import (
     BulkOperationRunner,
     BulkOperationState,
     BulkResult,
@@ -26,6 +24,8 @@ from bulk.operation import (
     result_url_usable,
 )
 from bulk.outcomes import sync_error_code
+from bulk.shopify import documents
+from bulk.shopify.client import RetryPolicy, ShopifyClient
 from catalog_store.models import SyncErrorCode
 from tests.bulk.scripted_shopify import Recorded, Reply, ScriptedShopify, ok
 
@@ -180,20 +180,20 @@ async def test_runs_to_completion_and_reports_each_new_state(shopify, client):
     shopify.script("BulkOperationStatus", node("CREATED"), node("RUNNING", objects=10), node("RUNNING", objects=10),
                    node("RUNNING", objects=20), node("COMPLETED", objects=30, url=URL))
     updates = Updates()
-    result = await runner_for(client, updates).run(queries.PRODUCTS_BULK_QUERY)
+    result = await runner_for(client, updates).run(documents.PRODUCTS_BULK_QUERY)
     assert result == BulkResult(operation_id=OP, url=URL, object_count=30, file_size=3000, root_object_count=15,
                                 completed_at=NOW, attempts=1)
     assert [(s.status, s.object_count) for s in updates] == [
         ("CREATED", 0), ("CREATED", 0), ("RUNNING", 10), ("RUNNING", 20), ("COMPLETED", 30)]
     assert updates[0] == BulkOperationState(id=OP, status="CREATED")  # persisted before the first poll
     [run] = [r for r in shopify.requests if r.operation == "RunBulkQuery"]
-    assert run.variables == {"query": queries.PRODUCTS_BULK_QUERY, "groupObjects": False}
+    assert run.variables == {"query": documents.PRODUCTS_BULK_QUERY, "groupObjects": False}
 
 
 async def test_completed_without_url_is_an_empty_result(shopify, client):
     shopify.script("RunBulkQuery", started())
     shopify.script("BulkOperationStatus", node("COMPLETED", url=None))
-    result = await runner_for(client).run(queries.PRODUCTS_BULK_QUERY, group_objects=True)
+    result = await runner_for(client).run(documents.PRODUCTS_BULK_QUERY, group_objects=True)
     assert (result.url, result.object_count) == (None, 0)
     assert shopify.requests[0].variables["groupObjects"] is True
 
@@ -203,7 +203,7 @@ async def test_start_waits_while_shopify_cannot_take_another_operation(shopify, 
     shopify.script("RunBulkQuery", rejected(code, "A bulk query operation for this app and shop is already in "
                                                   "progress"), rejected(code, "still busy"), started())
     shopify.script("BulkOperationStatus", node("COMPLETED", url=URL))
-    result = await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)
+    result = await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
     assert result.url == URL
     assert shopify.count("RunBulkQuery") == 3
 
@@ -211,7 +211,7 @@ async def test_start_waits_while_shopify_cannot_take_another_operation(shopify, 
 async def test_an_invalid_query_is_a_request_error_with_shopifys_message(shopify, client):
     shopify.script("RunBulkQuery", rejected("INVALID", "Invalid bulk query: Field 'foo' doesn't exist"))
     with pytest.raises(ShopifyRequestError, match="Field 'foo' doesn't exist") as caught:
-        await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)
+        await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
     assert isinstance(caught.value, ShopifyUserError) and caught.value.codes == ["INVALID"]
     assert shopify.count("RunBulkQuery") == 1
 
@@ -221,7 +221,7 @@ async def test_internal_server_error_is_rerun_then_completes(shopify, client):
     shopify.script("BulkOperationStatus", node("RUNNING"), node("FAILED", error_code="INTERNAL_SERVER_ERROR"),
                    node("COMPLETED", OP2, url=URL, objects=4))
     updates = Updates()
-    result = await runner_for(client, updates).run(queries.PRODUCTS_BULK_QUERY)
+    result = await runner_for(client, updates).run(documents.PRODUCTS_BULK_QUERY)
     assert (result.operation_id, result.url, result.attempts) == (OP2, URL, 2)
     assert [r.variables["id"] for r in shopify.requests if r.operation == "BulkOperationStatus"] == [OP, OP, OP2]
     assert updates.statuses == [(OP, "CREATED"), (OP, "RUNNING"), (OP, "FAILED"), (OP2, "CREATED"), (OP2, "COMPLETED")]
@@ -232,7 +232,7 @@ async def test_repeated_timeouts_fail_with_server_error_after_max_attempts(shopi
     shopify.script("BulkOperationStatus", node("FAILED", error_code="TIMEOUT"),
                    node("FAILED", OP2, error_code="TIMEOUT"))
     with pytest.raises(BulkOperationFailed) as caught:
-        await runner_for(client, max_attempts=2).run(queries.PRODUCTS_BULK_QUERY)
+        await runner_for(client, max_attempts=2).run(documents.PRODUCTS_BULK_QUERY)
     assert sync_error_code(caught.value) == SyncErrorCode.SERVER_ERROR
     assert caught.value.error_code == "TIMEOUT"
     assert shopify.count("RunBulkQuery") == 2
@@ -242,7 +242,7 @@ async def test_access_denied_fails_without_rerun(shopify, client):
     shopify.script("RunBulkQuery", started())
     shopify.script("BulkOperationStatus", node("FAILED", error_code="ACCESS_DENIED"))
     with pytest.raises(BulkOperationFailed) as caught:
-        await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)
+        await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
     assert sync_error_code(caught.value) == SyncErrorCode.ACCESS_DENIED
     assert shopify.count("RunBulkQuery") == 1
 
@@ -250,20 +250,20 @@ async def test_access_denied_fails_without_rerun(shopify, client):
 async def test_expired_is_rerun(shopify, client):
     shopify.script("RunBulkQuery", started(OP), started(OP2))
     shopify.script("BulkOperationStatus", node("EXPIRED"), node("COMPLETED", OP2, url=URL))
-    result = await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)
+    result = await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
     assert (result.operation_id, result.attempts) == (OP2, 2)
 
 
 async def test_an_operation_vanishing_while_polled_is_rerun(shopify, client):
     shopify.script("RunBulkQuery", started(OP), started(OP2))
     shopify.script("BulkOperationStatus", ok({"node": None}), node("COMPLETED", OP2, url=URL))
-    assert (await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)).operation_id == OP2
+    assert (await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)).operation_id == OP2
 
 
 async def test_resume_polls_the_existing_operation_without_starting_one(shopify, client):
     shopify.script("BulkOperationStatus", node("RUNNING", objects=5), node("COMPLETED", url=URL, objects=9))
     updates = Updates()
-    result = await runner_for(client, updates).run(queries.PRODUCTS_BULK_QUERY, resume_operation_id=OP)
+    result = await runner_for(client, updates).run(documents.PRODUCTS_BULK_QUERY, resume_operation_id=OP)
     assert (result.operation_id, result.object_count) == (OP, 9)
     assert shopify.count("RunBulkQuery") == 0
     assert updates.statuses == [(OP, "RUNNING"), (OP, "COMPLETED")]
@@ -271,7 +271,7 @@ async def test_resume_polls_the_existing_operation_without_starting_one(shopify,
 
 async def test_resume_of_a_recently_completed_operation_returns_its_url(shopify, client):
     shopify.script("BulkOperationStatus", node("COMPLETED", url=URL, completed_at=NOW - timedelta(days=2)))
-    result = await runner_for(client).run(queries.PRODUCTS_BULK_QUERY, resume_operation_id=OP)
+    result = await runner_for(client).run(documents.PRODUCTS_BULK_QUERY, resume_operation_id=OP)
     assert (result.operation_id, result.url) == (OP, URL)
     assert shopify.count() == 1
 
@@ -284,7 +284,7 @@ async def test_resume_of_a_recently_completed_operation_returns_its_url(shopify,
 async def test_resume_starts_a_new_operation_when_the_old_one_is_unusable(shopify, client, found):
     shopify.script("BulkOperationStatus", found, node("COMPLETED", OP3, url=URL))
     shopify.script("RunBulkQuery", started(OP3))
-    result = await runner_for(client).run(queries.PRODUCTS_BULK_QUERY, resume_operation_id=OP)
+    result = await runner_for(client).run(documents.PRODUCTS_BULK_QUERY, resume_operation_id=OP)
     assert (result.operation_id, result.attempts) == (OP3, 1)
 
 
@@ -295,7 +295,7 @@ async def test_wake_makes_the_next_poll_immediate(shopify, client):
                     lambda _: node("COMPLETED", url=URL) if finished.is_set() else node("RUNNING"))
     updates = Updates()
     runner = runner_for(client, updates, poll_interval=60.0, max_poll_interval=60.0)
-    task = asyncio.create_task(runner.run(queries.PRODUCTS_BULK_QUERY))
+    task = asyncio.create_task(runner.run(documents.PRODUCTS_BULK_QUERY))
     while not updates or updates[-1].status != "CREATED":
         await asyncio.sleep(0.001)
     finished.set()
@@ -311,7 +311,7 @@ async def test_cancel_sends_bulk_operation_cancel_and_ends_the_run_canceled(shop
     shopify.default("CancelBulkOperation", canceled_ok)
     updates = Updates()
     runner = runner_for(client, updates)
-    task = asyncio.create_task(runner.run(queries.PRODUCTS_BULK_QUERY))
+    task = asyncio.create_task(runner.run(documents.PRODUCTS_BULK_QUERY))
     while len(updates) < 2:
         await asyncio.sleep(0.001)
     await runner.cancel()
@@ -324,7 +324,7 @@ async def test_cancel_sends_bulk_operation_cancel_and_ends_the_run_canceled(shop
 async def test_cancel_while_waiting_to_start_ends_without_an_operation(shopify, client):
     shopify.default("RunBulkQuery", rejected("OPERATION_IN_PROGRESS", "busy"))
     runner = runner_for(client, poll_interval=60.0, max_poll_interval=60.0)
-    task = asyncio.create_task(runner.run(queries.PRODUCTS_BULK_QUERY))
+    task = asyncio.create_task(runner.run(documents.PRODUCTS_BULK_QUERY))
     while shopify.count("RunBulkQuery") < 1:
         await asyncio.sleep(0.001)
     await runner.cancel()
@@ -338,7 +338,7 @@ async def test_an_operation_canceled_elsewhere_ends_the_run_canceled(shopify, cl
     shopify.script("RunBulkQuery", started())
     shopify.script("BulkOperationStatus", node("CANCELING"), node("CANCELED"))
     with pytest.raises(BulkOperationCanceled) as caught:
-        await runner_for(client).run(queries.PRODUCTS_BULK_QUERY)
+        await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
     assert caught.value.requested is False
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from graphql import FieldNode, TypeInfo, TypeInfoVisitor, Visitor, parse, visit
 
-from bulk import queries
-from bulk.query_rules import check_bulk_query
-from bulk.schema import load_admin_schema, validation_errors
+from bulk.shopify import documents
+from bulk.shopify.query_rules import check_bulk_query
+from bulk.shopify.schema import load_admin_schema, validation_errors
 
 DEPRECATED_IN_2026_01 = {"Product.featuredImage", "Product.images", "ProductVariant.image"}
 
@@ -26,20 +26,20 @@ def selected_fields(document: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("name", sorted(queries.ALL_DOCUMENTS))
+@pytest.mark.parametrize("name", sorted(documents.ALL_DOCUMENTS))
 def test_every_document_validates_against_the_schema(name):
-    assert validation_errors(queries.ALL_DOCUMENTS[name]) == []
+    assert validation_errors(documents.ALL_DOCUMENTS[name]) == []
 
 
 def test_the_client_sends_only_documents_from_queries():
-    sent = {queries.SHOP_INFO, queries.BULK_RUN_QUERY, queries.BULK_OPERATION_NODE, queries.BULK_OPERATION_CANCEL,
-            queries.WEBHOOK_SUBSCRIPTION_CREATE, queries.WEBHOOK_SUBSCRIPTION_DELETE, queries.PRODUCTS_BULK_QUERY,
-            queries.PRODUCT_FOR_CATALOG, queries.PRODUCT_BY_INVENTORY_ITEM, queries.PRODUCTS_UPDATED_SINCE}
-    assert sent == set(queries.ALL_DOCUMENTS.values())
+    sent = {documents.SHOP_INFO, documents.BULK_RUN_QUERY, documents.BULK_OPERATION_NODE, documents.BULK_OPERATION_CANCEL,
+            documents.WEBHOOK_SUBSCRIPTION_CREATE, documents.WEBHOOK_SUBSCRIPTION_DELETE, documents.PRODUCTS_BULK_QUERY,
+            documents.PRODUCT_FOR_CATALOG, documents.PRODUCT_BY_INVENTORY_ITEM, documents.PRODUCTS_UPDATED_SINCE}
+    assert sent == set(documents.ALL_DOCUMENTS.values())
 
 
 def test_the_bulk_query_obeys_shopifys_bulk_rules():
-    check = check_bulk_query(queries.PRODUCTS_BULK_QUERY)
+    check = check_bulk_query(documents.PRODUCTS_BULK_QUERY)
     assert check.problems == ()
     assert check.connections == ("QueryRoot.products", "Product.variants", "ProductVariant.media")
     assert 1 <= len(check.connections) <= 5
@@ -48,7 +48,7 @@ def test_the_bulk_query_obeys_shopifys_bulk_rules():
 
 
 def test_the_bulk_query_avoids_the_fields_deprecated_in_2026_01():
-    fields = selected_fields(queries.PRODUCTS_BULK_QUERY)
+    fields = selected_fields(documents.PRODUCTS_BULK_QUERY)
     assert fields.isdisjoint(DEPRECATED_IN_2026_01)
     assert {"Product.featuredMedia", "ProductVariant.media"} <= fields  # their replacements
     schema = load_admin_schema()

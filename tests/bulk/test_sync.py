@@ -1,6 +1,6 @@
 """End to end over real HTTP: Shopify emulator ↔ client ↔ sync service ↔ store (both stores).
 
-Expected catalogs are computed from the emulator's own products, independently of `bulk.assemble`.
+Expected catalogs are computed from the emulator's own products, independently of `bulk.mapping.assemble`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from bulk.client import RetryPolicy
 from bulk.errors import IdentifierChangeRequiresDisable, InvalidInput, NotFound, SyncAlreadyRunning
-from bulk.jsonl import DownloadRetry
+from bulk.full_sync.jsonl import DownloadRetry
+from bulk.full_sync.service import SyncService, SyncSettings
 from bulk.notifications import NoEmail, Notifier
 from bulk.progress import Broadcaster
-from bulk.sync import SyncService, SyncSettings
+from bulk.shopify.client import RetryPolicy
 from catalog_store.items import Identifier
 from catalog_store.models import EmailStatus, RunStatus, SyncErrorCode, SyncRun, SyncStatus
 from catalog_store.store import CatalogStore

@@ -11,9 +11,9 @@ import msgspec
 import orjson
 import pytest
 
-from bulk.assemble import Assembler, BulkLine
 from bulk.errors import InvalidWebhookPayload
-from bulk.webhooks import (
+from bulk.mapping.assemble import Assembler, BulkLine
+from bulk.mapping.payloads import (
     MALFORMED_VARIANT,
     BulkOperationFinished,
     InventoryLevelChanged,
@@ -96,7 +96,7 @@ BULK_LINES = [
     b'"__parentId":"gid://shopify/ProductVariant/18014398509481985"}',
 ]
 
-# And as the Admin GraphQL product query returns it (bulk.queries.PRODUCT_FOR_CATALOG).
+# And as the Admin GraphQL product query returns it (bulk.shopify.documents.PRODUCT_FOR_CATALOG).
 GRAPHQL_PRODUCT = {
     "id": "gid://shopify/Product/9007199254740993", "title": "Café Crème Shirt ☕", "handle": "cafe-creme-shirt",
     "vendor": "Acme", "productType": "Shirts", "status": "ACTIVE", "updatedAt": "2026-01-15T10:20:30Z",

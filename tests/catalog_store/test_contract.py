@@ -9,7 +9,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-import catalog_store.records as records
+import catalog_store.documents as records
 from catalog_store.errors import InvalidItem, InvalidQuery, StoreError, UnknownCatalog
 from catalog_store.items import Identifier
 from catalog_store.models import (
@@ -607,7 +607,7 @@ async def test_a_configuration_update_keeps_a_token_saved_while_it_was_decided(
     def decode(doc: dict[str, object]) -> SyncConfig:
         return dataclasses.replace(read_before_the_save(doc), access_token="shpat_old")
 
-    for module in ("catalog_store.memory", "catalog_store.mongo"):
+    for module in ("catalog_store.memory", "catalog_store.mongo.store"):
         monkeypatch.setattr(f"{module}.sync_from_document", decode)
     assert await store.update_sync(SHOP, lambda stored: setattr(stored, "status", SyncStatus.SYNCED))
     monkeypatch.undo()

@@ -26,8 +26,8 @@ from pymongo.errors import OperationFailure
 from catalog_store.feed import CatalogChange, FeedMode, Gap, Inbox, RunChange, SeenIds, Topic
 from catalog_store.memory import MemoryCatalogStore
 from catalog_store.models import Notification, NotificationLevel, SyncRun
-from catalog_store.mongo import MongoCatalogStore
-from catalog_store.mongo_feed import MongoChangeFeed
+from catalog_store.mongo.feed import MongoChangeFeed
+from catalog_store.mongo.store import MongoCatalogStore
 from catalog_store.polling_feed import PollingFeed, WriteTracker, WrittenItem, run_change
 from tests.catalog_store.helpers import CATALOG, SHOP, T0, at, make_item
 from tests.conftest import MongoStoreFactory

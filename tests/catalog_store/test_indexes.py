@@ -14,7 +14,7 @@ import pytest
 from pymongo import monitoring
 
 from catalog_store.models import ItemFilter
-from catalog_store.mongo import MongoCatalogStore
+from catalog_store.mongo.store import MongoCatalogStore
 from tests.catalog_store.helpers import CATALOG, SHOP, make_item
 
 ITEMS = 10_000

@@ -12,6 +12,7 @@ import pytest
 
 from catalog_store.checks import check_batch, item_size
 from catalog_store.errors import InvalidItem, InvalidQuery
+from catalog_store.filters import check_filter, cursor, page_size
 from catalog_store.items import (
     DOCUMENT_KEYS,
     CatalogItem,
@@ -23,7 +24,6 @@ from catalog_store.items import (
     product_url,
 )
 from catalog_store.models import Conflict, ItemFilter
-from catalog_store.queries import check_filter, cursor, page_size
 from catalog_store.rules import choose_item_id, parse_money, too_long_field, utc_millis, valid_item_id
 from catalog_store.writes import StoredState, plan_writes, prepare_items
 from tests.catalog_store.helpers import CATALOG, at, make_item, size_of

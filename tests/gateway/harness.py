@@ -15,13 +15,14 @@ from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.websockets import WebsocketsTransport
 
+from bulk.full_sync.service import SyncSettings
 from bulk.notifications import EmailSender
-from bulk.sync import SyncSettings
 from catalog_store.store import CatalogStore
-from gateway.app import Gateway, create_app, sync_settings_for
-from gateway.context import LiveSettings
+from gateway.app import create_app
+from gateway.graphql.context import LiveSettings
 from gateway.server import server_config
 from gateway.settings import Settings
+from gateway.wiring import Gateway, sync_settings_for
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 READ_TOKEN = "test-read-token-0123456789"

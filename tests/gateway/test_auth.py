@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.auth import Authenticator, Role, bearer_token
+from gateway.graphql.auth import Authenticator, Role, bearer_token
 
 ADMIN = "admin-token-0123456789"
 READ = "read-token-0123456789ab"

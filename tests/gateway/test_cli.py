@@ -8,8 +8,8 @@ import random
 import pytest
 
 from gateway.cli import _RedactQueryStrings, main
-from gateway.demo import change_store
-from gateway.schema import sdl
+from gateway.cli.demo import change_store
+from gateway.graphql.schema import sdl
 from shopify_emulator import Emulator
 
 ENV = ("GATEWAY_ADMIN_TOKEN", "GATEWAY_READ_TOKEN", "MONGODB_URI", "GATEWAY_PORT", "SHOPIFY_ACCESS_TOKEN",

@@ -17,7 +17,7 @@ import websockets
 
 from catalog_store.memory import MemoryCatalogStore
 from gateway.settings import Settings
-from gateway.webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
+from gateway.webhook_endpoint import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
 from tests.gateway.harness import ADMIN_TOKEN, READ_TOKEN, Running, serve_gateway
 from tests.gateway.test_query_limits import fragment_bomb
 

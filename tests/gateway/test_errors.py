@@ -10,7 +10,7 @@ from graphql import GraphQLError, GraphQLSyntaxError, Source
 from bulk.errors import IdentifierChangeRequiresDisable, InvalidInput, NotFound, SyncAlreadyRunning
 from catalog_store.errors import InvalidQuery, StoreUnavailable
 from gateway.errors import ApiError, BadUserInput, Forbidden, api_error_for
-from gateway.schema import UNEXPECTED, build_schema, public_error, schema
+from gateway.graphql.schema import UNEXPECTED, build_schema, public_error, schema
 
 
 def wrapped(exc: Exception) -> GraphQLError:

@@ -13,8 +13,8 @@ from bulk.progress import Broadcaster
 from catalog_store.feed import CatalogEvent, FeedMode, Gap, NotificationEvent, RunChange, RunEvent, Topic
 from catalog_store.memory import MemoryCatalogStore
 from catalog_store.models import Notification, NotificationLevel, RunStatus, SyncRun
-from gateway.context import LiveSettings
-from gateway.live import RUN_GONE, Coalescer, is_behind, run_candidate, watch_notifications, watch_run
+from gateway.graphql.context import LiveSettings
+from gateway.graphql.live import RUN_GONE, Coalescer, is_behind, run_candidate, watch_notifications, watch_run
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -27,8 +27,8 @@ from catalog_store.feed import FeedMode
 from catalog_store.items import Identifier
 from catalog_store.memory import MemoryCatalogStore
 from catalog_store.models import NotificationLevel, RunStatus, SyncConfig, SyncRun, utcnow
-from catalog_store.mongo import MongoCatalogStore
-from gateway.context import LiveSettings
+from catalog_store.mongo.store import MongoCatalogStore
+from gateway.graphql.context import LiveSettings
 from gateway.settings import Settings
 from shopify_emulator import Emulator
 from tests.gateway.e2e import (

@@ -10,9 +10,9 @@ from typing import Any
 from catalog_store.items import Identifier, catalog_name
 from catalog_store.memory import MemoryCatalogStore
 from catalog_store.models import CatalogInfo, SyncConfig, SyncRun
-from gateway.auth import Role
-from gateway.context import Context, Loaders, Services
-from gateway.schema import schema
+from gateway.graphql.auth import Role
+from gateway.graphql.context import Context, Loaders, Services
+from gateway.graphql.schema import schema
 
 SHOPS = [f"shop-{i}.myshopify.com" for i in range(5)]
 

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from gateway.errors import ApiError
-from gateway.pagination import check_page_size, decode_cursor, encode_cursor
+from gateway.graphql.pagination import check_page_size, decode_cursor, encode_cursor
 
 
 @pytest.mark.parametrize("item_id", ["1", "SKU-123_a", "x" * 250, "40000000000000001"])

@@ -1,4 +1,4 @@
-"""Document limits (gateway.query_limits): fragments are walked once, expanded sizes are bounded, and
+"""Document limits (gateway.graphql.limits): fragments are walked once, expanded sizes are bounded, and
 an over-limit document is refused before graphql-core's own rules run on it."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from graphql import get_introspection_query, parse
 
-from gateway import query_limits
-from gateway.query_limits import MAX_NESTING, QueryLimits, check_document
-from gateway.schema import build_schema, schema
+from gateway.graphql import limits
+from gateway.graphql.limits import MAX_NESTING, QueryLimits, check_document
+from gateway.graphql.schema import build_schema, schema
 
 
 def fragment_bomb(n: int, leaf: str = "shopifySyncs { shopDomain }") -> str:
@@ -39,14 +39,14 @@ async def test_a_longer_fragment_chain_is_refused_for_its_nesting() -> None:
 def test_each_fragment_is_walked_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The walk is linear: one visit per selection set of the document, however often it is spread."""
     visits = 0
-    walk = query_limits._Walker.cost
+    walk = limits._Walker.cost
 
-    def counting(self: query_limits._Walker, *args: object, **kwargs: object) -> query_limits._Cost:
+    def counting(self: limits._Walker, *args: object, **kwargs: object) -> limits._Cost:
         nonlocal visits
         visits += 1
         return walk(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(query_limits._Walker, "cost", counting)
+    monkeypatch.setattr(limits._Walker, "cost", counting)
     n = 39
     errors = check_document(parse(fragment_bomb(n)), QueryLimits())
     assert errors

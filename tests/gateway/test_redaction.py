@@ -17,8 +17,8 @@ import websockets
 from graphql import GraphQLError, parse
 
 from catalog_store.memory import MemoryCatalogStore
+from gateway.graphql.schema import schema
 from gateway.redaction import REDACTED, SecretInputs, redact, request_secrets
-from gateway.schema import schema
 from tests.gateway.harness import ADMIN_TOKEN, Running, serve_gateway
 
 CANARY = "canary_7f3a9c1e5b2d4a6f8e0c"  # no Shopify prefix: found by where it is sent, not by its form

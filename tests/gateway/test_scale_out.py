@@ -28,7 +28,7 @@ from gql.transport.exceptions import TransportQueryError
 from pymongo import AsyncMongoClient
 
 from catalog_store.items import document_size
-from catalog_store.mongo import MongoCatalogStore
+from catalog_store.mongo.store import MongoCatalogStore
 from shopify_emulator import Delivery, Emulator
 from shopify_emulator.models import Product, Variant
 from shopify_emulator.shop import EmulatedShop
@@ -40,7 +40,7 @@ SHOP = "scale-store.myshopify.com"
 SHOP_TOKEN = "shpat_scale_out_token"
 SECRET = "whsec_scale_out"
 CATALOG = "shopify_scale-store"
-VARIANTS = 1000  # a result file of ~520 KB, read in blocks of 256 KB (bulk.jsonl.MIN_BLOCK)
+VARIANTS = 1000  # a result file of ~520 KB, read in blocks of 256 KB (bulk.full_sync.jsonl.MIN_BLOCK)
 # The first download lasts ~6.5 s: its second block comes ~3 s after the first, so even on a fast
 # database part of the catalog is written for seconds before the ingest can end.
 DOWNLOAD_BYTES_PER_SECOND = 80_000

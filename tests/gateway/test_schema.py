@@ -17,7 +17,7 @@ from graphql import (
     build_schema as build_sdl,
 )
 
-from gateway.schema import schema, sdl
+from gateway.graphql.schema import schema, sdl
 
 HERE = Path(__file__).parent
 SPEC = build_sdl((HERE / "spec_schema.graphql").read_text())

@@ -10,8 +10,8 @@ from rich.console import Console
 
 from catalog_store.items import Identifier
 from catalog_store.memory import MemoryCatalogStore
+from gateway.cli.sync import sync_once
 from gateway.settings import Settings
-from gateway.terminal import sync_once
 from shopify_emulator import Emulator
 
 SHOP = "terminal.myshopify.com"

@@ -21,17 +21,17 @@ import pytest
 from pymongo import AsyncMongoClient
 from starlette.applications import Starlette
 
+from bulk.full_sync.service import SyncService, SyncSettings
+from bulk.mapping.payloads import product_from_rest, product_items, sign
 from bulk.notifications import NoEmail, Notifier
 from bulk.progress import Broadcaster
-from bulk.sync import SyncService, SyncSettings
-from bulk.webhook_processor import ProcessorSettings, WebhookProcessor
-from bulk.webhooks import product_from_rest, product_items, sign
+from bulk.webhooks.processor import ProcessorSettings, WebhookProcessor
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.memory import MemoryCatalogStore
-from catalog_store.mongo import MongoCatalogStore
+from catalog_store.mongo.store import MongoCatalogStore
 from catalog_store.store import CatalogStore
 from gateway.settings import Settings, SmtpSettings
-from gateway.webhooks import webhook_route
+from gateway.webhook_endpoint import webhook_route
 from shopify_emulator import Emulator
 from shopify_emulator.payloads import product_payload
 from shopify_emulator.shop import EmulatedShop
@@ -318,7 +318,7 @@ async def test_webhooks_of_an_unknown_shop_are_ignored(caplog: pytest.LogCapture
     async with hooked() as hooks:
         product = product_with_variants(hooks.shop)
         body = orjson.dumps(product_payload(product, hooks.shop.tz))
-        with caplog.at_level(logging.INFO, logger="bulk.webhook_processor"):
+        with caplog.at_level(logging.INFO, logger="bulk.webhooks.processor"):
             status, _ = await hooks.post("products/update", body, shop="stranger.myshopify.com")
             await hooks.settle()
         assert status == 200

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from bulk.queries import BULK_OPERATION_NODE, BULK_RUN_QUERY, PRODUCTS_BULK_QUERY
+from bulk.shopify.documents import BULK_OPERATION_NODE, BULK_RUN_QUERY, PRODUCTS_BULK_QUERY
 from shopify_emulator import Emulator
 
 DOMAIN = "demo.myshopify.com"

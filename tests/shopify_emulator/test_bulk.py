@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bulk.queries import BULK_OPERATION_CANCEL, PRODUCTS_BULK_QUERY
+from bulk.shopify.documents import BULK_OPERATION_CANCEL, PRODUCTS_BULK_QUERY
 from shopify_emulator import Emulator
 
 from .conftest import DOMAIN, TOKEN, Admin

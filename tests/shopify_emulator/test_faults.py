@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 import pytest
 
-from bulk.queries import SHOP_INFO, WEBHOOK_SUBSCRIPTION_CREATE
+from bulk.shopify.documents import SHOP_INFO, WEBHOOK_SUBSCRIPTION_CREATE
 from shopify_emulator import Emulator
 
 from .conftest import DOMAIN, Admin, Receiver

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bulk.queries import ALL_DOCUMENTS, PRODUCTS_BULK_QUERY, SHOP_INFO
+from bulk.shopify.documents import ALL_DOCUMENTS, PRODUCTS_BULK_QUERY, SHOP_INFO
 from shopify_emulator import Emulator
 
 from .conftest import DOMAIN, TOKEN, Admin
@@ -97,7 +97,7 @@ async def test_valid_but_unsupported_is_a_clear_error_not_wrong_data(admin: Admi
 
 
 async def test_every_project_document_is_answered(admin: Admin, shop):
-    """The documents the gateway sends (bulk.queries) all work against the emulator."""
+    """The documents the gateway sends (bulk.shopify.documents) all work against the emulator."""
     run = await admin.data(ALL_DOCUMENTS["BULK_RUN_QUERY"], {"query": PRODUCTS_BULK_QUERY, "groupObjects": False})
     operation_id = run["bulkOperationRunQuery"]["bulkOperation"]["id"]
     node = await admin.data(ALL_DOCUMENTS["BULK_OPERATION_NODE"], {"id": operation_id})

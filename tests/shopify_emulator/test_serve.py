@@ -7,7 +7,7 @@ import contextlib
 
 import aiohttp
 
-from bulk.queries import SHOP_INFO
+from bulk.shopify.documents import SHOP_INFO
 from shopify_emulator import Emulator, serve
 
 

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 
-from bulk.queries import WEBHOOK_SUBSCRIPTION_CREATE, WEBHOOK_SUBSCRIPTION_DELETE
+from bulk.shopify.documents import WEBHOOK_SUBSCRIPTION_CREATE, WEBHOOK_SUBSCRIPTION_DELETE
 from shopify_emulator import Emulator
 
 from .conftest import DOMAIN, SECRET, Admin, Receiver

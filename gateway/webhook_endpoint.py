@@ -7,7 +7,7 @@
   configured secret, constant-time) → 401; nothing changes;
 - a signed delivery without Shopify's headers or with a body that is not a JSON object → 400;
 - a topic this gateway does not handle → 200, ignored (Shopify must not retry it);
-- otherwise the delivery is queued for `bulk.webhook_processor.WebhookProcessor` → 200 (a duplicate
+- otherwise the delivery is queued for `bulk.webhooks.processor.WebhookProcessor` → 200 (a duplicate
   `X-Shopify-Webhook-Id` too); a full queue → 503 with Retry-After, so Shopify delivers it again.
 """
 
@@ -22,8 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bulk.errors import InvalidWebhookPayload
-from bulk.webhook_processor import SubmitResult, WebhookDelivery, WebhookProcessor
-from bulk.webhooks import TOPICS, decode_payload, verify_hmac
+from bulk.mapping.payloads import TOPICS, decode_payload, verify_hmac
+from bulk.webhooks.processor import SubmitResult, WebhookDelivery, WebhookProcessor
 from catalog_store.items import normalize_shop_domain
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,6 @@ from gql.transport.exceptions import (
 )
 from graphql import DocumentNode, ExecutionResult, GraphQLEnumType, GraphQLError, parse
 
-from bulk import queries
 from bulk.errors import (
     ShopifyAccessDenied,
     ShopifyError,
@@ -44,15 +43,16 @@ from bulk.errors import (
     ShopifyUserError,
     ShopNotFound,
 )
-from bulk.operation import (
+from bulk.full_sync.operation import (
     BulkCancelResult,
     BulkOperationState,
     BulkRunRejected,
     BulkRunStarted,
     UserError,
 )
-from bulk.query_rules import check_bulk_query
-from bulk.schema import SCHEMA_VERSION, load_admin_schema
+from bulk.shopify import documents
+from bulk.shopify.query_rules import check_bulk_query
+from bulk.shopify.schema import SCHEMA_VERSION, load_admin_schema
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +475,7 @@ class ShopifyClient:
     # -- convenience ---------------------------------------------------------------------------
 
     async def shop_info(self) -> ShopInfo:
-        data = await self.execute(queries.SHOP_INFO)
+        data = await self.execute(documents.SHOP_INFO)
         shop = _get(data, "shop", "ShopInfo")
         return ShopInfo(name=shop["name"], myshopify_domain=shop["myshopifyDomain"])
 
@@ -487,7 +487,7 @@ class ShopifyClient:
             raise ShopifyRequestError("Bulk query rejected locally, not sent: " + "; ".join(check.problems))
         if check.deprecated_fields:
             log.warning("bulk query uses deprecated fields: %s", ", ".join(check.deprecated_fields))
-        data = await self.execute(queries.BULK_RUN_QUERY, {"query": query, "groupObjects": group_objects})
+        data = await self.execute(documents.BULK_RUN_QUERY, {"query": query, "groupObjects": group_objects})
         payload = _get(data, "bulkOperationRunQuery", "RunBulkQuery")
         user_errors = tuple(UserError.from_dict(e) for e in payload.get("userErrors") or ())
         operation = payload.get("bulkOperation")
@@ -497,7 +497,7 @@ class ShopifyClient:
 
     async def bulk_operation(self, operation_id: str) -> BulkOperationState | None:
         """The operation's current state, or None when Shopify does not know the id."""
-        data = await self.execute(queries.BULK_OPERATION_NODE, {"id": operation_id})
+        data = await self.execute(documents.BULK_OPERATION_NODE, {"id": operation_id})
         node = data.get("node")
         if not node:
             return None
@@ -508,7 +508,7 @@ class ShopifyClient:
 
     async def cancel_bulk_operation(self, operation_id: str) -> BulkCancelResult:
         """bulkOperationCancel; an already finished operation comes back as `user_errors`."""
-        data = await self.execute(queries.BULK_OPERATION_CANCEL, {"id": operation_id})
+        data = await self.execute(documents.BULK_OPERATION_CANCEL, {"id": operation_id})
         payload = _get(data, "bulkOperationCancel", "CancelBulkOperation")
         operation = payload.get("bulkOperation") or {}
         return BulkCancelResult(status=operation.get("status"),
@@ -520,7 +520,7 @@ class ShopifyClient:
         subscription's gid is returned: it delivers to the same place, and disabling must delete it."""
         await self._connect()
         variables = {"topic": webhook_topic(topic), "webhookSubscription": {"uri": callback_url, "format": "JSON"}}
-        data = await self.execute(queries.WEBHOOK_SUBSCRIPTION_CREATE, variables)
+        data = await self.execute(documents.WEBHOOK_SUBSCRIPTION_CREATE, variables)
         payload = _get(data, "webhookSubscriptionCreate", "CreateWebhook")
         errors = payload.get("userErrors") or ()
         if errors and all(isinstance(e, Mapping) and "already been taken" in str(e.get("message")) for e in errors):
@@ -535,7 +535,7 @@ class ShopifyClient:
 
     async def find_webhook(self, topic: str, callback_url: str) -> str | None:
         """The gid of the subscription delivering `topic` to `callback_url`, if there is one."""
-        data = await self.execute(queries.WEBHOOK_SUBSCRIPTIONS, {"topics": [webhook_topic(topic)], "uri": callback_url})
+        data = await self.execute(documents.WEBHOOK_SUBSCRIPTIONS, {"topics": [webhook_topic(topic)], "uri": callback_url})
         connection = _get(data, "webhookSubscriptions", "WebhookSubscriptions")
         for node in connection.get("nodes") or ():
             if isinstance(node, Mapping) and node.get("uri") == callback_url and node.get("id"):
@@ -544,7 +544,7 @@ class ShopifyClient:
 
     async def delete_webhook(self, subscription_id: str) -> None:
         """webhookSubscriptionDelete; an unknown id raises ShopifyUserError ("does not exist")."""
-        data = await self.execute(queries.WEBHOOK_SUBSCRIPTION_DELETE, {"id": subscription_id})
+        data = await self.execute(documents.WEBHOOK_SUBSCRIPTION_DELETE, {"id": subscription_id})
         payload = _get(data, "webhookSubscriptionDelete", "DeleteWebhook")
         _raise_user_errors(payload, f"Shopify did not delete webhook {subscription_id}")
 

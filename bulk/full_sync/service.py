@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from bulk.client import RetryPolicy, ShopifyClient
 from bulk.errors import (
     BulkError,
     BulkOperationCanceled,
@@ -32,14 +31,15 @@ from bulk.errors import (
     ShopifyUserError,
     SyncAlreadyRunning,
 )
-from bulk.ingest import IngestOutcome, IngestProgress, run_ingest
-from bulk.jsonl import DownloadRetry
+from bulk.full_sync.ingest import IngestOutcome, IngestProgress, run_ingest
+from bulk.full_sync.jsonl import DownloadRetry
+from bulk.full_sync.operation import BulkOperationRunner, BulkOperationState
+from bulk.mapping.payloads import TOPICS
 from bulk.notifications import Notifier
-from bulk.operation import BulkOperationRunner, BulkOperationState
 from bulk.outcomes import failure_notice, record_failure, sync_error_code
 from bulk.progress import Broadcaster
-from bulk.queries import PRODUCTS_BULK_QUERY
-from bulk.webhooks import TOPICS
+from bulk.shopify.client import RetryPolicy, ShopifyClient
+from bulk.shopify.documents import PRODUCTS_BULK_QUERY
 from catalog_store.items import Identifier, catalog_name, normalize_shop_domain
 from catalog_store.models import (
     NotificationLevel,

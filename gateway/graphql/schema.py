@@ -19,10 +19,9 @@ from strawberry.types.execution import PreExecutionError
 
 from catalog_store.items import Identifier, normalize_shop_domain
 from catalog_store.store import MAX_PAGE_SIZE
-from gateway.context import Context
 from gateway.errors import ApiError, BadUserInput, NotFoundError, api_error_for
-from gateway.live import watch_notifications, watch_run
-from gateway.query_limits import (
+from gateway.graphql.context import Context
+from gateway.graphql.limits import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_TOKENS,
@@ -30,8 +29,8 @@ from gateway.query_limits import (
     check_query_text,
     limit_extensions,
 )
-from gateway.redaction import SecretInputs, redact, request_secrets
-from gateway.types import (
+from gateway.graphql.live import watch_notifications, watch_run
+from gateway.graphql.types import (
     Catalog,
     CatalogIdentifier,
     DisableResult,
@@ -40,6 +39,7 @@ from gateway.types import (
     ShopifySync,
     SyncRun,
 )
+from gateway.redaction import SecretInputs, redact, request_secrets
 
 log = logging.getLogger("gateway.graphql")
 

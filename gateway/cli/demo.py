@@ -58,7 +58,8 @@ async def demo(args: argparse.Namespace) -> None:
     import uvicorn
 
     from catalog_store.memory import MemoryCatalogStore
-    from gateway.app import Gateway, create_app, sync_settings_for
+    from gateway.app import create_app
+    from gateway.wiring import Gateway, sync_settings_for
     from shopify_emulator import Emulator
 
     logging.getLogger("shopify_emulator").setLevel(logging.WARNING)

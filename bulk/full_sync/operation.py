@@ -2,7 +2,7 @@
 
 `next_action(state, attempt, max_attempts)` decides what to do with a polled `BulkOperationState`;
 `BulkOperationRunner` performs it (start, poll with capped backoff, rerun, cancel) through a
-`BulkClient` (implemented by `bulk.client.ShopifyClient`).
+`BulkClient` (implemented by `bulk.shopify.client.ShopifyClient`).
 """
 
 from __future__ import annotations
@@ -284,7 +284,7 @@ def poll_delays(first: float, cap: float, factor: float) -> Iterator[float]:
 
 
 class BulkClient(Protocol):
-    """What the runner needs from the Shopify client (`bulk.client.ShopifyClient`)."""
+    """What the runner needs from the Shopify client (`bulk.shopify.client.ShopifyClient`)."""
 
     async def run_bulk_query(self, query: str, group_objects: bool = False) -> BulkRunStarted | BulkRunRejected: ...
 

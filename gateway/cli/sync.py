@@ -21,17 +21,14 @@ from rich.progress import (
 from rich.table import Table
 
 from bulk.errors import SyncServiceError
-from bulk.notifications import Notifier
+from bulk.full_sync.service import SyncService
 from bulk.outcomes import ERROR_FIXES
-from bulk.progress import Broadcaster
-from bulk.sync import SyncService
 from catalog_store.items import Identifier, normalize_shop_domain
-from catalog_store.models import Notification, RunStatus, SyncRun
+from catalog_store.models import RunStatus, SyncRun
 from catalog_store.store import CatalogStore
-from gateway.app import sync_settings_for
-from gateway.cli import EXIT_USAGE, load_settings, store_description
-from gateway.email import email_sender
+from gateway.cli.common import EXIT_USAGE, load_settings, store_description
 from gateway.settings import Settings
+from gateway.wiring import notifier_for, sync_service_for, sync_settings_for
 
 EXIT_FAILED = 1
 MAX_EXAMPLES = 3
@@ -107,9 +104,7 @@ async def sync_once(store: CatalogStore, settings: Settings, shop: str, token: s
                     identifier: Identifier, console: Console) -> int:
     """Enable (or re-sync) `shop` and follow its run to the end. Returns the exit code."""
     await store.start()
-    notifier = Notifier(store, email_sender(settings.smtp), Broadcaster[Notification]())
-    service = SyncService(store, settings=sync_settings_for(settings, public_url=None), notifier=notifier,
-                          progress=Broadcaster[SyncRun]())
+    service = sync_service_for(store, notifier_for(settings, store), sync_settings_for(settings, public_url=None))
     try:
         await service.start(only_shops=[shop])
         async with service.progress.subscribe(shop) as updates:

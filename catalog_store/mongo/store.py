@@ -12,7 +12,7 @@ Collections of the database:
   `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each),
   `webhook_claims` (one per recent webhook delivery, so that one process applies it).
 
-Item writes (a few round trips per batch, guarded on the server) live in catalog_store.mongo_items.
+Item writes (a few round trips per batch, guarded on the server) live in catalog_store.mongo.items.
 A batch that read a product's tombstones just before a concurrent `delete_product` wrote them can
 still land its items after the delete; the next completed full sync sweeps them (the product is gone).
 
@@ -36,7 +36,19 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
+from catalog_store.documents import (
+    catalog_from_document,
+    changed_sync_fields,
+    lease_expiry,
+    notification_from_document,
+    notification_to_document,
+    run_from_document,
+    run_to_document,
+    sync_from_document,
+    sync_to_document,
+)
 from catalog_store.errors import StoreError, StoreUnavailable, UnknownCatalog
+from catalog_store.filters import SEARCH_FIELDS, CheckedFilter, check_filter, cursor, page_size
 from catalog_store.items import CatalogItem
 from catalog_store.models import (
     CatalogInfo,
@@ -48,20 +60,8 @@ from catalog_store.models import (
     WriteResult,
     utcnow,
 )
-from catalog_store.mongo_feed import MongoChangeFeed
-from catalog_store.mongo_items import ItemWriter, in_chunks, item_key
-from catalog_store.queries import SEARCH_FIELDS, CheckedFilter, check_filter, cursor, page_size
-from catalog_store.records import (
-    catalog_from_document,
-    changed_sync_fields,
-    lease_expiry,
-    notification_from_document,
-    notification_to_document,
-    run_from_document,
-    run_to_document,
-    sync_from_document,
-    sync_to_document,
-)
+from catalog_store.mongo.feed import MongoChangeFeed
+from catalog_store.mongo.items import ItemWriter, in_chunks, item_key
 from catalog_store.rules import check_catalog_name, check_image_url, utc_millis
 from catalog_store.writes import prepare_items
 

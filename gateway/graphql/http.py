@@ -26,9 +26,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage, SubscribeMessage
 from strawberry.types.unset import UNSET, UnsetType
 
-from gateway.auth import Authenticator
-from gateway.context import Context, Loaders, Services
 from gateway.errors import ApiError, RequestRefused, Unauthenticated
+from gateway.graphql.auth import Authenticator
+from gateway.graphql.context import Context, Loaders, Services
 from gateway.settings import DEFAULT_MAX_SUBSCRIPTIONS, LOCAL_HOSTNAMES
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"

@@ -28,8 +28,8 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from bulk.assemble import IMAGE_TOO_LONG, Assembler, Batch, BulkLine, VariantImage
-from bulk.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, MalformedLines
+from bulk.full_sync.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, MalformedLines
+from bulk.mapping.assemble import IMAGE_TOO_LONG, Assembler, Batch, BulkLine, VariantImage
 from catalog_store.errors import InvalidItem
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.models import Conflict, SkipCount

@@ -124,7 +124,7 @@ mutation DeleteWebhook($id: ID!) {
 }
 """.strip()
 
-# Webhook follow-ups (bulk.webhook_processor): the product fields the catalog items need, the same as
+# Webhook follow-ups (bulk.webhooks.processor): the product fields the catalog items need, the same as
 # the bulk query's, so a product read here becomes the same items as its bulk lines. Costs stay well
 # under Shopify's 1,000-point limit per query: a variant node costs ~7 points (selectedOptions,
 # inventoryItem, media(first: 1) with its image), so a page of 50 variants costs ~360.

@@ -7,7 +7,7 @@
 - `product_items`: a snapshot → catalog items.
 
 REST payloads (integer ids, lower-case enums, `option1..3`, `images`/`media`) and Admin GraphQL product
-nodes are both turned into the bulk query's line shapes (`bulk.assemble.BulkLine`) and mapped by the
+nodes are both turned into the bulk query's line shapes (`bulk.mapping.assemble.BulkLine`) and mapped by the
 bulk path's own `product_record`/`variant_item`: one product gives the same items whichever way it
 arrives, with the same skip rules (invalid id, missing SKU, values over 5,000 characters).
 """
@@ -26,7 +26,8 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from bulk.assemble import (
+from bulk.errors import InvalidWebhookPayload
+from bulk.mapping.assemble import (
     INVENTORY_ITEM_PREFIX,
     PRODUCT_PREFIX,
     VARIANT_PREFIX,
@@ -44,7 +45,6 @@ from bulk.assemble import (
     product_record,
     variant_item,
 )
-from bulk.errors import InvalidWebhookPayload
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.rules import MAX_VALUE_CHARS
 
@@ -333,7 +333,7 @@ def _rest_variant(variant: Mapping[str, Any], product_id: str, option_names: lis
 
 
 def product_from_graphql(node: Mapping[str, Any], variant_nodes: Sequence[Mapping[str, Any]]) -> ProductSnapshot:
-    """An Admin GraphQL product (the `CatalogProductFields` of bulk.queries) and all its variants
+    """An Admin GraphQL product (the `CatalogProductFields` of bulk.shopify.documents) and all its variants
     (`CatalogVariantFields`) → a complete snapshot. Raises InvalidWebhookPayload."""
     try:
         product = msgspec.convert(node, BulkLine, strict=False)

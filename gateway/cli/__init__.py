@@ -8,30 +8,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gateway.errors import SettingsError
+from gateway.cli.common import EXIT_USAGE, load_settings, store_description
 from gateway.server import RedactQueryStrings as _RedactQueryStrings  # noqa: F401 (tested here)
 from gateway.server import server_config
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.cli")
 
-EXIT_USAGE = 2
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def load_settings() -> Settings | None:
-    """Settings from the environment, or None after printing every problem."""
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        print(f"catalog-gateway: {exc}", file=sys.stderr)
-        return None
-
-
-def store_description(persistent: bool, settings: Settings) -> str:
-    if persistent:
-        return f"store: MongoDB database {settings.mongodb_database!r} (persistent)"
-    return "store: in-memory (NOT persistent: everything is lost when the process stops; set MONGODB_URI to keep it)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def export_schema() -> int:
-    from gateway.schema import sdl
+    from gateway.graphql.schema import sdl
 
     sys.stdout.write(sdl())
     return 0
@@ -114,7 +98,8 @@ async def _serve(settings: Settings, host: str, port: int, *, auth: bool) -> Non
     import uvicorn
 
     from catalog_store import open_store
-    from gateway.app import Gateway, create_app
+    from gateway.app import create_app
+    from gateway.wiring import Gateway
 
     store = open_store(settings.mongodb_uri, settings.mongodb_database)
     print(store_description(store.persistent, settings), flush=True)
@@ -133,19 +118,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args)
     if args.command == "sync":
-        from gateway.terminal import run_sync
+        from gateway.cli.sync import run_sync
 
         return run_sync(args)
     if args.command == "demo":
-        from gateway.demo import run_demo
+        from gateway.cli.demo import run_demo
 
         return run_demo(args)
     if args.command == "emulator":
-        from gateway.demo import run_emulator
+        from gateway.cli.demo import run_emulator
 
         return run_emulator(args)
     raise AssertionError(args.command)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,9 +19,9 @@ from catalog_store import models
 from catalog_store.items import CatalogItem as ItemRecord
 from catalog_store.items import catalog_name as catalog_name_for
 from catalog_store.models import ItemFilter, utcnow
-from gateway.context import Context
 from gateway.errors import BadUserInput
-from gateway.pagination import check_page_size, decode_cursor, encode_cursor
+from gateway.graphql.context import Context
+from gateway.graphql.pagination import check_page_size, decode_cursor, encode_cursor
 from gateway.redaction import SECRET
 
 MAX_RUNS = 100

@@ -1,5 +1,5 @@
 """Applies Shopify webhooks to the catalog, near-real-time between full syncs: the I/O side of
-`bulk.webhooks`.
+`bulk.mapping.payloads`.
 
 The HTTP handler only verifies and `submit`s a delivery (Shopify wants an answer within 5 s); a
 bounded queue feeds a few workers that apply it:
@@ -39,13 +39,10 @@ from typing import Any
 
 import aiohttp
 
-from bulk import queries
-from bulk.assemble import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX, gid_number
-from bulk.client import ShopifyClient
 from bulk.errors import BulkError, InvalidWebhookPayload, ShopifyServerError
-from bulk.outcomes import failure_notice, record_failure
-from bulk.sync import SyncService
-from bulk.webhooks import (
+from bulk.full_sync.service import SyncService
+from bulk.mapping.assemble import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX, gid_number
+from bulk.mapping.payloads import (
     BulkOperationFinished,
     InventoryLevelChanged,
     ProductDeleted,
@@ -54,6 +51,9 @@ from bulk.webhooks import (
     product_from_graphql,
     product_items,
 )
+from bulk.outcomes import failure_notice, record_failure
+from bulk.shopify import documents
+from bulk.shopify.client import ShopifyClient
 from catalog_store.errors import StoreError
 from catalog_store.models import (
     Conflict,
@@ -430,8 +430,8 @@ class WebhookProcessor:
 
     async def _read_by_inventory_item(self, config: SyncConfig, inventory_item_id: str) -> ProductSnapshot | None:
         client = await self._client(config)
-        data = await client.execute(queries.PRODUCT_BY_INVENTORY_ITEM, {
-            "id": INVENTORY_ITEM_PREFIX + inventory_item_id, "first": queries.PRODUCT_VARIANTS_PAGE_SIZE})
+        data = await client.execute(documents.PRODUCT_BY_INVENTORY_ITEM, {
+            "id": INVENTORY_ITEM_PREFIX + inventory_item_id, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE})
         node = data.get("node") or {}
         product = (node.get("variant") or {}).get("product")
         if product is None:
@@ -461,9 +461,9 @@ class WebhookProcessor:
         outcomes: Counter[str] = Counter()
         products, after = 0, None
         while True:
-            data = await client.execute(queries.PRODUCTS_UPDATED_SINCE, {
-                "query": search, "first": queries.RECONCILE_PRODUCTS_PAGE_SIZE, "after": after,
-                "variants": queries.RECONCILE_VARIANTS_PAGE_SIZE})
+            data = await client.execute(documents.PRODUCTS_UPDATED_SINCE, {
+                "query": search, "first": documents.RECONCILE_PRODUCTS_PAGE_SIZE, "after": after,
+                "variants": documents.RECONCILE_VARIANTS_PAGE_SIZE})
             connection = _connection(data.get("products"), "products")
             for node in connection["nodes"]:
                 snapshot = await read_product(client, _product_number(node), first_page=node)
@@ -531,8 +531,8 @@ async def read_product(client: ShopifyClient, product_id: str, *,
     node = first_page
     for _ in range(MAX_CONSISTENT_READS):
         if node is None:
-            data = await client.execute(queries.PRODUCT_FOR_CATALOG, {
-                "id": gid, "first": queries.PRODUCT_VARIANTS_PAGE_SIZE, "after": None})
+            data = await client.execute(documents.PRODUCT_FOR_CATALOG, {
+                "id": gid, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE, "after": None})
             node = data.get("product")
             if node is None:
                 return None
@@ -540,8 +540,8 @@ async def read_product(client: ShopifyClient, product_id: str, *,
         variants = list(page["nodes"])
         consistent = True
         while page["pageInfo"].get("hasNextPage"):
-            data = await client.execute(queries.PRODUCT_FOR_CATALOG, {
-                "id": gid, "first": queries.PRODUCT_VARIANTS_PAGE_SIZE, "after": page["pageInfo"].get("endCursor")})
+            data = await client.execute(documents.PRODUCT_FOR_CATALOG, {
+                "id": gid, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE, "after": page["pageInfo"].get("endCursor")})
             later = data.get("product")
             if later is None:
                 return None

@@ -1,6 +1,6 @@
 """Bulk JSONL lines → catalog items. Pure code: no I/O.
 
-The products bulk query (`bulk.queries.PRODUCTS_BULK_QUERY`) yields three kinds of lines: Product,
+The products bulk query (`bulk.shopify.documents.PRODUCTS_BULK_QUERY`) yields three kinds of lines: Product,
 ProductVariant (`__parentId` = product gid) and MediaImage (`__parentId` = variant gid). With
 `groupObjects: false` children come after their parent but not next to it, so children are joined
 by `__parentId` through a dict of compact `ProductRecord`s: the only state that grows with the file

@@ -19,7 +19,7 @@ from bulk.progress import ALL, Broadcaster
 from catalog_store.feed import ChangeFeed, Gap, Inbox, NotificationEvent, RunChange, RunEvent, SeenIds
 from catalog_store.models import Notification, SyncRun
 from catalog_store.store import CatalogStore
-from gateway.context import LiveSettings
+from gateway.graphql.context import LiveSettings
 
 Clock = Callable[[], float]
 

@@ -24,7 +24,7 @@ from graphql import (
     visit,
 )
 
-from bulk.schema import load_admin_schema, validation_errors
+from bulk.shopify.schema import load_admin_schema, validation_errors
 
 MAX_BULK_CONNECTIONS = 5
 MAX_BULK_NESTING = 2

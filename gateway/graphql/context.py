@@ -15,8 +15,8 @@ from catalog_store.feed import ChangeFeed
 from catalog_store.items import Identifier
 from catalog_store.models import CatalogInfo, SyncConfig, SyncRun
 from catalog_store.store import CatalogStore
-from gateway.auth import Role
 from gateway.errors import Forbidden
+from gateway.graphql.auth import Role
 
 
 class DisableOutcome(Protocol):
@@ -31,7 +31,7 @@ class DisableOutcome(Protocol):
 
 
 class SyncOperations(Protocol):
-    """The part of `bulk.sync.SyncService` the API calls: the schema depends on these few methods, not
+    """The part of `bulk.full_sync.service.SyncService` the API calls: the schema depends on these few methods, not
     on the service, so tests can drive the API with a double."""
 
     progress: Broadcaster[SyncRun]

@@ -37,6 +37,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
+from catalog_store.documents import notification_from_document, run_from_document
 from catalog_store.errors import StoreError, StoreUnavailable
 from catalog_store.feed import (
     CatalogChange,
@@ -50,7 +51,6 @@ from catalog_store.feed import (
 )
 from catalog_store.models import utcnow
 from catalog_store.polling_feed import NOTIFICATIONS, PollingFeed, PollReads, WrittenItem, WrittenSince
-from catalog_store.records import notification_from_document, run_from_document
 
 log = logging.getLogger(__name__)
 

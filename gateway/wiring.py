@@ -1,0 +1,108 @@
+"""The composition root: the one place that builds a gateway process's parts from the settings.
+`serve`, `demo` and the tests run a whole `Gateway`; `sync` runs only the sync service, built by the
+same functions, so each command runs the same objects configured the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from bulk.full_sync.service import SyncService, SyncSettings
+from bulk.notifications import EmailSender, Notifier
+from bulk.progress import Broadcaster
+from bulk.webhooks.processor import ProcessorSettings, WebhookProcessor
+from catalog_store.feed import ChangeFeed
+from catalog_store.models import Notification, SyncRun
+from catalog_store.store import CatalogStore
+from gateway.email import email_sender
+from gateway.graphql.auth import Authenticator
+from gateway.graphql.context import LiveSettings, Services
+from gateway.graphql.schema import GatewaySchema
+from gateway.graphql.schema import schema as default_schema
+from gateway.settings import Settings
+
+
+def sync_settings_for(settings: Settings, **overrides: Any) -> SyncSettings:
+    """SyncSettings from the gateway's environment. Webhooks are registered only when a secret to
+    verify them is configured (SHOPIFY_API_SECRET): without one they would be refused anyway."""
+    values: dict[str, Any] = {
+        "api_version": settings.shopify_api_version,
+        "admin_api_url_template": settings.shopify_admin_api_url,
+        "storage_limit_bytes": settings.catalog_storage_limit_bytes,
+        "public_url": settings.effective_public_url if settings.shopify_api_secrets else None,
+        "lease_ttl": float(settings.lease_ttl_seconds),
+        "batch_size": settings.ingest_batch_size,
+    }
+    values.update(overrides)
+    return SyncSettings(**values)
+
+
+def notifier_for(settings: Settings, store: CatalogStore, email: EmailSender | None = None) -> Notifier:
+    """Dashboard notifications in the store, emails through SMTP when configured (else recorded as
+    not sent)."""
+    return Notifier(store, email if email is not None else email_sender(settings.smtp), Broadcaster[Notification]())
+
+
+def sync_service_for(
+    store: CatalogStore,
+    notifier: Notifier,
+    sync_settings: SyncSettings,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    owner_id: str | None = None,
+) -> SyncService:
+    """The full-sync service, publishing progress to this process's subscribers."""
+    return SyncService(store, settings=sync_settings, notifier=notifier, progress=Broadcaster[SyncRun](),
+                       session=session, owner_id=owner_id)
+
+
+class Gateway:
+    """One gateway process: the store, the sync service, notifications, and their lifecycle."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: CatalogStore,
+        *,
+        auth: bool = True,
+        email: EmailSender | None = None,
+        sync_settings: SyncSettings | None = None,
+        live: LiveSettings | None = None,
+        session: aiohttp.ClientSession | None = None,
+        owner_id: str | None = None,
+        schema: GatewaySchema = default_schema,
+        webhook_settings: ProcessorSettings | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.schema = schema
+        self.notifier = notifier_for(settings, store, email)
+        self.sync = sync_service_for(store, self.notifier, sync_settings or sync_settings_for(settings),
+                                     session=session, owner_id=owner_id)
+        self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings)
+        self.services = Services(store=store, sync=self.sync, live=live or LiveSettings())
+        self.feed: ChangeFeed | None = None  # created by start(), from the connected store
+        self.authenticator = Authenticator(settings.admin_token, settings.read_token, enabled=auth)
+
+    async def start(self) -> None:
+        await self.store.start()
+        live = self.services.live
+        feed = self.store.feed(poll_interval=live.store_poll_interval, polling=live.force_polling)
+        await feed.start()
+        self.feed = self.services.feed = feed
+        await self.sync.start()
+        await self.webhooks.start()
+
+    async def close(self) -> None:
+        try:
+            if self.feed is not None:
+                await self.feed.close()
+            await self.webhooks.close()
+            await self.sync.close()
+        finally:
+            await self.store.close()
+
+    async def check_store(self) -> None:
+        """Raises when the store cannot answer a trivial read."""
+        await self.store.get_sync("healthz.myshopify.com")
