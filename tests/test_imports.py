@@ -91,3 +91,15 @@ def test_layers_import_downward_only() -> None:
 def test_the_checker_finds_a_circle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_webhook_path_never_imports_the_full_sync_service() -> None:
+    graph = _graph()
+    reached: set[str] = set()
+    todo = ["gateway.webhook_endpoint", "bulk.webhooks.processor"]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo.extend(graph[module])
+    assert "bulk.full_sync.service" not in reached

@@ -38,7 +38,7 @@ from bulk.mapping.payloads import TOPICS
 from bulk.notifications import Notifier
 from bulk.outcomes import failure_notice, record_failure, sync_error_code
 from bulk.progress import Broadcaster
-from bulk.shopify.client import RetryPolicy, ShopifyClient
+from bulk.shopify.client import RetryPolicy, ShopifyClient, client_for
 from bulk.shopify.documents import PRODUCTS_BULK_QUERY
 from catalog_store.items import Identifier, catalog_name, normalize_shop_domain
 from catalog_store.models import (
@@ -159,14 +159,7 @@ class SyncService:
         return self._locks.setdefault(shop_domain, asyncio.Lock())
 
     def _make_client(self, config: SyncConfig) -> ShopifyClient:
-        return ShopifyClient(
-            config.shop_domain,
-            config.access_token,
-            api_version=self.settings.api_version,
-            url_template=self.settings.admin_api_url_template,
-            session=self._session,
-            retry=self.settings.retry,
-        )
+        return client_for(config.shop_domain, config.access_token, self.settings, self._session)
 
     # -- public API --------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from gql import Client, GraphQLRequest
@@ -576,3 +576,24 @@ def _error_messages(errors: list[Any] | str | None) -> list[str]:
     if isinstance(errors, str):
         return [errors]
     return [str(e.get("message", e)) if isinstance(e, Mapping) else str(e) for e in errors or ()][:5]
+
+
+class AdminApiAccess(Protocol):
+    """How this deployment reaches a shop's Admin API (version, endpoint, retries): the full sync and
+    the webhook path both build their clients from it, the same way."""
+
+    @property
+    def api_version(self) -> str: ...
+
+    @property
+    def admin_api_url_template(self) -> str: ...
+
+    @property
+    def retry(self) -> RetryPolicy: ...
+
+
+def client_for(shop_domain: str, access_token: str, access: AdminApiAccess,
+               session: aiohttp.ClientSession | None = None) -> ShopifyClient:
+    """A shop's client configured from `access` (on `session` when given, else its own)."""
+    return ShopifyClient(shop_domain, access_token, api_version=access.api_version,
+                         url_template=access.admin_api_url_template, session=session, retry=access.retry)

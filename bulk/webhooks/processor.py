@@ -35,12 +35,11 @@ from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from bulk.errors import BulkError, InvalidWebhookPayload, ShopifyServerError
-from bulk.full_sync.service import SyncService
 from bulk.mapping.assemble import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX, gid_number
 from bulk.mapping.payloads import (
     BulkOperationFinished,
@@ -51,9 +50,10 @@ from bulk.mapping.payloads import (
     product_from_graphql,
     product_items,
 )
+from bulk.notifications import Notifier
 from bulk.outcomes import failure_notice, record_failure
 from bulk.shopify import documents
-from bulk.shopify.client import ShopifyClient
+from bulk.shopify.client import AdminApiAccess, ShopifyClient, client_for
 from catalog_store.errors import StoreError
 from catalog_store.models import (
     Conflict,
@@ -61,6 +61,7 @@ from catalog_store.models import (
     RunStatus,
     SyncConfig,
     SyncErrorCode,
+    SyncRun,
     utcnow,
 )
 from catalog_store.store import CatalogStore
@@ -152,13 +153,40 @@ class _KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+class SyncLimits(AdminApiAccess, Protocol):
+    """The sync settings the webhook path reads: how to reach the Admin API, and the storage limit."""
+
+    @property
+    def storage_limit_bytes(self) -> int: ...
+
+
+class FullSyncLink(Protocol):
+    """All the webhook path needs from the full sync (`bulk.full_sync.service.SyncService` is one),
+    so that it never depends on the service: its settings, its notifier, this process's id, the
+    run it executes for a shop (reconciliation waits for it) and a wake-up for a finished bulk
+    operation."""
+
+    @property
+    def settings(self) -> SyncLimits: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+    @property
+    def owner_id(self) -> str: ...
+
+    def bulk_finished(self, shop_domain: str, operation_id: str | None = None) -> None: ...
+
+    def local_run(self, shop_domain: str) -> SyncRun | None: ...
+
+
 class WebhookProcessor:
     """Queue and workers applying webhooks; periodic reconciliation. `start()` before, `close()` after."""
 
     def __init__(
         self,
         store: CatalogStore,
-        sync: SyncService,
+        sync: FullSyncLink,
         *,
         settings: ProcessorSettings | None = None,
         client_factory: ClientFactory | None = None,
@@ -418,10 +446,7 @@ class WebhookProcessor:
         if self._client_factory is not None:
             client = self._client_factory(config)
         else:
-            settings = self.sync.settings
-            client = ShopifyClient(config.shop_domain, config.access_token, api_version=settings.api_version,
-                                   url_template=settings.admin_api_url_template, session=self._session,
-                                   retry=settings.retry)
+            client = client_for(config.shop_domain, config.access_token, self.sync.settings, self._session)
         self._clients[config.shop_domain] = (config.access_token, client)
         return client
 
