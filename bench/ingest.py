@@ -327,6 +327,11 @@ def _machine() -> str:
             f"Python {platform.python_version()}")
 
 
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, for the reports: the machine may be shared."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def _fmt(value: float | None, pattern: str, unit: str = "") -> str:
     return "—" if value is None else format(value, pattern) + unit
 
@@ -460,7 +465,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = set(cases) - set(CASES)
     if unknown:
         parser.error(f"unknown cases {sorted(unknown)}; choose from {', '.join(CASES)}")
-    print(f"Ingest benchmark on {_machine()}", flush=True)
+    load_before = load_average()
+    print(f"Ingest benchmark on {_machine()}; load average {load_before}", flush=True)
     results: list[CaseResult] = []
     notes: list[str] = []
     stopped: dict[str, int] = {}  # case → the size at which it exceeded CASE_TIMEOUT
@@ -488,7 +494,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     if result.seconds is None:
                         notes.append(f"{case} at {variants:,} variants: {result.error}.")
     if not args.no_report:
-        measured = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        measured = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC (load average, 1/5/15 min: {load_before} at the start, "
+                    f"{load_average()} at the end)")
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({"machine": _machine(), "measured": measured, "notes": notes,
                                        "results": [asdict(r) for r in results]}, indent=1))

@@ -70,6 +70,7 @@ from bench.ingest import (
     _machine,
     _wait_for_port,
     ingest_once,
+    load_average,
     mongo_server,
     write_section,
 )
@@ -562,7 +563,7 @@ def run(sizes: Sequence[int], cases: Sequence[str], *, resync_at: int, reads_at:
                 ctx.url, file_bytes, generated = asyncio.run(_bulk_result(base_url))
                 ctx.database = f"bench_{os.getpid()}_{variants}"
                 print(f"{variants:,} variants: {file_bytes / 1e6:.0f} MB of JSONL "
-                      f"(emulator bulk operation {generated:.1f} s); load average {_load()}", flush=True)
+                      f"(emulator bulk operation {generated:.1f} s); load average {load_average()}", flush=True)
                 try:
                     synced = False
                     for case in cases:
@@ -587,10 +588,6 @@ def run(sizes: Sequence[int], cases: Sequence[str], *, resync_at: int, reads_at:
                 finally:
                     _drop(uri, ctx.database)
     return results, notes
-
-
-def _load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 # -- report --------------------------------------------------------------------------------------------
@@ -733,18 +730,17 @@ def _write_report(path: Path, results: list[CaseResult], notes: list[str], machi
     if reads is not None:
         first = reads.reads[0]
         idle = reads.gateway_idle_cpu
+        idle_note = (f" Idle, the gateway used {idle * 1000:.1f} ms CPU per second (background tasks, included)."
+                     if idle is not None else "")
         body += [
             "",
             f"Reads at {reads.variants:,} items, one request at a time, each query for "
-            f"{first.get('budget', READ_SECONDS):.0f} s or at least {first.get('min_samples', READ_MIN_SAMPLES)}",
-            f"requests, after one untimed warm-up request (counted when slower than {WARMUP_LIMIT:.0f} s). With fewer "
-            "than 100",
-            "requests p99 is the maximum. `store`: the `MongoCatalogStore` call in the measuring process",
-            "(CPU: that process's); `graphql`: POST /graphql to `catalog-gateway serve` (uvicorn on",
-            "127.0.0.1, its own process) on the same database (CPU: the gateway process's"
-            + (f"; idle, it used {idle * 1000:.1f} ms" if idle is not None else ")."),
-            *(["  per second: background tasks, included here)."] if idle is not None else []),
-            "Pages ask for all 20 item fields from a random item id as `after` cursor; the filter is",
+            f"{first.get('budget', READ_SECONDS):.0f} s or at least {first.get('min_samples', READ_MIN_SAMPLES)} "
+            f"requests, after one untimed warm-up request (counted when slower than {WARMUP_LIMIT:.0f} s); with "
+            "fewer than 100 requests p99 is the maximum. `store`: the `MongoCatalogStore` call in the measuring "
+            "process (CPU: that process's); `graphql`: POST /graphql to `catalog-gateway serve` (uvicorn on "
+            "127.0.0.1, its own process) on the same database (CPU: the gateway process's)." + idle_note,
+            "Pages ask for all 20 item fields from a random item id as `after` cursor; the filter is "
             "`{inStock: true, priceMax: \"50\"}`.",
             "",
             *_read_table(reads),
@@ -809,14 +805,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"unknown cases {sorted(unknown)}; choose from {', '.join(CASES)}")
     server = ("$MONGODB_URI" if os.environ.get("MONGODB_URI", "").strip()
               else f"SecantusDB {_version('SecantusDB')} (`secantusd-py`, tests/secantus.py)")
-    load_before = _load()
+    load_before = load_average()
     print(f"Mongo path benchmark on {_machine()}; server: {server}; load average {load_before}", flush=True)
     results, notes = run(sizes, cases, resync_at=args.resync_at, reads_at=args.reads_at,
                          raw_at=[int(s) for s in args.raw_at.split(",") if s],
                          raw_indexes_at=[int(s) for s in args.raw_indexes_at.split(",") if s],
                          read_args=["--read-seconds", str(args.read_seconds), "--read-samples", str(args.read_samples)],
                          profile=args.profile)
-    load = f"{load_before} at the start, {_load()} at the end"
+    load = f"{load_before} at the start, {load_average()} at the end"
     for line in _summary(results):
         print(f"- {line}")
     if not args.no_report:
