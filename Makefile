@@ -20,8 +20,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
+# docs/benchmarks.md: the ingest (in-memory stores), then the Mongo path on one SecantusDB (MONGODB_URI: on
+# that MongoDB instead). Sizes and cases, e.g. make bench MONGO_ARGS='--sizes 10000,100000' INGEST_ARGS='--sizes 10000'
 bench: $(VENV)/.installed
-	$(PY) -m bench.ingest
+	$(PY) -m bench.ingest $(INGEST_ARGS)
+	$(PY) -m bench.mongo $(MONGO_ARGS)
 
 schema: $(VENV)/.installed
 	$(VENV)/bin/catalog-gateway export-schema > schema.graphql
