@@ -27,8 +27,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# docs/benchmarks.md: the ingest (in-memory stores), then the Mongo path on one SecantusDB (MONGODB_URI: on
+# that MongoDB instead). Sizes and cases, e.g. make bench MONGO_ARGS='--sizes 10000,100000' INGEST_ARGS='--sizes 10000'
 bench: $(VENV)/.installed
-	$(PY) -m bench.ingest
+	$(PY) -m bench.ingest $(INGEST_ARGS)
+	$(PY) -m bench.mongo $(MONGO_ARGS)
 
 schema: $(VENV)/.installed
 	$(VENV)/bin/catalog-gateway export-schema > schema.graphql

@@ -10,7 +10,9 @@ the emulator, each case in a fresh subprocess so its peak RSS (`ru_maxrss`) is i
   here): a stricter reference, the part of the pipeline no item building can go below;
 - pipeline: `run_ingest` into a store that discards writes (the pipeline's own cost and memory);
 - memory:   `run_ingest` into `MemoryCatalogStore` (its RSS includes every stored item);
-- ferretdb: `run_ingest` into `MongoCatalogStore` on FerretDB (SQLite), started here.
+- mongo:    `run_ingest` into `MongoCatalogStore` on SecantusDB (tests/secantus.py starts one), or on
+  $MONGODB_URI when set. Opt-in (`--cases ...,mongo`): `make bench` measures the Mongo path in full,
+  on one server, with `python -m bench.mongo`, so running it here too would only spend time twice.
 
 The results go to the terminal and to docs/benchmarks.md (between the ingest markers).
 """
@@ -25,13 +27,11 @@ import os
 import platform
 import re
 import resource
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +40,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bulk.full_sync.ingest import IngestProgress, run_ingest
+from bulk.full_sync.ingest import IngestOutcome, IngestProgress, run_ingest
 from bulk.full_sync.jsonl import Block, JsonlDownload, LineDecoder, MalformedLines
 from bulk.mapping.assemble import BulkLine
 from bulk.shopify.documents import BULK_OPERATION_NODE, BULK_RUN_QUERY, PRODUCTS_BULK_QUERY
@@ -49,14 +49,15 @@ from catalog_store.models import CatalogInfo, WriteResult
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (10_000, 100_000, 1_000_000)
-CASES = ("baseline", "typed", "pipeline", "memory", "ferretdb")
+CASES = ("baseline", "typed", "pipeline", "memory", "mongo")
+DEFAULT_CASES = ("baseline", "typed", "pipeline", "memory")  # mongo: see the module doc
 REFERENCES = ("baseline", "typed")
 CASE_TIMEOUT = 600.0  # seconds; a case running longer is stopped and reported as such
 PROGRESS_EVERY = 5.0  # seconds between the progress lines a case prints
 SHOP = "bench.myshopify.com"
+CATALOG = "shopify_bench"
 TOKEN = "shpat_bench"
 API_VERSION = "2026-01"
-FERRETDB_DEFAULT = ROOT / ".cache" / "ferretdb" / "ferretdb-v1.24.2"
 RESULTS = ROOT / ".cache" / "bench" / "ingest-results.json"  # the last run's numbers (--report-only)
 MARK_START, MARK_END = "<!-- ingest-benchmark:start -->", "<!-- ingest-benchmark:end -->"
 
@@ -118,13 +119,36 @@ def _make_store(case: str, mongo_uri: str | None) -> Any:
         from catalog_store.memory import MemoryCatalogStore
 
         return MemoryCatalogStore()
-    if case == "ferretdb":
+    if case == "mongo":
         from catalog_store.mongo.store import MongoCatalogStore
 
         if mongo_uri is None:
-            raise SystemExit("--mongo-uri is required for the ferretdb case")
+            raise SystemExit("--mongo-uri is required for the mongo case")
         return MongoCatalogStore(mongo_uri, database=f"bench_{os.getpid()}")
     raise SystemExit(f"unknown case {case!r}")
+
+
+async def ingest_once(
+    session: aiohttp.ClientSession,
+    store: Any,
+    url: str,
+    variants: int,
+    *,
+    run_id: str = "bench-run",
+    on_progress: Callable[[IngestProgress], Awaitable[object]] | None = None,
+) -> IngestOutcome:
+    """One full sync's ingest of the bench shop's file (variant ids as item ids, no storage limit),
+    sweep included; raises unless every variant was written or skipped, so no case is timed on a
+    partial run."""
+    outcome = await run_ingest(
+        url=url, session=session, store=store, catalog=CATALOG,
+        identifier=Identifier.SHOPIFY_VARIANT_ID, shop_domain=SHOP, store_name="Bench Store",
+        run_id=run_id, run_started_at=datetime.now(UTC), limit_bytes=None, on_progress=on_progress,
+    )
+    if outcome.items_written + sum(s.count for s in outcome.skipped) != variants:
+        raise RuntimeError(f"ingest wrote {outcome.items_written} and skipped {outcome.skipped} "
+                           f"of {variants} variants")
+    return outcome
 
 
 async def _measure(case: str, url: str, variants: int, mongo_uri: str | None) -> dict[str, Any]:
@@ -163,17 +187,10 @@ async def _measure(case: str, url: str, variants: int, mongo_uri: str | None) ->
 
         try:
             started, cpu = time.perf_counter(), time.process_time()
-            outcome = await run_ingest(
-                url=url, session=session, store=store, catalog="shopify_bench",
-                identifier=Identifier.SHOPIFY_VARIANT_ID, shop_domain=SHOP, store_name="Bench Store",
-                run_id="bench-run", run_started_at=datetime.now(UTC), limit_bytes=None, on_progress=on_progress,
-            )
+            outcome = await ingest_once(session, store, url, variants, on_progress=on_progress)
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
-            if outcome.items_written + sum(s.count for s in outcome.skipped) != variants:
-                raise RuntimeError(f"ingest wrote {outcome.items_written} and skipped {outcome.skipped} "
-                                   f"of {variants} variants")
         finally:
-            if case == "ferretdb":
+            if case == "mongo":
                 await store.database.client.drop_database(store.database.name)
             await store.close()
     return {"seconds": seconds, "cpu_seconds": cpu_seconds, "file_bytes": outcome.bytes_downloaded,
@@ -208,7 +225,7 @@ def _run_case(case: str, url: str, variants: int, file_bytes: int, mongo_uri: st
                       data["peak_rss_mb"], data["items_written"])
 
 
-# -- the emulator and FerretDB, each in its own process -----------------------------------------------
+# -- the emulator and the MongoDB-wire server, each in its own process ------------------------------
 
 
 def _free_port() -> int:
@@ -249,27 +266,20 @@ def _emulator(variants: int) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _ferretdb(binary: Path) -> Iterator[str]:
-    if not binary.exists():
-        raise SystemExit(f"FerretDB not found at {binary}: run `make bench` (it installs it) or set FERRETDB_BIN")
-    state = tempfile.mkdtemp(prefix="bench-ferretdb-")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(binary), "--handler=sqlite", f"--sqlite-url=file:{state}/", f"--listen-addr=127.0.0.1:{port}",
-         f"--state-dir={state}", "--debug-addr=-", "--telemetry=disable", "--log-level=WARN"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+def mongo_server() -> Iterator[str]:
+    """The MongoDB-wire server of a run: $MONGODB_URI when set (the benchmarks create and drop their
+    own `bench_*` databases on it), else a SecantusDB started for the run (tests/secantus.py)."""
+    uri = os.environ.get("MONGODB_URI", "").strip()
+    if uri:
+        yield uri
+        return
+    from tests.secantus import ServerUnavailable, secantus_server
+
     try:
-        _wait_for_port(port, proc, "FerretDB")
-        yield f"mongodb://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(state, ignore_errors=True)
+        with secantus_server() as started:
+            yield started
+    except ServerUnavailable as exc:
+        raise SystemExit(str(exc)) from None
 
 
 async def _bulk_result(base_url: str) -> tuple[str, int, float]:
@@ -317,6 +327,11 @@ def _machine() -> str:
             f"Python {platform.python_version()}")
 
 
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, for the reports: the machine may be shared."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def _fmt(value: float | None, pattern: str, unit: str = "") -> str:
     return "—" if value is None else format(value, pattern) + unit
 
@@ -349,7 +364,7 @@ def _targets(results: list[CaseResult]) -> list[str]:
     lines: list[str] = []
     largest = max((r.variants for r in results), default=0)
     at = {r.case: r for r in results if r.variants == largest}
-    rss = [f"{case} {at[case].peak_rss_mb:.0f} MB" for case in ("pipeline", "ferretdb")
+    rss = [f"{case} {at[case].peak_rss_mb:.0f} MB" for case in ("pipeline", "mongo")
            if case in at and at[case].peak_rss_mb is not None]
     if rss:
         lines.append(f"Peak RSS at {largest:,} variants, stores out of process or discarding: {', '.join(rss)} "
@@ -364,42 +379,53 @@ def _targets(results: list[CaseResult]) -> list[str]:
     return lines
 
 
+CASE_NOTES = {
+    "baseline": ["download + `orjson.loads` of every line, no items built (the issue's definition",
+                 "  of download + decode; its calibration, orjson decode-only, is this decoder)."],
+    "typed": ["download + the pipeline's own typed msgspec decoding only: what no item building",
+              "  can go below."],
+    "pipeline": ["`run_ingest` into a store that discards writes: the pipeline's own time and memory."],
+    "memory": ["`run_ingest` into `MemoryCatalogStore`; its RSS includes every item it stores."],
+    "mongo": ["`run_ingest` into `MongoCatalogStore` (SecantusDB, or $MONGODB_URI); the Mongo path in",
+              "  full (raw inserts, re-sync, reads) is in the next section."],
+}
+
+
+def write_section(path: Path, start: str, end: str, body: list[str]) -> None:
+    """Replace the text between the `start` and `end` markers of `path` by `body` (appended, with
+    its markers, when they are missing): the rest of the file is written by hand."""
+    section = "\n".join([start, *body, end])
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
 def _write_report(path: Path, results: list[CaseResult], notes: list[str], machine: str, measured: str) -> None:
-    section = "\n".join([
-        MARK_START,
+    present = [case for case in CASES if any(r.case == case for r in results)]
+    write_section(path, MARK_START, MARK_END, [
         "## Ingest (`python -m bench.ingest`, `make bench`)",
         "",
         f"Measured {measured} on {machine}.",
         "",
         "Each case reads the same emulator-generated JSONL over HTTP on 127.0.0.1 (products bulk query,",
         "`groupObjects: false`) in a fresh process; peak RSS is that process's `ru_maxrss`. The emulator",
-        "and FerretDB run in their own processes. `ingest / baseline` is the baseline's time divided by",
-        "the case's (1.0 = as fast as download + decode alone); `ingest / typed` the same against the",
-        "typed-decode reference. `client CPU` is the measuring process's CPU time: well below `time`",
-        "means the case waited on the store's server.",
+        "(and the database server, if any) run in their own processes. `ingest / baseline` is the",
+        "baseline's time divided by the case's (1.0 = as fast as download + decode alone); `ingest / typed`",
+        "the same against the typed-decode reference. `client CPU` is the measuring process's CPU time:",
+        "well below `time` means the case waited on the store's server.",
         "",
-        "- **baseline**: download + `orjson.loads` of every line, no items built (the issue's definition",
-        "  of download + decode; its calibration, orjson decode-only, is this decoder).",
-        "- **typed**: download + the pipeline's own typed msgspec decoding only: what no item building",
-        "  can go below.",
-        "- **pipeline**: `run_ingest` into a store that discards writes: the pipeline's own time and memory.",
-        "- **memory**: `run_ingest` into `MemoryCatalogStore`; its RSS includes every item it stores.",
-        "- **ferretdb**: `run_ingest` into `MongoCatalogStore` on FerretDB 1.24 (SQLite backend).",
+        *[line for case in present for line in [f"- **{case}**: {CASE_NOTES[case][0]}", *CASE_NOTES[case][1:]]],
         "",
         _table(results),
         "",
         *[f"- {line}" for line in _targets(results)],
         *[f"- {note}" for note in notes],
-        MARK_END,
     ])
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if MARK_START in text and MARK_END in text:
-        before, rest = text.split(MARK_START, 1)
-        text = before + section + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def _print_result(r: CaseResult) -> None:
@@ -413,7 +439,8 @@ def _print_result(r: CaseResult) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="variant counts, comma separated")
-    parser.add_argument("--cases", default=",".join(CASES), help=f"subset of {','.join(CASES)}")
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES),
+                        help=f"subset of {','.join(CASES)} (default {','.join(DEFAULT_CASES)})")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-report", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--report-only", action="store_true",
@@ -438,14 +465,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = set(cases) - set(CASES)
     if unknown:
         parser.error(f"unknown cases {sorted(unknown)}; choose from {', '.join(CASES)}")
-    print(f"Ingest benchmark on {_machine()}", flush=True)
+    load_before = load_average()
+    print(f"Ingest benchmark on {_machine()}; load average {load_before}", flush=True)
     results: list[CaseResult] = []
     notes: list[str] = []
     stopped: dict[str, int] = {}  # case → the size at which it exceeded CASE_TIMEOUT
     with contextlib.ExitStack() as stack:
         mongo_uri = None
-        if "ferretdb" in cases:
-            mongo_uri = stack.enter_context(_ferretdb(Path(os.environ.get("FERRETDB_BIN", FERRETDB_DEFAULT))))
+        if "mongo" in cases:
+            mongo_uri = stack.enter_context(mongo_server())
         for variants in sizes:
             with _emulator(variants) as base_url:
                 url, file_bytes, generated = asyncio.run(_bulk_result(base_url))
@@ -466,7 +494,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     if result.seconds is None:
                         notes.append(f"{case} at {variants:,} variants: {result.error}.")
     if not args.no_report:
-        measured = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        measured = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC (load average, 1/5/15 min: {load_before} at the start, "
+                    f"{load_average()} at the end)")
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({"machine": _machine(), "measured": measured, "notes": notes,
                                        "results": [asdict(r) for r in results]}, indent=1))

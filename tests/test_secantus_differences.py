@@ -8,12 +8,14 @@ the mark must go). Against a MongoDB ($MONGODB_URI) they must pass.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
+
+from tests.catalog_store.helpers import plan_stages
 
 
 @pytest.fixture
@@ -44,21 +46,9 @@ async def on_secantus(mongodb_uri: str) -> bool:
         await client.close()
 
 
-def _stages(plan: Any) -> Iterator[str]:
-    if isinstance(plan, dict):
-        if isinstance(plan.get("stage"), str):
-            yield plan["stage"]
-        for key, value in plan.items():
-            if key != "rejectedPlans":
-                yield from _stages(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            yield from _stages(value)
-
-
 async def _winning_stages(coll: AsyncCollection[dict[str, Any]], find: dict[str, Any]) -> set[str]:
     explained = await coll.database.command("explain", {"find": coll.name, **find}, verbosity="queryPlanner")
-    return set(_stages(explained["queryPlanner"]["winningPlan"]))
+    return set(plan_stages(explained["queryPlanner"]["winningPlan"]))
 
 
 def _expect_difference(on_secantus: bool, request: pytest.FixtureRequest, reason: str) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -367,11 +367,16 @@ class MongoCatalogStore:
         hint = index_for(checked)
         page_query = query if after is None else {"$and": [query, {"id": {"$gt": after}}]}
         items = self._coll("items")
-        docs, total = await asyncio.gather(
-            items.find(page_query).sort("id", ASCENDING).limit(size + 1).hint(hint).to_list(),
-            items.count_documents(query, hint=hint),
-        )
-        return ItemPage([CatalogItem.from_document(doc) for doc in docs[:size]], len(docs) > size, total)
+        # Unfiltered, the catalog's kept counter is the count (no pass over its index).
+        total: Awaitable[int] = (self._item_count(catalog) if checked.empty
+                                 else items.count_documents(query, hint=hint))
+        docs, count = await asyncio.gather(
+            items.find(page_query).sort("id", ASCENDING).limit(size + 1).hint(hint).to_list(), total)
+        return ItemPage([CatalogItem.from_document(doc) for doc in docs[:size]], len(docs) > size, count)
+
+    async def _item_count(self, catalog: str) -> int:
+        doc = await self._coll("catalogs").find_one({"_id": catalog}, {"item_count": 1})
+        return 0 if doc is None else int(doc.get("item_count", 0))
 
     # -- runs ------------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from catalog_store.items import CatalogItem, document_size
 from catalog_store.store import CatalogStore
@@ -95,3 +97,16 @@ async def assert_counters_exact(store: CatalogStore, catalog: str = CATALOG) -> 
     info = await store.get_catalog(catalog)
     assert info is not None
     assert (info.item_count, info.storage_bytes) == (len(items), sum(size_of(i, catalog) for i in items))
+
+
+def plan_stages(plan: Any) -> Iterator[str]:
+    """Every `stage` name of an explain plan tree, whatever its nesting (rejected plans left out)."""
+    if isinstance(plan, dict):
+        if isinstance(plan.get("stage"), str):
+            yield plan["stage"]
+        for key, value in plan.items():
+            if key != "rejectedPlans":
+                yield from plan_stages(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            yield from plan_stages(value)

@@ -15,7 +15,7 @@ from pymongo import monitoring
 
 from catalog_store.models import ItemFilter
 from catalog_store.mongo.store import MongoCatalogStore
-from tests.catalog_store.helpers import CATALOG, SHOP, make_item
+from tests.catalog_store.helpers import CATALOG, SHOP, make_item, plan_stages
 
 ITEMS = 10_000
 VENDORS = ("Acme", "Globex", "Initech", "Umbrella", "Hooli")
@@ -51,19 +51,6 @@ class _Recorder(monitoring.CommandListener):
 
 _RECORDER = _Recorder()
 monitoring.register(_RECORDER)  # applies to clients created after this import; records only in capture()
-
-
-def _stages(plan: Any) -> Iterator[str]:
-    """Every `stage` name in an explain plan tree, whatever its nesting."""
-    if isinstance(plan, dict):
-        if isinstance(plan.get("stage"), str):
-            yield plan["stage"]
-        for key, value in plan.items():
-            if key != "rejectedPlans":
-                yield from _stages(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            yield from _stages(value)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +99,7 @@ async def test_each_filter_path_reads_through_an_index(catalog: MongoCatalogStor
     assert page.total_count > 0 and commands, "the filter matches items and the store sent its reads"
     for command in commands:
         explained = await catalog.database.command("explain", command, verbosity="queryPlanner")
-        stages = set(_stages(explained))
+        stages = set(plan_stages(explained))
         assert "IXSCAN" in stages and "COLLSCAN" not in stages, (name, command, stages)
 
 
@@ -121,5 +108,5 @@ async def test_item_by_id_reads_through_an_index(catalog: MongoCatalogStore) -> 
         item = await catalog.get_item(CATALOG, "44000000000042")
     assert item is not None and item.sku == "SKU-00042"
     (command,) = commands
-    stages = set(_stages(await catalog.database.command("explain", command, verbosity="queryPlanner")))
+    stages = set(plan_stages(await catalog.database.command("explain", command, verbosity="queryPlanner")))
     assert "IXSCAN" in stages and "COLLSCAN" not in stages, stages
