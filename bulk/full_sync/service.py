@@ -10,13 +10,12 @@ are published to in-process subscribers on every change and persisted at most on
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -31,9 +30,10 @@ from bulk.errors import (
     ShopifyUserError,
     SyncAlreadyRunning,
 )
-from bulk.full_sync.ingest import IngestOutcome, IngestProgress, run_ingest
+from bulk.full_sync.ingest import IngestOutcome, run_ingest
 from bulk.full_sync.jsonl import DownloadRetry
-from bulk.full_sync.operation import BulkOperationRunner, BulkOperationState
+from bulk.full_sync.operation import BulkOperationRunner
+from bulk.full_sync.reporter import RunReporter, snapshot_of
 from bulk.mapping.payloads import TOPICS
 from bulk.notifications import Notifier
 from bulk.outcomes import failure_notice, record_failure, sync_error_code
@@ -284,7 +284,7 @@ class SyncService:
     def local_run(self, shop_domain: str) -> SyncRun | None:
         """The live snapshot of a run this process is executing, if any."""
         entry = self._active.get(shop_domain)
-        return _snapshot(entry.run) if entry is not None else None
+        return snapshot_of(entry.run) if entry is not None else None
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -333,8 +333,8 @@ class SyncService:
         await self.store.save_run(run)
         task = asyncio.create_task(self._execute(config, run), name=f"sync:{config.shop_domain}")
         self._active[config.shop_domain] = _ActiveRun(run=run, task=task)
-        self.progress.publish(config.shop_domain, _snapshot(run))
-        return _snapshot(run)
+        self.progress.publish(config.shop_domain, snapshot_of(run))
+        return snapshot_of(run)
 
     async def _close_abandoned(self, shop: str) -> None:
         """A new run supersedes an unfinished one whose process stopped: record it as canceled."""
@@ -380,7 +380,7 @@ class SyncService:
 
     async def _execute(self, config: SyncConfig, run: SyncRun) -> SyncRun:
         shop = config.shop_domain
-        reporter = _RunReporter(self, run)
+        reporter = RunReporter(self.store, self.progress, self.settings.persist_interval, run)
         heartbeat = asyncio.create_task(self._heartbeat(shop, run), name=f"lease:{shop}")
         client = self._client_factory(config)
         entry = self._active[shop]
@@ -414,10 +414,10 @@ class SyncService:
                 del self._active[shop]
             if run.finished:
                 await self.store.release_lease(shop, self.owner_id)
-        return _snapshot(run)
+        return snapshot_of(run)
 
     async def _full_sync(self, config: SyncConfig, run: SyncRun, client: ShopifyClient,
-                         reporter: _RunReporter) -> IngestOutcome:
+                         reporter: RunReporter) -> IngestOutcome:
         info = await client.shop_info()
         store_name = info.name or config.shop_domain
         if config.store_name != store_name:
@@ -504,7 +504,7 @@ class SyncService:
 
     # -- finishing -------------------------------------------------------------------------------
 
-    async def _finish_outcome(self, config: SyncConfig, run: SyncRun, reporter: _RunReporter,
+    async def _finish_outcome(self, config: SyncConfig, run: SyncRun, reporter: RunReporter,
                               outcome: IngestOutcome) -> None:
         reporter.apply_outcome(outcome)
         if outcome.duplicate_skus:
@@ -547,7 +547,7 @@ class SyncService:
                                    f"The sync of {config.shop_domain} completed: " + "; ".join(parts) + ".",
                                    email=True)
 
-    async def _finish_failed(self, config: SyncConfig, run: SyncRun, reporter: _RunReporter,
+    async def _finish_failed(self, config: SyncConfig, run: SyncRun, reporter: RunReporter,
                              code: SyncErrorCode, message: str) -> None:
         run.status = RunStatus.FAILED
         run.error_code = code
@@ -563,7 +563,7 @@ class SyncService:
         title, body = failure_notice(code, message)
         await self.notifier.notify(config.shop_domain, NotificationLevel.ERROR, title, body, email=True)
 
-    async def _finish_canceled(self, config: SyncConfig, run: SyncRun, reporter: _RunReporter) -> None:
+    async def _finish_canceled(self, config: SyncConfig, run: SyncRun, reporter: RunReporter) -> None:
         run.status = RunStatus.CANCELED
         run.finished_at = utcnow()
         await reporter.set_phase("canceled")
@@ -587,7 +587,7 @@ class SyncService:
 
     # -- webhooks --------------------------------------------------------------------------------
 
-    async def _register_webhooks(self, config: SyncConfig, client: ShopifyClient, reporter: _RunReporter) -> None:
+    async def _register_webhooks(self, config: SyncConfig, client: ShopifyClient, reporter: RunReporter) -> None:
         if not self.settings.public_url or config.webhook_ids:
             return
         callback = self.settings.public_url.rstrip("/") + "/webhooks/shopify"
@@ -618,95 +618,6 @@ class SyncService:
         finally:
             await client.close()
         return problems
-
-
-class _RunReporter:
-    """Applies bulk/ingest progress to the run; publishes every change, persists at a bounded rate."""
-
-    def __init__(self, service: SyncService, run: SyncRun) -> None:
-        self._service = service
-        self._run = run
-        self._last_persist = 0.0
-        self._persist_lock = asyncio.Lock()
-
-    async def _persist(self, save: Callable[[], Awaitable[object]]) -> None:
-        """Run a store write to its end even if the run is cancelled meanwhile, and in order: a write
-        cut off by a cancel must not land after the final state written by the cancel handling."""
-        async def ordered() -> None:
-            async with self._persist_lock:
-                await save()
-
-        await asyncio.shield(asyncio.ensure_future(ordered()))
-
-    async def update_config(self, change: Callable[[SyncConfig], object]) -> None:
-        """Apply `change` to the STORED configuration and save it (another process, a webhook or an
-        `enable` may have changed other fields during the run). Nothing when the sync was disabled."""
-        store = self._service.store
-
-        def changed(stored: SyncConfig) -> None:
-            change(stored)
-            stored.updated_at = utcnow()
-
-        await self._persist(lambda: store.update_sync(self._run.shop_domain, changed))
-
-    async def set_phase(self, phase: str) -> None:
-        self._run.phase = phase
-        await self._emit(force=True)
-
-    async def bulk_update(self, state: BulkOperationState) -> None:
-        run = self._run
-        changed_operation = run.bulk_operation_id != state.id or run.bulk_status != state.status
-        if run.bulk_operation_id is not None and run.bulk_operation_id != state.id:
-            run.bytes_downloaded = 0  # a new operation: a new file to download
-        if not state.finished and run.phase != "bulk_running":
-            run.phase = "bulk_running"  # a resumed operation still running, or a new one
-        run.bulk_operation_id = state.id
-        run.bulk_status = str(state.status)
-        run.object_count = state.object_count
-        run.file_size = state.file_size
-        await self._emit(force=changed_operation)
-
-    async def ingest_progress(self, progress: IngestProgress) -> None:
-        """A resumed run (its process stopped, another took it over) reads its file again from the
-        start: the progress it showed stays shown until this attempt passes it, so that no subscriber,
-        in any process, sees it go back. The outcome sets the exact figures at the end."""
-        run = self._run
-        run.bytes_downloaded = max(run.bytes_downloaded, progress.bytes_downloaded)
-        if progress.file_size is not None:
-            run.file_size = progress.file_size
-        run.items_written = max(run.items_written, progress.items_written)
-        if progress.items_skipped >= run.items_skipped:
-            run.items_skipped = progress.items_skipped
-            run.skipped = [copy.copy(s) for s in progress.skipped]
-        run.malformed_lines = max(run.malformed_lines, progress.malformed_lines)
-        await self._emit(force=False)
-
-    def apply_outcome(self, outcome: IngestOutcome) -> None:
-        run = self._run
-        run.items_written = outcome.items_written
-        run.skipped = [copy.copy(s) for s in outcome.skipped]
-        run.items_skipped = sum(s.count for s in outcome.skipped)
-        run.malformed_lines = outcome.malformed_lines
-        run.malformed_examples = list(outcome.malformed_examples[:10])
-        run.bytes_downloaded = outcome.bytes_downloaded
-
-    async def _emit(self, *, force: bool) -> None:
-        """Persist (when due) before publishing: a snapshot a subscriber saw, such as a new bulk
-        operation id, is never lost by a process stopped right after."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if force or now - self._last_persist >= self._service.settings.persist_interval:
-            self._last_persist = now
-            await self._persist(lambda: self._service.store.save_run(self._run))
-        self._service.progress.publish(self._run.shop_domain, _snapshot(self._run))
-
-
-def _snapshot(run: SyncRun) -> SyncRun:
-    """An independent copy for subscribers (the live run keeps changing)."""
-    snapshot = copy.copy(run)
-    snapshot.skipped = [copy.copy(s) for s in run.skipped]
-    snapshot.malformed_examples = list(run.malformed_examples)
-    return snapshot
 
 
 def _shop(shop_domain: str) -> str:
