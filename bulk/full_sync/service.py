@@ -34,6 +34,7 @@ from bulk.full_sync.ingest import IngestOutcome, run_ingest
 from bulk.full_sync.jsonl import DownloadRetry
 from bulk.full_sync.operation import BulkOperationRunner
 from bulk.full_sync.reporter import RunReporter, snapshot_of
+from bulk.full_sync.stop import RunStop
 from bulk.mapping.payloads import TOPICS
 from bulk.notifications import Notifier
 from bulk.outcomes import failure_notice, record_failure, sync_error_code
@@ -92,9 +93,7 @@ class _ActiveRun:
     run: SyncRun
     task: asyncio.Task[SyncRun]
     runner: BulkOperationRunner | None = None
-    cancel_requested: bool = False
-    finishing: bool = False  # the run is recording its outcome: a cancel must not interrupt that
-    lease_lost: bool = False  # another process took the run over: stop without recording anything
+    stop: RunStop = field(default_factory=RunStop)
 
 
 class SyncService:
@@ -144,7 +143,7 @@ class SyncService:
             await asyncio.gather(self._watcher, return_exceptions=True)
         active = list(self._active.values())
         for entry in active:
-            if not entry.finishing:  # a run recording its outcome is let finish (config, notification)
+            if entry.stop.interruptible:  # a run recording its outcome is let finish (config, notification)
                 entry.task.cancel()
         _, late = await asyncio.wait([entry.task for entry in active], timeout=30) if active else (set(), set())
         for task in late:
@@ -221,13 +220,13 @@ class SyncService:
         await self._config(shop)
         entry = self._active.get(shop)
         if entry is not None:
-            entry.cancel_requested = True
+            entry.stop.request_cancel()
             if entry.runner is not None:
                 try:
                     await entry.runner.cancel()
                 except BulkError as exc:
                     log.warning("could not cancel the bulk operation of %s: %s", shop, exc)
-            if not entry.finishing:
+            if entry.stop.interruptible:
                 entry.task.cancel()
             await asyncio.gather(entry.task, return_exceptions=True)
             return await self.store.get_run(entry.run.id)
@@ -386,10 +385,10 @@ class SyncService:
         entry = self._active[shop]
         try:
             outcome = await self._full_sync(config, run, client, reporter)
-            entry.finishing = True
+            entry.stop.finish()
         except (asyncio.CancelledError, BulkOperationCanceled):
-            entry.finishing = True
-            if (self._closed and not entry.cancel_requested) or entry.lease_lost:
+            entry.stop.finish()
+            if entry.stop.leave_running(shutting_down=self._closed):
                 raise  # shutting down: leave the run RUNNING for resumption
             task = asyncio.current_task()
             if task is not None:
@@ -397,10 +396,10 @@ class SyncService:
                     pass
             await self._finish_canceled(config, run, reporter)
         except ShopifyError as exc:
-            entry.finishing = True
+            entry.stop.finish()
             await self._finish_failed(config, run, reporter, sync_error_code(exc), str(exc))
         except Exception as exc:  # a bug or an unreachable store: report, never leave RUNNING forever
-            entry.finishing = True
+            entry.stop.finish()
             log.exception("sync run %s of %s failed unexpectedly", run.id, shop)
             await self._finish_failed(config, run, reporter, SyncErrorCode.SERVER_ERROR,
                                       f"Unexpected error: {type(exc).__name__}")
@@ -476,7 +475,7 @@ class SyncService:
         while True:
             await asyncio.sleep(interval)
             entry = self._active.get(shop)
-            if entry is None or entry.finishing:
+            if entry is None or not entry.stop.interruptible:
                 return
             try:
                 renewed: bool | None = await self.store.renew_lease(shop, self.owner_id, self.settings.lease_ttl)
@@ -487,16 +486,16 @@ class SyncService:
                 renewed_at = loop.time()
             elif renewed is False or loop.time() - renewed_at >= self.settings.lease_ttl:
                 log.error("lost the sync lease of %s; stopping run %s", shop, run.id)
-                entry.lease_lost = True
+                entry.stop.lose_lease()
                 entry.task.cancel()
                 return
             try:
                 stored = await self.store.get_sync(shop)
                 if stored is None or stored.cancel_requested_run == run.id:
-                    entry.cancel_requested = True
+                    entry.stop.request_cancel()
                     if entry.runner is not None:
                         await entry.runner.cancel()
-                    if not entry.finishing:
+                    if entry.stop.interruptible:
                         entry.task.cancel()
                     return
             except Exception as exc:
