@@ -39,21 +39,20 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from bulk.errors import BulkError, InvalidWebhookPayload, ShopifyServerError
-from bulk.mapping.assemble import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX, gid_number
+from bulk.errors import BulkError, InvalidWebhookPayload
 from bulk.mapping.payloads import (
     BulkOperationFinished,
     InventoryLevelChanged,
     ProductDeleted,
     ProductSnapshot,
     parse_webhook,
-    product_from_graphql,
     product_items,
 )
 from bulk.notifications import Notifier
 from bulk.outcomes import failure_notice, record_failure
 from bulk.shopify import documents
 from bulk.shopify.client import AdminApiAccess, ShopifyClient, client_for
+from bulk.shopify.reads import connection_page, product_number, read_product, read_product_by_inventory_item
 from catalog_store.errors import StoreError
 from catalog_store.models import (
     Conflict,
@@ -68,7 +67,6 @@ from catalog_store.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
-MAX_CONSISTENT_READS = 3  # a product that keeps changing while its variant pages are read
 
 
 class SubmitResult(StrEnum):
@@ -454,14 +452,7 @@ class WebhookProcessor:
         return await read_product(await self._client(config), product_id)
 
     async def _read_by_inventory_item(self, config: SyncConfig, inventory_item_id: str) -> ProductSnapshot | None:
-        client = await self._client(config)
-        data = await client.execute(documents.PRODUCT_BY_INVENTORY_ITEM, {
-            "id": INVENTORY_ITEM_PREFIX + inventory_item_id, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE})
-        node = data.get("node") or {}
-        product = (node.get("variant") or {}).get("product")
-        if product is None:
-            return None
-        return await read_product(client, _product_number(product), first_page=product)
+        return await read_product_by_inventory_item(await self._client(config), inventory_item_id)
 
     # -- reconciliation ----------------------------------------------------------------------------
 
@@ -489,9 +480,9 @@ class WebhookProcessor:
             data = await client.execute(documents.PRODUCTS_UPDATED_SINCE, {
                 "query": search, "first": documents.RECONCILE_PRODUCTS_PAGE_SIZE, "after": after,
                 "variants": documents.RECONCILE_VARIANTS_PAGE_SIZE})
-            connection = _connection(data.get("products"), "products")
+            connection = connection_page(data.get("products"), "products")
             for node in connection["nodes"]:
-                snapshot = await read_product(client, _product_number(node), first_page=node)
+                snapshot = await read_product(client, product_number(node), first_page=node)
                 if snapshot is not None:
                     outcomes[(await self.apply_snapshot(config, snapshot)).value] += 1
                     products += 1
@@ -526,56 +517,3 @@ class WebhookProcessor:
 def reconcile_lease(shop_domain: str) -> str:
     """The lease key of a shop's periodic reconciliation."""
     return f"{shop_domain}#reconcile"
-
-
-# -- Admin API reads (module level: they need only `client.execute`) ---------------------------------
-
-
-def _connection(value: Any, what: str) -> Mapping[str, Any]:
-    if (not isinstance(value, Mapping) or not isinstance(value.get("nodes"), list)
-            or not isinstance(value.get("pageInfo"), Mapping)):
-        raise ShopifyServerError(f"Shopify's answer has no readable {what} page")
-    return value
-
-
-def _product_number(node: Mapping[str, Any]) -> str:
-    number = gid_number(node.get("id"), PRODUCT_PREFIX)
-    if number is None:
-        raise ShopifyServerError(f"Shopify's answer has no product id: {node.get('id')!r:.80}")
-    return number
-
-
-async def read_product(client: ShopifyClient, product_id: str, *,
-                       first_page: Mapping[str, Any] | None = None) -> ProductSnapshot | None:
-    """A product and all its variants through the Admin API (None: it does not exist).
-
-    `first_page`: a product node already read with its first variants page. The pages must all show
-    the same `updatedAt`; a product changing meanwhile is read again.
-    """
-    gid = PRODUCT_PREFIX + product_id
-    node = first_page
-    for _ in range(MAX_CONSISTENT_READS):
-        if node is None:
-            data = await client.execute(documents.PRODUCT_FOR_CATALOG, {
-                "id": gid, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE, "after": None})
-            node = data.get("product")
-            if node is None:
-                return None
-        page = _connection(node.get("variants"), "variants")
-        variants = list(page["nodes"])
-        consistent = True
-        while page["pageInfo"].get("hasNextPage"):
-            data = await client.execute(documents.PRODUCT_FOR_CATALOG, {
-                "id": gid, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE, "after": page["pageInfo"].get("endCursor")})
-            later = data.get("product")
-            if later is None:
-                return None
-            if later.get("updatedAt") != node.get("updatedAt"):
-                consistent = False
-                break
-            page = _connection(later.get("variants"), "variants")
-            variants.extend(page["nodes"])
-        if consistent:
-            return product_from_graphql(node, variants)
-        node = None
-    raise ShopifyServerError(f"product {product_id} kept changing while its variants were read")
