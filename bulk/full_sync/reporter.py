@@ -9,8 +9,8 @@ import copy
 from collections.abc import Awaitable, Callable
 
 from bulk.full_sync.ingest import IngestOutcome, IngestProgress
-from bulk.full_sync.operation import BulkOperationState
 from bulk.progress import Broadcaster
+from bulk.shopify.bulk_operations import BulkOperationState
 from catalog_store.models import SyncConfig, SyncRun, utcnow
 from catalog_store.store import CatalogStore
 

@@ -43,14 +43,14 @@ from bulk.errors import (
     ShopifyUserError,
     ShopNotFound,
 )
-from bulk.full_sync.operation import (
+from bulk.shopify import documents
+from bulk.shopify.bulk_operations import (
     BulkCancelResult,
     BulkOperationState,
     BulkRunRejected,
     BulkRunStarted,
     UserError,
 )
-from bulk.shopify import documents
 from bulk.shopify.query_rules import check_bulk_query
 from bulk.shopify.schema import SCHEMA_VERSION, load_admin_schema
 

@@ -20,9 +20,9 @@ from bulk.errors import (
     ShopifyUserError,
     ShopNotFound,
 )
-from bulk.full_sync.operation import BulkOperationState, BulkRunRejected, BulkRunStarted
 from bulk.outcomes import sync_error_code
 from bulk.shopify import documents
+from bulk.shopify.bulk_operations import BulkOperationState, BulkRunRejected, BulkRunStarted
 from bulk.shopify.client import CostBucket, RetryPolicy, ShopifyClient, ThrottleStatus, webhook_topic
 from tests.bulk.scripted_shopify import (
     Reply,

@@ -11,8 +11,6 @@ import pytest
 from bulk.errors import BulkOperationCanceled, BulkOperationFailed, ShopifyRequestError, ShopifyUserError
 from bulk.full_sync.operation import (
     BulkOperationRunner,
-    BulkOperationState,
-    BulkResult,
     Canceled,
     Download,
     EmptyResult,
@@ -21,10 +19,10 @@ from bulk.full_sync.operation import (
     Rerun,
     next_action,
     poll_delays,
-    result_url_usable,
 )
 from bulk.outcomes import sync_error_code
 from bulk.shopify import documents
+from bulk.shopify.bulk_operations import BulkOperationState, BulkResult, result_url_usable
 from bulk.shopify.client import RetryPolicy, ShopifyClient
 from catalog_store.models import SyncErrorCode
 from tests.bulk.scripted_shopify import Recorded, Reply, ScriptedShopify, ok
