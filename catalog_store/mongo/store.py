@@ -364,14 +364,15 @@ class MongoCatalogStore:
         after = cursor(after)
         checked = check_filter(filter)
         query = _filter_query(catalog, checked)
-        hint = index_for(checked)
+        hint = index_for(checked, paged=after is not None)
+        hinted: dict[str, str] = {} if hint is None else {"hint": hint}
         page_query = query if after is None else {"$and": [query, {"id": {"$gt": after}}]}
         items = self._coll("items")
         # Unfiltered, the catalog's kept counter is the count (no pass over its index).
         total: Awaitable[int] = (self._item_count(catalog) if checked.empty
-                                 else items.count_documents(query, hint=hint))
-        docs, count = await asyncio.gather(
-            items.find(page_query).sort("id", ASCENDING).limit(size + 1).hint(hint).to_list(), total)
+                                 else items.count_documents(query, **hinted))
+        page = items.find(page_query, sort=[("id", ASCENDING)], limit=size + 1, **hinted)
+        docs, count = await asyncio.gather(page.to_list(), total)
         return ItemPage([CatalogItem.from_document(doc) for doc in docs[:size]], len(docs) > size, count)
 
     async def _item_count(self, catalog: str) -> int:
@@ -507,16 +508,22 @@ class MongoCatalogStore:
         await self._coll("webhook_claims").delete_one({"_id": f"{shop_domain}/{webhook_id}"})
 
 
-def index_for(f: CheckedFilter) -> str:
-    """The `items` index a filtered page and its count are read through. Named, not left to the
-    planner: some servers' planners fall back to a collection scan when a query has more predicates
-    than an index covers. An equality filter's index also keeps the page order; a price or stock range
-    narrows the count; otherwise the id index gives the order and the catalog's bounds."""
-    for name, index in (("product_type", "catalog_product_type"), ("vendor", "catalog_vendor"),
-                        ("status", "catalog_status")):
-        if getattr(f, name) is not None:
-            return index
-    if f.price_min is not None or f.price_max is not None:
+def index_for(f: CheckedFilter, *, paged: bool = False) -> str | None:
+    """The `items` index a filtered page and its count must read through, or None where the planner's
+    own choice is that index. Named only for what some servers' planners would answer with a collection
+    scan (more predicates than one index covers, a pattern, an `$or`), since a hint can also cost them
+    more than their own plan. An equality filter's index keeps the page order; a price or stock range
+    narrows the count; otherwise the id index gives the order and the catalog's bounds. A later page
+    (`paged`: one more predicate, on the id) is always named."""
+    equalities = [index for name, index in (("product_type", "catalog_product_type"), ("vendor", "catalog_vendor"),
+                                            ("status", "catalog_status")) if getattr(f, name) is not None]
+    price = f.price_min is not None or f.price_max is not None
+    conditions = len(equalities) + price + (f.in_stock is not None) + (f.search is not None)
+    if not paged and (conditions == 0 or (conditions == 1 and f.search is None and f.in_stock is not False)):
+        return None
+    if equalities:
+        return equalities[0]
+    if price:
         return "catalog_price"
     if f.in_stock is True:
         return "catalog_inventory"
