@@ -365,7 +365,7 @@ class MongoCatalogStore:
         checked = check_filter(filter)
         query = _filter_query(catalog, checked)
         hint = index_for(checked, paged=after is not None)
-        hinted: dict[str, str] = {} if hint is None else {"hint": hint}
+        hinted: dict[str, Any] = {} if hint is None else {"hint": hint}
         page_query = query if after is None else {"$and": [query, {"id": {"$gt": after}}]}
         items = self._coll("items")
         # Unfiltered, the catalog's kept counter is the count (no pass over its index).
