@@ -173,7 +173,7 @@ class MongoCatalogStore:
         return True
 
     def feed(self, *, poll_interval: float = 1.0, polling: bool = False) -> MongoChangeFeed:
-        """Changes written to this database by any process: change streams, else polling (mongo_feed)."""
+        """Changes written to this database by any process: change streams, else polling (catalog_store.mongo.feed)."""
         return MongoChangeFeed(self.database, self, poll_interval=poll_interval, polling=polling, now=self._now)
 
     @property
