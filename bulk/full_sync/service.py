@@ -30,7 +30,7 @@ from bulk.errors import (
     ShopifyUserError,
     SyncAlreadyRunning,
 )
-from bulk.full_sync.ingest import IngestOutcome, run_ingest
+from bulk.full_sync.ingest import IngestOutcome, IngestTarget, run_ingest
 from bulk.full_sync.jsonl import DownloadRetry
 from bulk.full_sync.operation import BulkOperationRunner
 from bulk.full_sync.reporter import RunReporter, snapshot_of
@@ -447,9 +447,7 @@ class SyncService:
         run.object_count = result.object_count
         await reporter.set_phase("ingesting" if result.url else "finalizing")
         assert self._session is not None
-        return await run_ingest(
-            url=result.url,
-            session=self._session,
+        target = IngestTarget(
             store=self.store,
             catalog=config.catalog_name,
             identifier=config.identifier,
@@ -458,10 +456,10 @@ class SyncService:
             run_id=run.id,
             run_started_at=run.started_at,
             limit_bytes=self.settings.storage_limit_bytes,
-            on_progress=reporter.ingest_progress,
             batch_size=self.settings.batch_size,
             retry=self.settings.download_retry,
         )
+        return await run_ingest(result.url, self._session, target, reporter.ingest_progress)
 
     async def _heartbeat(self, shop: str, run: SyncRun) -> None:
         """Renew the lease; stop the run when it was lost or another process asked to cancel it.
