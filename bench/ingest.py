@@ -140,6 +140,7 @@ async def ingest_once(
     """One full sync's ingest of the bench shop's file (variant ids as item ids, no storage limit),
     sweep included; raises unless every variant was written or skipped, so no case is timed on a
     partial run."""
+    await store.ensure_catalog(CATALOG, SHOP, "Bench Store")  # as the sync service does before its ingest
     target = IngestTarget(
         store=store, catalog=CATALOG, identifier=Identifier.SHOPIFY_VARIANT_ID, shop_domain=SHOP,
         store_name="Bench Store", run_id=run_id, run_started_at=datetime.now(UTC), limit_bytes=None,

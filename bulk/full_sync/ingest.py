@@ -282,7 +282,9 @@ class _Ingest:
 class IngestTarget:
     """Where one run's items go and what marks them as this run's (the sweep removes the rest).
 
-    One object, so the service, the tests and the benchmarks describe a run the same way.
+    One object, so the service, the tests and the benchmarks describe a run the same way. The
+    catalog must exist (`CatalogStore.ensure_catalog`): the run creates it once, before its bulk
+    operation.
     """
 
     store: CatalogStore
@@ -321,7 +323,6 @@ async def run_ingest(
         on_bad_line=malformed.add,
     )
     state = _Ingest(store, catalog, target.run_id, target.limit_bytes, assembler, malformed)
-    await store.ensure_catalog(catalog, target.shop_domain, target.store_name)
 
     if url is not None:
         with _fewer_gc_passes():

@@ -312,6 +312,7 @@ class SyncService:
             config.active = True
             config.updated_at = utcnow()
             await self.store.save_sync(config)
+            # the run's one ensure_catalog (a resumed run's catalog exists): visible from now on
             await self.store.ensure_catalog(config.catalog_name, shop, config.store_name or shop)
             return await self._start_run(config, lease_held=True)
         except BaseException:
@@ -419,10 +420,10 @@ class SyncService:
                          reporter: RunReporter) -> IngestOutcome:
         info = await client.shop_info()
         store_name = info.name or config.shop_domain
-        if config.store_name != store_name:
+        if config.store_name != store_name:  # the catalog exists (`_begin_run`): it takes the shop's new name
             config.store_name = store_name
             await reporter.update_config(lambda stored: setattr(stored, "store_name", store_name))
-        await self.store.ensure_catalog(config.catalog_name, config.shop_domain, store_name)
+            await self.store.ensure_catalog(config.catalog_name, config.shop_domain, store_name)
         await self._register_webhooks(config, client, reporter)
 
         entry = self._active[config.shop_domain]

@@ -99,6 +99,7 @@ def ingest(store: CatalogStore, serve: Callable[[FileServer], Awaitable[FileServ
         number = next(runs)
         kwargs.setdefault("run_id", f"run-{number}")
         on_progress = kwargs.pop("on_progress", None)
+        await store.ensure_catalog(catalog, SHOP, "Demo Store")  # the sync service's step before an ingest
         await asyncio.sleep(0.002)  # a run starts after the previous one's writes (stores keep milliseconds)
         target = IngestTarget(
             store=store, catalog=catalog, identifier=identifier, shop_domain=SHOP, store_name="Demo Store",
@@ -364,6 +365,7 @@ async def test_connection_cut_during_ingest_resumes_without_duplicates(
 ) -> None:
     body = big_file(30)
     server = await serve(FileServer(body, cuts=[len(body) // 3]))
+    await store.ensure_catalog(CATALOG, SHOP, "Demo Store")
     outcome = await run_ingest(server.url, session, IngestTarget(
         store=store, catalog=CATALOG, identifier=Identifier.SKU, shop_domain=SHOP, store_name="Demo Store",
         run_id="cut", run_started_at=datetime.now(UTC), retry=DownloadRetry(attempts=2, base_delay=0.001)))
