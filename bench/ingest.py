@@ -42,7 +42,7 @@ import orjson
 
 from bulk.full_sync.ingest import IngestOutcome, IngestProgress, IngestTarget, run_ingest
 from bulk.full_sync.jsonl import Block, JsonlDownload, LineDecoder, MalformedLines
-from bulk.mapping.assemble import BulkLine
+from bulk.mapping.variants import BulkLine
 from bulk.shopify.documents import BULK_OPERATION_NODE, BULK_RUN_QUERY, PRODUCTS_BULK_QUERY
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.models import CatalogInfo, WriteResult

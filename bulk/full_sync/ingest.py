@@ -29,7 +29,8 @@ import aiohttp
 import msgspec
 
 from bulk.full_sync.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, MalformedLines
-from bulk.mapping.assemble import IMAGE_TOO_LONG, Assembler, Batch, BulkLine, VariantImage
+from bulk.mapping.assemble import Assembler, Batch
+from bulk.mapping.variants import IMAGE_TOO_LONG, BulkLine, VariantImage
 from catalog_store.errors import InvalidItem
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.models import Conflict, SkipCount

@@ -398,10 +398,10 @@ async def test_gc_threshold_is_raised_during_ingest_and_restored(ingest: Ingest,
 
 async def test_an_item_the_store_refuses_is_skipped_not_fatal(ingest: Ingest, store: CatalogStore,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import bulk.mapping.assemble
+    import bulk.mapping.variants
 
     # a rule the store enforces but the assembler does not know (simulated by relaxing the assembler)
-    monkeypatch.setattr(bulk.mapping.assemble, "MAX_VALUE_CHARS", 10**9)
+    monkeypatch.setattr(bulk.mapping.variants, "MAX_VALUE_CHARS", 10**9)
     body = jsonl(product(1), variant(11, 1), variant(12, 1, values=("x" * 5001,)), variant(13, 1))
     outcome = await ingest(body)
     assert outcome.items_written == 2
