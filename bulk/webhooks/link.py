@@ -7,9 +7,7 @@ from typing import Protocol
 
 from bulk.notifications import Notifier
 from bulk.shopify.client import AdminApiAccess
-from catalog_store.models import (
-    SyncRun,
-)
+from catalog_store.models import SyncRun
 
 
 class SyncLimits(AdminApiAccess, Protocol):

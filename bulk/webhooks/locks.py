@@ -1,4 +1,4 @@
-"""Per-key locks: one product's deliveries are applied one at a time, different products in
+"""Per-key locks (a product, a shop): one key's writes happen one at a time, different keys' in
 parallel, and an idle key costs no memory."""
 
 from __future__ import annotations
