@@ -31,7 +31,8 @@ import orjson
 
 from bench.ingest import _bulk_result, _emulator
 from bulk.full_sync.jsonl import Block, LineDecoder, MalformedLines
-from bulk.mapping.assemble import PRODUCT_PREFIX, VARIANT_PREFIX, Assembler, BulkLine
+from bulk.mapping.assemble import Assembler
+from bulk.mapping.variants import PRODUCT_PREFIX, VARIANT_PREFIX, BulkLine
 from catalog_store.items import Identifier
 from catalog_store.memory import MemoryCatalogStore
 

@@ -40,9 +40,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bulk.full_sync.ingest import IngestOutcome, IngestProgress, run_ingest
+from bulk.full_sync.ingest import IngestOutcome, IngestProgress, IngestTarget, run_ingest
 from bulk.full_sync.jsonl import Block, JsonlDownload, LineDecoder, MalformedLines
-from bulk.mapping.assemble import BulkLine
+from bulk.mapping.variants import BulkLine
 from bulk.shopify.documents import BULK_OPERATION_NODE, BULK_RUN_QUERY, PRODUCTS_BULK_QUERY
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.models import CatalogInfo, WriteResult
@@ -140,11 +140,12 @@ async def ingest_once(
     """One full sync's ingest of the bench shop's file (variant ids as item ids, no storage limit),
     sweep included; raises unless every variant was written or skipped, so no case is timed on a
     partial run."""
-    outcome = await run_ingest(
-        url=url, session=session, store=store, catalog=CATALOG,
-        identifier=Identifier.SHOPIFY_VARIANT_ID, shop_domain=SHOP, store_name="Bench Store",
-        run_id=run_id, run_started_at=datetime.now(UTC), limit_bytes=None, on_progress=on_progress,
+    await store.ensure_catalog(CATALOG, SHOP, "Bench Store")  # as the sync service does before its ingest
+    target = IngestTarget(
+        store=store, catalog=CATALOG, identifier=Identifier.SHOPIFY_VARIANT_ID, shop_domain=SHOP,
+        store_name="Bench Store", run_id=run_id, run_started_at=datetime.now(UTC), limit_bytes=None,
     )
+    outcome = await run_ingest(url, session, target, on_progress)
     if outcome.items_written + sum(s.count for s in outcome.skipped) != variants:
         raise RuntimeError(f"ingest wrote {outcome.items_written} and skipped {outcome.skipped} "
                            f"of {variants} variants")

@@ -264,7 +264,7 @@ class DocumentCollector(DiscardStore):
 
 
 async def _raw(args: argparse.Namespace, meter: Meter) -> dict[str, Any]:
-    from catalog_store.mongo.store import INDEXES
+    from catalog_store.mongo.indexes import INDEXES
 
     collector = DocumentCollector()
     async with aiohttp.ClientSession() as session:

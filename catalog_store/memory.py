@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +31,7 @@ from catalog_store.documents import (
 from catalog_store.errors import StoreError, UnknownCatalog
 from catalog_store.filters import CheckedFilter, check_filter, cursor, page_size
 from catalog_store.items import CatalogItem
+from catalog_store.memory_catalog import MemoryCatalog, index_ids, matches
 from catalog_store.models import (
     CatalogInfo,
     ItemFilter,
@@ -45,208 +45,17 @@ from catalog_store.models import (
 from catalog_store.polling_feed import PollingFeed, WrittenItem
 from catalog_store.rules import check_catalog_name, check_image_url, utc_millis
 from catalog_store.writes import (
-    PlannedWrite,
     PreparedItem,
-    StoredState,
     plan_writes,
 )
 
 MAX_WEBHOOK_CLAIMS = 100_000  # claims kept before the expired ones are forgotten
-_Ids = str | list[str]  # one variant id (the usual case: no container per entry), or several
-
-
-class _Entry(msgspec.Struct, gc=False):
-    item: CatalogItem  # immutable: stored and handed out as is
-    size: int  # the item's stored size
-    run_id: str | None  # run that last wrote or saw it (None: a webhook)
-    written_at: datetime
-
-    def state(self) -> StoredState:
-        item = self.item
-        return StoredState(
-            item.shopify_variant_id, item.id, item.shopify_product_id, item.updated_at,  # type: ignore[arg-type]
-            self.size, self.run_id,
-        )
-
-
-@dataclass(slots=True)
-class _Catalog:
-    name: str
-    shop_domain: str
-    store_name: str
-    created_at: datetime
-    entries: dict[str, _Entry] = field(default_factory=dict)  # by variant id
-    # item id -> variant id, for items whose id is not their variant id (SKU mode): an id equal to a
-    # variant id is held by that variant's entry, found in `entries` (no second entry per item)
-    holders: dict[str, str] = field(default_factory=dict)
-    products: dict[str, _Ids] = field(default_factory=dict)  # product id -> variant ids
-    # inventory item id -> variant ids; built on the first lookup, then kept up to date
-    inventory: dict[str, _Ids] | None = None
-    tombstones: dict[str, datetime] = field(default_factory=dict)  # product id -> deleted_at
-    storage_bytes: int = 0
-    sorted_ids: list[str] | None = None  # None: ids were added or removed since the last sort
-
-    def info(self) -> CatalogInfo:
-        return CatalogInfo(
-            self.name, self.shop_domain, self.store_name, len(self.entries), self.storage_bytes, self.created_at
-        )
-
-    def state(self, variant_id: str) -> StoredState | None:
-        entry = self.entries.get(variant_id)
-        return None if entry is None else entry.state()
-
-    def holder(self, item_id: str) -> str | None:
-        """The variant holding `item_id`, if any."""
-        variant_id = self.holders.get(item_id)
-        if variant_id is not None:
-            return variant_id
-        entry = self.entries.get(item_id)
-        return item_id if entry is not None and entry.item.id == item_id else None
-
-    def ids(self) -> list[str]:
-        if self.sorted_ids is None:
-            self.sorted_ids = sorted(entry.item.id for entry in self.entries.values())
-        return self.sorted_ids
-
-    def by_inventory_item(self, inventory_item_id: str) -> list[str]:
-        if self.inventory is None:
-            self.inventory = {}
-            for variant_id, entry in self.entries.items():
-                if entry.item.inventory_item_id is not None:
-                    _add(self.inventory, entry.item.inventory_item_id, variant_id)
-        return _ids(self.inventory, inventory_item_id)
-
-    def put(self, write: PlannedWrite, written_at: datetime) -> None:
-        item = write.prepared.item
-        variant_id = item.shopify_variant_id
-        old = self.entries.get(variant_id)
-        if old is not None:
-            self._unlink(old)
-        if old is None or old.item.id != item.id:
-            self.sorted_ids = None
-        self.entries[variant_id] = _Entry(item, write.state.size, write.state.run_id, written_at)
-        self._link(item)
-        self.storage_bytes += write.state.size
-
-    def insert_new(
-        self, items: list[CatalogItem], sizes: list[int], run_id: str | None, written_at: datetime, room: int | None
-    ) -> int:
-        """Insert the leading items that `plan_writes` would simply insert: no stored item for the
-        variant, item id free, no tombstone, within `room` bytes. Returns how many were inserted; the
-        caller plans the rest (the same decisions, item by item, as if all had been planned)."""
-        entries, holders, products, inventory = self.entries, self.holders, self.products, self.inventory
-        tombstones = self.tombstones
-        added = 0
-        for item, size in zip(items, sizes):
-            variant_id = item.shopify_variant_id
-            item_id = item.id
-            product_id = item.shopify_product_id
-            if (
-                variant_id in entries
-                or item_id in holders
-                or (item_id != variant_id and self.holder(item_id) is not None)
-                or (tombstones and product_id in tombstones)
-            ):
-                break
-            if room is not None:
-                if size > room:
-                    break
-                room -= size
-            entries[variant_id] = _Entry(item, size, run_id, written_at)
-            if item_id != variant_id:
-                holders[item_id] = variant_id
-            _add(products, product_id, variant_id)
-            if inventory is not None and item.inventory_item_id is not None:
-                _add(inventory, item.inventory_item_id, variant_id)
-            self.storage_bytes += size
-            added += 1
-        if added:
-            self.sorted_ids = None
-        return added
-
-    def remove(self, variant_id: str) -> None:
-        self._unlink(self.entries.pop(variant_id))
-        self.sorted_ids = None
-
-    def _link(self, item: CatalogItem) -> None:
-        variant_id = item.shopify_variant_id
-        if item.id != variant_id:
-            self.holders[item.id] = variant_id
-        _add(self.products, item.shopify_product_id, variant_id)
-        if self.inventory is not None and item.inventory_item_id is not None:
-            _add(self.inventory, item.inventory_item_id, variant_id)
-
-    def _unlink(self, entry: _Entry) -> None:
-        item = entry.item
-        variant_id = item.shopify_variant_id
-        if item.id != variant_id and self.holders.get(item.id) == variant_id:
-            del self.holders[item.id]
-        _discard(self.products, item.shopify_product_id, variant_id)
-        if self.inventory is not None and item.inventory_item_id is not None:
-            _discard(self.inventory, item.inventory_item_id, variant_id)
-        self.storage_bytes -= entry.size
-
-
-def _add(index: dict[str, _Ids], key: str, value: str) -> None:
-    """Add `value` under `key`; the caller guarantees it is not there yet (entries are unique)."""
-    held = index.get(key)
-    if held is None:
-        index[key] = value
-    elif type(held) is str:
-        index[key] = [held, value]
-    else:
-        held.append(value)  # type: ignore[union-attr]
-
-
-def _discard(index: dict[str, _Ids], key: str, value: str) -> None:
-    held = index.get(key)
-    if held is None:
-        return
-    if type(held) is str:
-        if held == value:
-            del index[key]
-        return
-    rest = [v for v in held if v != value]
-    index[key] = rest[0] if len(rest) == 1 else rest
-
-
-def _ids(index: dict[str, _Ids], key: str) -> list[str]:
-    held = index.get(key)
-    return [] if held is None else [held] if type(held) is str else list(held)
-
-
-def _matches(f: CheckedFilter, item: CatalogItem) -> bool:
-    if f.status is not None and item.status != f.status:
-        return False
-    if f.vendor is not None and item.vendor != f.vendor:
-        return False
-    if f.product_type is not None and item.product_type != f.product_type:
-        return False
-    if f.in_stock is not None:
-        quantity = item.inventory_quantity
-        if f.in_stock != (quantity is not None and quantity > 0):
-            return False
-    if f.price_min is not None or f.price_max is not None:
-        price = float(item.price)
-        if f.price_min is not None and price < f.price_min:
-            return False
-        if f.price_max is not None and price > f.price_max:
-            return False
-    if f.search is not None:
-        pattern = f.search
-        return any(
-            value is not None and pattern.search(value) is not None
-            for value in (item.product_title, item.variant_title, item.sku)
-        )
-    return True
-
-
 class MemoryCatalogStore:
     """CatalogStore in process memory; `clock` (UTC now) is injectable for tests."""
 
     def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.clock = clock
-        self._catalogs: dict[str, _Catalog] = {}
+        self._catalogs: dict[str, MemoryCatalog] = {}
         self._syncs: dict[str, dict[str, Any]] = {}
         self._runs: dict[str, dict[str, Any]] = {}
         self._notifications: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -319,7 +128,7 @@ class MemoryCatalogStore:
         check_catalog_name(name)
         catalog = self._catalogs.get(name)
         if catalog is None:
-            catalog = self._catalogs[name] = _Catalog(name, shop_domain, store_name, self._now())
+            catalog = self._catalogs[name] = MemoryCatalog(name, shop_domain, store_name, self._now())
         else:
             catalog.shop_domain = shop_domain
             catalog.store_name = store_name
@@ -339,7 +148,7 @@ class MemoryCatalogStore:
     async def total_storage_bytes(self) -> int:
         return sum(c.storage_bytes for c in self._catalogs.values())
 
-    def _catalog(self, name: str) -> _Catalog:
+    def _catalog(self, name: str) -> MemoryCatalog:
         catalog = self._catalogs.get(name)
         if catalog is None:
             raise UnknownCatalog(f"catalog {name!r} does not exist")
@@ -410,7 +219,7 @@ class MemoryCatalogStore:
         deleted_at = utc_millis(deleted_at)
         previous = target.tombstones.get(product_id)
         target.tombstones[product_id] = deleted_at if previous is None else max(previous, deleted_at)
-        variants = _ids(target.products, product_id)
+        variants = index_ids(target.products, product_id)
         for variant_id in variants:
             target.remove(variant_id)
         return len(variants)
@@ -451,7 +260,7 @@ class MemoryCatalogStore:
         target = self._catalogs.get(catalog)
         if target is None:
             return []
-        return sorted((target.entries[v].item for v in _ids(target.products, product_id)), key=lambda item: item.id)
+        return sorted((target.entries[v].item for v in index_ids(target.products, product_id)), key=lambda item: item.id)
 
     async def find_by_inventory_item(self, catalog: str, inventory_item_id: str) -> list[CatalogItem]:
         target = self._catalogs.get(catalog)
@@ -479,17 +288,17 @@ class MemoryCatalogStore:
         page: list[CatalogItem] = []
         for position in range(start, len(ids)):
             item = target.entries[target.holder(ids[position])].item  # type: ignore[index]
-            if checked.empty or _matches(checked, item):
+            if checked.empty or matches(checked, item):
                 if len(page) == size:
                     return ItemPage(page, True, self._count(target, checked))
                 page.append(item)
         return ItemPage(page, False, self._count(target, checked))
 
     @staticmethod
-    def _count(target: _Catalog, checked: CheckedFilter) -> int:
+    def _count(target: MemoryCatalog, checked: CheckedFilter) -> int:
         if checked.empty:
             return len(target.entries)
-        return sum(1 for entry in target.entries.values() if _matches(checked, entry.item))
+        return sum(1 for entry in target.entries.values() if matches(checked, entry.item))
 
     # -- runs ------------------------------------------------------------------------------
 

@@ -29,14 +29,15 @@ import aiohttp
 import msgspec
 
 from bulk.full_sync.jsonl import Block, DownloadRetry, JsonlDownload, LineDecoder, MalformedLines
-from bulk.mapping.assemble import IMAGE_TOO_LONG, Assembler, Batch, BulkLine, VariantImage
+from bulk.mapping.assemble import Assembler, Batch
+from bulk.mapping.variants import IMAGE_TOO_LONG, BulkLine, VariantImage
 from catalog_store.errors import InvalidItem
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.models import Conflict, SkipCount
 from catalog_store.rules import item_problem
 from catalog_store.store import CatalogStore
 
-__all__ = ["DuplicateSku", "IngestOutcome", "IngestProgress", "run_ingest"]
+__all__ = ["DuplicateSku", "IngestOutcome", "IngestProgress", "IngestTarget", "run_ingest"]
 
 SKU_CONFLICT = "sku_conflict"  # skip reason: SKU held by an item this run could not sweep
 INVALID_VALUE = "invalid_value"  # skip reason: an item the store refused (a check the assembler lacks)
@@ -278,49 +279,60 @@ class _Ingest:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class IngestTarget:
+    """Where one run's items go and what marks them as this run's (the sweep removes the rest).
+
+    One object, so the service, the tests and the benchmarks describe a run the same way. The
+    catalog must exist (`CatalogStore.ensure_catalog`): the run creates it once, before its bulk
+    operation.
+    """
+
+    store: CatalogStore
+    catalog: str
+    identifier: Identifier
+    shop_domain: str
+    store_name: str
+    run_id: str
+    run_started_at: datetime
+    limit_bytes: int | None = None
+    batch_size: int = 1000
+    progress_interval: float = 0.2
+    retry: DownloadRetry = DownloadRetry()
+
+
 async def run_ingest(
-    *,
     url: str | None,
     session: aiohttp.ClientSession,
-    store: CatalogStore,
-    catalog: str,
-    identifier: Identifier,
-    shop_domain: str,
-    store_name: str,
-    run_id: str,
-    run_started_at: datetime,
-    limit_bytes: int | None = None,
+    target: IngestTarget,
     on_progress: Callable[[IngestProgress], Awaitable[object]] | None = None,
-    batch_size: int = 1000,
-    progress_interval: float = 0.2,
-    retry: DownloadRetry = DownloadRetry(),
 ) -> IngestOutcome:
-    """Stream the bulk result at `url` into `catalog` and, on a clean end, sweep the items of
+    """Stream the bulk result at `url` into `target.catalog` and, on a clean end, sweep the items of
     variants this run did not see (written before `run_started_at` and not by `run_id`).
 
     `url=None` means the bulk query matched nothing: every older item is swept. Returns the
     outcome; raises DownloadError (or DownloadRefused) when the file cannot be read, store errors
     as raised by the store. Items already written stay: a new run converges (writes are idempotent).
     """
+    store, catalog = target.store, target.catalog
     malformed = MalformedLines()
     assembler = Assembler(
-        identifier=identifier,
-        shop_domain=shop_domain,
-        store_name=store_name,
-        batch_size=batch_size,
+        identifier=target.identifier,
+        shop_domain=target.shop_domain,
+        store_name=target.store_name,
+        batch_size=target.batch_size,
         on_bad_line=malformed.add,
     )
-    state = _Ingest(store, catalog, run_id, limit_bytes, assembler, malformed)
-    await store.ensure_catalog(catalog, shop_domain, store_name)
+    state = _Ingest(store, catalog, target.run_id, target.limit_bytes, assembler, malformed)
 
     if url is not None:
         with _fewer_gc_passes():
-            await _stream(state, session, url, retry, on_progress, progress_interval)
+            await _stream(state, session, url, target.retry, on_progress, target.progress_interval)
 
     swept = 0
     clean = not state.limit_reached and not state.duplicates
     if clean:
-        swept = await store.sweep(catalog, run_id, run_started_at)
+        swept = await store.sweep(catalog, target.run_id, target.run_started_at)
     if not state.limit_reached:
         await state.retry_deferred(swept=clean)
     if on_progress is not None:

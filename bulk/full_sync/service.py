@@ -1,4 +1,5 @@
-"""Sync lifecycle: enable, re-sync, cancel, disable, and the full-sync run itself.
+"""Sync lifecycle: enable, re-sync, cancel, disable, and each run's task (its steps in `steps.py`,
+its lease in `lease.py`, its ending in `finish.py`).
 
 A run is: lease → shop info → webhooks → bulk operation → download + ingest → finalise. Its state is
 persisted on the `SyncRun` (bulk operation id and status included), so a process that restarts, or
@@ -10,13 +11,10 @@ are published to in-process subscribers on every change and persisted at most on
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -27,20 +25,18 @@ from bulk.errors import (
     InvalidInput,
     NotFound,
     ShopifyError,
-    ShopifyUserError,
     SyncAlreadyRunning,
 )
-from bulk.full_sync.ingest import IngestOutcome, run_ingest
-from bulk.full_sync.jsonl import DownloadRetry
-from bulk.full_sync.operation import BulkOperationRunner
+from bulk.full_sync.finish import finish_canceled, finish_failed, finish_outcome
+from bulk.full_sync.lease import ActiveRun, default_owner_id, heartbeat
+from bulk.full_sync.registration import delete_webhooks
 from bulk.full_sync.reporter import RunReporter, snapshot_of
-from bulk.full_sync.stop import RunStop
-from bulk.mapping.payloads import TOPICS
+from bulk.full_sync.settings import SyncSettings
+from bulk.full_sync.steps import full_sync
 from bulk.notifications import Notifier
-from bulk.outcomes import failure_notice, record_failure, sync_error_code
+from bulk.outcomes import sync_error_code
 from bulk.progress import Broadcaster
-from bulk.shopify.client import RetryPolicy, ShopifyClient, client_for
-from bulk.shopify.documents import PRODUCTS_BULK_QUERY
+from bulk.shopify.client import ShopifyClient, client_for
 from catalog_store.items import Identifier, catalog_name, normalize_shop_domain
 from catalog_store.models import (
     NotificationLevel,
@@ -55,21 +51,7 @@ from catalog_store.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True, slots=True)
-class SyncSettings:
-    api_version: str = "2026-01"
-    admin_api_url_template: str = "https://{shop}/admin/api/{version}/graphql.json"
-    storage_limit_bytes: int = 104_857_600
-    public_url: str | None = None  # base URL Shopify calls for webhooks; None: none registered
-    group_objects: bool = False
-    poll_interval: float = 1.0
-    max_poll_interval: float = 30.0
-    max_bulk_attempts: int = 3
-    lease_ttl: float = 60.0
-    persist_interval: float = 1.0
-    batch_size: int = 1000
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    download_retry: DownloadRetry = field(default_factory=DownloadRetry)
+__all__ = ["DisableResult", "SyncService", "SyncSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,23 +59,6 @@ class DisableResult:
     shop_domain: str
     items_deleted: int
     alert_subscriptions_affected: int
-
-
-def _add_webhook_id(stored: SyncConfig, webhook_id: str) -> None:
-    stored.webhook_ids.append(webhook_id)
-
-
-def default_owner_id() -> str:
-    """Identifies this process as a lease owner: host, pid and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(slots=True)
-class _ActiveRun:
-    run: SyncRun
-    task: asyncio.Task[SyncRun]
-    runner: BulkOperationRunner | None = None
-    stop: RunStop = field(default_factory=RunStop)
 
 
 class SyncService:
@@ -118,7 +83,7 @@ class SyncService:
         self._session = session
         self._own_session = session is None
         self._client_factory = client_factory or self._make_client
-        self._active: dict[str, _ActiveRun] = {}
+        self._active: dict[str, ActiveRun] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._only_shops: frozenset[str] | None = None
@@ -312,6 +277,7 @@ class SyncService:
             config.active = True
             config.updated_at = utcnow()
             await self.store.save_sync(config)
+            # the run's one ensure_catalog (a resumed run's catalog exists): visible from now on
             await self.store.ensure_catalog(config.catalog_name, shop, config.store_name or shop)
             return await self._start_run(config, lease_held=True)
         except BaseException:
@@ -331,7 +297,7 @@ class SyncService:
         run.owner = self.owner_id
         await self.store.save_run(run)
         task = asyncio.create_task(self._execute(config, run), name=f"sync:{config.shop_domain}")
-        self._active[config.shop_domain] = _ActiveRun(run=run, task=task)
+        self._active[config.shop_domain] = ActiveRun(run=run, task=task)
         self.progress.publish(config.shop_domain, snapshot_of(run))
         return snapshot_of(run)
 
@@ -380,11 +346,13 @@ class SyncService:
     async def _execute(self, config: SyncConfig, run: SyncRun) -> SyncRun:
         shop = config.shop_domain
         reporter = RunReporter(self.store, self.progress, self.settings.persist_interval, run)
-        heartbeat = asyncio.create_task(self._heartbeat(shop, run), name=f"lease:{shop}")
+        beat = heartbeat(self.store, shop, run, self.owner_id, self.settings.lease_ttl, self._active)
+        heartbeat_task = asyncio.create_task(beat, name=f"lease:{shop}")
         client = self._client_factory(config)
         entry = self._active[shop]
         try:
-            outcome = await self._full_sync(config, run, client, reporter)
+            assert self._session is not None
+            outcome = await full_sync(self.store, self.settings, self._session, config, entry, client, reporter)
             entry.stop.finish()
         except (asyncio.CancelledError, BulkOperationCanceled):
             entry.stop.finish()
@@ -394,20 +362,20 @@ class SyncService:
             if task is not None:
                 while task.uncancel():  # the cancel is handled: let the bookkeeping below run
                     pass
-            await self._finish_canceled(config, run, reporter)
+            await finish_canceled(config, run, reporter, self.notifier, self.store)
         except ShopifyError as exc:
             entry.stop.finish()
-            await self._finish_failed(config, run, reporter, sync_error_code(exc), str(exc))
+            await finish_failed(config, run, reporter, self.notifier, sync_error_code(exc), str(exc))
         except Exception as exc:  # a bug or an unreachable store: report, never leave RUNNING forever
             entry.stop.finish()
             log.exception("sync run %s of %s failed unexpectedly", run.id, shop)
-            await self._finish_failed(config, run, reporter, SyncErrorCode.SERVER_ERROR,
-                                      f"Unexpected error: {type(exc).__name__}")
+            await finish_failed(config, run, reporter, self.notifier, SyncErrorCode.SERVER_ERROR,
+                                f"Unexpected error: {type(exc).__name__}")
         else:
-            await self._finish_outcome(config, run, reporter, outcome)
+            await finish_outcome(config, run, reporter, self.notifier, outcome, self.settings.storage_limit_bytes)
         finally:
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            heartbeat_task.cancel()
+            await asyncio.gather(heartbeat_task, return_exceptions=True)
             await client.close()
             if self._active.get(shop) is not None and self._active[shop].run is run:
                 del self._active[shop]
@@ -415,208 +383,14 @@ class SyncService:
                 await self.store.release_lease(shop, self.owner_id)
         return snapshot_of(run)
 
-    async def _full_sync(self, config: SyncConfig, run: SyncRun, client: ShopifyClient,
-                         reporter: RunReporter) -> IngestOutcome:
-        info = await client.shop_info()
-        store_name = info.name or config.shop_domain
-        if config.store_name != store_name:
-            config.store_name = store_name
-            await reporter.update_config(lambda stored: setattr(stored, "store_name", store_name))
-        await self.store.ensure_catalog(config.catalog_name, config.shop_domain, store_name)
-        await self._register_webhooks(config, client, reporter)
-
-        entry = self._active[config.shop_domain]
-        runner = BulkOperationRunner(
-            client,
-            poll_interval=self.settings.poll_interval,
-            max_poll_interval=self.settings.max_poll_interval,
-            max_attempts=self.settings.max_bulk_attempts,
-            on_update=reporter.bulk_update,
-        )
-        entry.runner = runner
-        resume_id = run.bulk_operation_id if run.bulk_status not in (None, "EXPIRED") else None
-        if resume_id is None:
-            await reporter.set_phase("bulk_running")
-        # else the run keeps its phase (e.g. ingesting) while its operation is looked up again: bulk_update
-        # sets bulk_running only if that operation, or a new one, is still running.
-        result = await runner.run(PRODUCTS_BULK_QUERY, group_objects=self.settings.group_objects,
-                                  resume_operation_id=resume_id)
-        entry.runner = None
-        run.file_size = result.file_size
-        run.bulk_url = result.url
-        run.object_count = result.object_count
-        await reporter.set_phase("ingesting" if result.url else "finalizing")
-        assert self._session is not None
-        return await run_ingest(
-            url=result.url,
-            session=self._session,
-            store=self.store,
-            catalog=config.catalog_name,
-            identifier=config.identifier,
-            shop_domain=config.shop_domain,
-            store_name=store_name,
-            run_id=run.id,
-            run_started_at=run.started_at,
-            limit_bytes=self.settings.storage_limit_bytes,
-            on_progress=reporter.ingest_progress,
-            batch_size=self.settings.batch_size,
-            retry=self.settings.download_retry,
-        )
-
-    async def _heartbeat(self, shop: str, run: SyncRun) -> None:
-        """Renew the lease; stop the run when it was lost or another process asked to cancel it.
-
-        A store error is retried at the next beat; the lease counts as lost once it could not be
-        renewed for a whole TTL (another process may then have taken the run over).
-        """
-        loop = asyncio.get_running_loop()
-        interval = self.settings.lease_ttl / 3
-        renewed_at = loop.time()
-        while True:
-            await asyncio.sleep(interval)
-            entry = self._active.get(shop)
-            if entry is None or not entry.stop.interruptible:
-                return
-            try:
-                renewed: bool | None = await self.store.renew_lease(shop, self.owner_id, self.settings.lease_ttl)
-            except Exception as exc:
-                log.warning("renewing the sync lease of %s failed (retrying): %s", shop, exc)
-                renewed = None
-            if renewed:
-                renewed_at = loop.time()
-            elif renewed is False or loop.time() - renewed_at >= self.settings.lease_ttl:
-                log.error("lost the sync lease of %s; stopping run %s", shop, run.id)
-                entry.stop.lose_lease()
-                entry.task.cancel()
-                return
-            try:
-                stored = await self.store.get_sync(shop)
-                if stored is None or stored.cancel_requested_run == run.id:
-                    entry.stop.request_cancel()
-                    if entry.runner is not None:
-                        await entry.runner.cancel()
-                    if entry.stop.interruptible:
-                        entry.task.cancel()
-                    return
-            except Exception as exc:
-                log.warning("checking for a cancel request of %s failed (retrying): %s", shop, exc)
-
-    # -- finishing -------------------------------------------------------------------------------
-
-    async def _finish_outcome(self, config: SyncConfig, run: SyncRun, reporter: RunReporter,
-                              outcome: IngestOutcome) -> None:
-        reporter.apply_outcome(outcome)
-        if outcome.duplicate_skus:
-            shown = "; ".join(
-                f"SKU {d.sku!r} on variants {', '.join(d.variant_ids)}" for d in outcome.duplicate_skus[:10]
-            )
-            more = len(outcome.duplicate_skus) - 10
-            message = f"{len(outcome.duplicate_skus)} SKUs are used by several variants: {shown}"
-            if more > 0:
-                message += f" (and {more} more)"
-            await self._finish_failed(config, run, reporter, SyncErrorCode.DUPLICATE_SKU, message + ".")
-            return
-        if outcome.limit_reached:
-            message = (
-                f"The storage limit of {self.settings.storage_limit_bytes} bytes for all catalogs was reached; "
-                f"{run.items_written} items were written and syncing stopped."
-            )
-            await self._finish_failed(config, run, reporter, SyncErrorCode.CATALOG_LIMIT_EXCEEDED, message)
-            return
-        run.status = RunStatus.COMPLETED
-        run.finished_at = utcnow()
-        await reporter.set_phase("completed")
-
-        def completed(stored: SyncConfig) -> None:
-            stored.cancel_requested_run = None
-            if stored.active:  # deactivated meanwhile (limit reached by a webhook): stays in error
-                stored.status = SyncStatus.SYNCED
-                stored.error_code = stored.error_message = None
-
-        await reporter.update_config(completed)
-        parts = [f"{run.items_written} items are in catalog {config.catalog_name}"]
-        if run.items_skipped:
-            reasons = ", ".join(f"{s.count} {s.reason}" for s in run.skipped)
-            parts.append(f"{run.items_skipped} variants were skipped ({reasons})")
-        if outcome.swept:
-            parts.append(f"{outcome.swept} items of products deleted in Shopify were removed")
-        if run.malformed_lines:
-            parts.append(f"{run.malformed_lines} malformed lines in Shopify's file were skipped")
-        await self.notifier.notify(config.shop_domain, NotificationLevel.SUCCESS, "Shopify product sync complete",
-                                   f"The sync of {config.shop_domain} completed: " + "; ".join(parts) + ".",
-                                   email=True)
-
-    async def _finish_failed(self, config: SyncConfig, run: SyncRun, reporter: RunReporter,
-                             code: SyncErrorCode, message: str) -> None:
-        run.status = RunStatus.FAILED
-        run.error_code = code
-        run.error_message = message
-        run.finished_at = utcnow()
-        await reporter.set_phase("failed")
-
-        def failed(stored: SyncConfig) -> None:
-            record_failure(stored, code, message)
-            stored.cancel_requested_run = None
-
-        await reporter.update_config(failed)
-        title, body = failure_notice(code, message)
-        await self.notifier.notify(config.shop_domain, NotificationLevel.ERROR, title, body, email=True)
-
-    async def _finish_canceled(self, config: SyncConfig, run: SyncRun, reporter: RunReporter) -> None:
-        run.status = RunStatus.CANCELED
-        run.finished_at = utcnow()
-        await reporter.set_phase("canceled")
-        previous = [r for r in await self.store.list_runs(config.shop_domain, last=10)
-                    if r.status is RunStatus.COMPLETED]
-
-        def canceled(stored: SyncConfig) -> None:
-            stored.cancel_requested_run = None
-            if previous:
-                stored.status = SyncStatus.SYNCED
-                stored.error_code = stored.error_message = None
-            else:
-                stored.status = SyncStatus.ERROR
-                stored.error_code = None
-                stored.error_message = "The initial sync was canceled before it completed; re-sync to finish it."
-
-        await reporter.update_config(canceled)
-        await self.notifier.notify(config.shop_domain, NotificationLevel.INFO, "Shopify product sync canceled",
-                                   f"The sync run of {config.shop_domain} was canceled; "
-                                   f"{run.items_written} items had been written.")
-
-    # -- webhooks --------------------------------------------------------------------------------
-
-    async def _register_webhooks(self, config: SyncConfig, client: ShopifyClient, reporter: RunReporter) -> None:
-        if not self.settings.public_url or config.webhook_ids:
-            return
-        callback = self.settings.public_url.rstrip("/") + "/webhooks/shopify"
-        for topic in TOPICS:
-            try:
-                webhook_id = await client.create_webhook(topic, callback)
-            except ShopifyUserError as exc:  # refused (an address already taken is adopted by the client)
-                log.warning("webhook %s for %s not created: %s", topic, config.shop_domain, exc)
-                continue
-            config.webhook_ids.append(webhook_id)
-            # recorded at once, so that a disable during registration deletes what was created
-            await reporter.update_config(functools.partial(_add_webhook_id, webhook_id=webhook_id))
-
     async def _delete_webhooks(self, config: SyncConfig) -> list[str]:
         if not config.webhook_ids:
             return []
-        problems: list[str] = []
         client = self._client_factory(config)
         try:
-            for webhook_id in config.webhook_ids:
-                try:
-                    await client.delete_webhook(webhook_id)
-                except ShopifyUserError as exc:
-                    if "not exist" not in str(exc).lower():
-                        problems.append(f"{webhook_id}: {exc}")
-                except ShopifyError as exc:
-                    problems.append(f"{webhook_id}: {exc}")
+            return await delete_webhooks(config, client)
         finally:
             await client.close()
-        return problems
 
 
 def _shop(shop_domain: str) -> str:

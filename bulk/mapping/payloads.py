@@ -7,7 +7,7 @@
 - `product_items`: a snapshot → catalog items.
 
 REST payloads (integer ids, lower-case enums, `option1..3`, `images`/`media`) and Admin GraphQL product
-nodes are both turned into the bulk query's line shapes (`bulk.mapping.assemble.BulkLine`) and mapped by the
+nodes are both turned into the bulk query's line shapes (`bulk.mapping.variants.BulkLine`) and mapped by the
 bulk path's own `product_record`/`variant_item`: one product gives the same items whichever way it
 arrives, with the same skip rules (invalid id, missing SKU, values over 5,000 characters).
 """
@@ -27,7 +27,7 @@ import msgspec
 import orjson
 
 from bulk.errors import InvalidWebhookPayload
-from bulk.mapping.assemble import (
+from bulk.mapping.variants import (
     INVENTORY_ITEM_PREFIX,
     PRODUCT_PREFIX,
     VARIANT_PREFIX,

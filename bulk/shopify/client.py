@@ -22,16 +22,13 @@ from typing import Any, Protocol
 
 import aiohttp
 from gql import Client, GraphQLRequest
-from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import (
-    TransportAlreadyConnected,
     TransportConnectionFailed,
     TransportError,
     TransportProtocolError,
     TransportQueryError,
-    TransportServerError,
 )
-from graphql import DocumentNode, ExecutionResult, GraphQLEnumType, GraphQLError, parse
+from graphql import DocumentNode, GraphQLEnumType, GraphQLError, parse
 
 from bulk.errors import (
     ShopifyAccessDenied,
@@ -51,8 +48,10 @@ from bulk.shopify.bulk_operations import (
     BulkRunStarted,
     UserError,
 )
+from bulk.shopify.pacing import CostBucket, RetryPolicy, ThrottleStatus, requested_cost
 from bulk.shopify.query_rules import check_bulk_query
 from bulk.shopify.schema import SCHEMA_VERSION, load_admin_schema
+from bulk.shopify.transport import HTTPStatusError, Secret, ShopifyTransport
 
 log = logging.getLogger(__name__)
 
@@ -61,103 +60,6 @@ DEFAULT_URL_TEMPLATE = "https://{shop}/admin/api/{version}/graphql.json"
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d+)?$")
 
 __all__ = ["CostBucket", "RetryPolicy", "ShopInfo", "ShopifyClient", "ThrottleStatus", "webhook_topic"]
-
-
-# -- policy and pacing (pure) --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounds of the client's retries.
-
-    `max_attempts`: requests per call when they fail with 5xx or a network error (1 = no retry);
-    the n-th retry waits uniform(0, min(max_delay, base_delay * 2**(n-1))) ("full jitter").
-    `max_throttled_attempts`: requests per call while Shopify answers THROTTLED; each wait is at
-    least `min_throttle_delay` (1 s, Shopify's advice) or the computed cost deficit.
-    """
-
-    max_attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_throttled_attempts: int = 20
-    min_throttle_delay: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.max_throttled_attempts < 1:
-            raise ValueError("max_attempts and max_throttled_attempts must be >= 1")
-        if min(self.base_delay, self.max_delay, self.min_throttle_delay) < 0:
-            raise ValueError("delays must be >= 0")
-
-    def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
-        """Delay before retry number `retry` (1-based) after a 5xx or network error."""
-        return float(rand() * min(self.max_delay, self.base_delay * 2 ** (retry - 1)))
-
-
-@dataclass(frozen=True, slots=True)
-class ThrottleStatus:
-    """`extensions.cost.throttleStatus` of a response."""
-
-    maximum_available: float
-    currently_available: float
-    restore_rate: float
-
-    @classmethod
-    def from_extensions(cls, extensions: Mapping[str, Any] | None) -> ThrottleStatus | None:
-        try:
-            raw = extensions["cost"]["throttleStatus"]  # type: ignore[index]
-            status = cls(float(raw["maximumAvailable"]), float(raw["currentlyAvailable"]),
-                         float(raw["restoreRate"]))
-        except (KeyError, TypeError, ValueError):
-            return None
-        return status if status.restore_rate > 0 else None
-
-
-def requested_cost(extensions: Mapping[str, Any] | None) -> float | None:
-    """`extensions.cost.requestedQueryCost`, if present."""
-    try:
-        return float(extensions["cost"]["requestedQueryCost"])  # type: ignore[index]
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-class CostBucket:
-    """Local model of Shopify's leaky bucket for one app and shop.
-
-    `observe` records a response's throttle status; `reserve(cost, now)` takes `cost` points and
-    returns how long to wait before sending so the bucket holds them (0 when unknown or enough).
-    Reservations go negative so concurrent callers queue up instead of all waiting the same time.
-    """
-
-    def __init__(self) -> None:
-        self._status: ThrottleStatus | None = None
-        self._available = 0.0
-        self._at = 0.0
-
-    def observe(self, status: ThrottleStatus, now: float) -> None:
-        self._status = status
-        self._available = status.currently_available
-        self._at = now
-
-    def available(self, now: float) -> float:
-        if self._status is None:
-            return float("inf")
-        refilled = self._available + max(0.0, now - self._at) * self._status.restore_rate
-        return min(self._status.maximum_available, refilled)
-
-    def reserve(self, cost: float, now: float) -> float:
-        if self._status is None:
-            return 0.0
-        cost = min(cost, self._status.maximum_available)
-        self._available = self.available(now) - cost
-        self._at = now
-        return max(0.0, -self._available) / self._status.restore_rate
-
-    def deficit_wait(self, cost: float) -> float:
-        """Seconds until `cost` points are available, from the last observation."""
-        if self._status is None:
-            return 0.0
-        cost = min(cost, self._status.maximum_available)
-        return max(0.0, cost - self._available) / self._status.restore_rate
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -183,89 +85,6 @@ def webhook_topic(topic: str) -> str:
 @lru_cache(maxsize=64)
 def _parse_document(document: str) -> DocumentNode:
     return parse(document)
-
-
-class _Secret:
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    __str__ = __repr__
-
-
-# -- transport -----------------------------------------------------------------------------------
-
-
-class _HTTPStatusError(TransportServerError):
-    def __init__(self, status: int, body: str, retry_after: float | None) -> None:
-        super().__init__(f"HTTP {status}", status)
-        self.status = status
-        self.body = body
-        self.retry_after = retry_after
-
-
-class _ShopifyTransport(AIOHTTPTransport):
-    """AIOHTTPTransport that reports every HTTP status ≥ 400 (Shopify sends JSON bodies with 4xx,
-    which the stock transport would read as a GraphQL answer) and can run on a caller's session."""
-
-    def __init__(self, url: str, token: _Secret, session: aiohttp.ClientSession | None) -> None:
-        super().__init__(url, ssl_close_timeout=1)
-        self._token = token
-        self._external_session = session
-
-    async def connect(self) -> None:
-        if self._external_session is None:
-            await super().connect()
-        elif self.session is not None:
-            raise TransportAlreadyConnected("Transport is already connected")
-        else:
-            self.session = self._external_session
-
-    async def close(self) -> None:
-        if self._external_session is None:
-            await super().close()
-        self.session = None
-
-    async def execute(self, request: GraphQLRequest, *, extra_args: dict[str, Any] | None = None,
-                      upload_files: bool = False) -> ExecutionResult:
-        # Per request, so a shared session never carries this shop's token.
-        args = dict(extra_args or {})
-        args["headers"] = {**(args.get("headers") or {}), "X-Shopify-Access-Token": self._token.reveal()}
-        return await super().execute(request, extra_args=args, upload_files=upload_files)
-
-    async def _get_json_result(self, response: aiohttp.ClientResponse) -> Any:
-        # The stock method logs whole response bodies at DEBUG; they may echo secrets or shop data.
-        self.response_headers = response.headers
-        try:
-            result = await response.json(loads=self.json_deserialize, content_type=None)
-        except (aiohttp.ClientError, OSError):
-            raise
-        except Exception:
-            result = None
-        if result is None:
-            raise TransportProtocolError("Server did not return a valid GraphQL result: Not a JSON answer")
-        return result
-
-    async def _prepare_result(self, response: aiohttp.ClientResponse) -> ExecutionResult:
-        if response.status >= 400:
-            raw = await response.read()
-            raise _HTTPStatusError(response.status, raw[:300].decode("utf-8", "replace"),
-                                   _retry_after(response.headers.get("Retry-After")))
-        return await super()._prepare_result(response)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 @dataclass(slots=True)
@@ -300,7 +119,7 @@ class ShopifyClient:
         self.api_version = api_version
         self.url = url_template.replace("{shop}", shop_domain).replace("{version}", api_version)
         self.retry = retry or RetryPolicy()
-        self._token = _Secret(access_token)
+        self._token = Secret(access_token)
         self._external_session = session
         self._request_timeout = request_timeout
         self._default_cost = default_cost
@@ -364,7 +183,7 @@ class ShopifyClient:
                 raise ShopifyRequestError(
                     f"Document rejected by the local Admin {SCHEMA_VERSION} schema, not sent: {exc.message}"
                 ) from None
-            except _HTTPStatusError as exc:
+            except HTTPStatusError as exc:
                 delay = self._after_status(exc, tries)
             except TransportQueryError as exc:
                 delay = self._after_graphql_errors(document, exc, tries)
@@ -385,7 +204,7 @@ class ShopifyClient:
                 raise RuntimeError(f"{self!r} is closed")
             if self._gql_session is None:
                 schema = await asyncio.to_thread(load_admin_schema)
-                transport = _ShopifyTransport(self.url, self._token, self._external_session)
+                transport = ShopifyTransport(self.url, self._token, self._external_session)
                 self._gql = Client(schema=schema, transport=transport, execute_timeout=self._request_timeout,
                                    serialize_variables=True)
                 self._gql_session = await self._gql.connect_async()  # type: ignore[no-untyped-call]  # as above
@@ -400,7 +219,7 @@ class ShopifyClient:
             self._costs[document] = cost
         return status
 
-    def _after_status(self, exc: _HTTPStatusError, tries: _Tries) -> float:
+    def _after_status(self, exc: HTTPStatusError, tries: _Tries) -> float:
         status, where = exc.status, self.shop_domain
         if status in (401, 403):
             raise ShopifyAccessDenied(f"Shopify refused the access token for {where} (HTTP {status})",

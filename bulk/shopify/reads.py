@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bulk.errors import ShopifyServerError
-from bulk.mapping.assemble import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX, gid_number
 from bulk.mapping.payloads import ProductSnapshot, product_from_graphql
+from bulk.mapping.variants import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX, gid_number
 from bulk.shopify import documents
 from bulk.shopify.client import ShopifyClient
 

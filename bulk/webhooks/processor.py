@@ -31,11 +31,8 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, Protocol
 
 import aiohttp
 
@@ -48,11 +45,13 @@ from bulk.mapping.payloads import (
     parse_webhook,
     product_items,
 )
-from bulk.notifications import Notifier
 from bulk.outcomes import failure_notice, record_failure
 from bulk.shopify import documents
-from bulk.shopify.client import AdminApiAccess, ShopifyClient, client_for
+from bulk.shopify.client import ShopifyClient, client_for
 from bulk.shopify.reads import connection_page, product_number, read_product, read_product_by_inventory_item
+from bulk.webhooks.delivery import Outcome, ProcessorSettings, ReconcileResult, SubmitResult, WebhookDelivery
+from bulk.webhooks.link import FullSyncLink, SyncLimits
+from bulk.webhooks.locks import KeyedLocks
 from catalog_store.errors import StoreError
 from catalog_store.models import (
     Conflict,
@@ -60,122 +59,18 @@ from catalog_store.models import (
     RunStatus,
     SyncConfig,
     SyncErrorCode,
-    SyncRun,
     utcnow,
 )
 from catalog_store.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
+__all__ = ["FullSyncLink", "Outcome", "ProcessorSettings", "ReconcileResult", "SubmitResult", "SyncLimits",
+           "WebhookDelivery", "WebhookProcessor", "reconcile_lease"]
 
-
-class SubmitResult(StrEnum):
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"  # this webhook id was accepted before: nothing to do
-    QUEUE_FULL = "queue_full"  # answer 503: Shopify delivers it again later
-    CLOSED = "closed"  # shutting down: answer 503
-
-
-class Outcome(StrEnum):
-    """What applying one delivery did."""
-
-    APPLIED = "applied"
-    UNCHANGED = "unchanged"  # the catalog already held exactly these items
-    STALE = "stale"  # the catalog holds newer data for the product (or its tombstone)
-    IGNORED = "ignored"  # unknown shop, inactive sync, or an inventory item not in the catalog
-    NOT_FOUND = "not_found"  # the product no longer exists in Shopify (its delete webhook follows)
-    LIMIT_REACHED = "limit_reached"  # the sync became inactive
-    BULK_WOKEN = "bulk_woken"
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookDelivery:
-    """One verified webhook: its topic, shop, decoded JSON body and Shopify's headers."""
-
-    topic: str
-    shop_domain: str
-    payload: Mapping[str, Any]
-    webhook_id: str | None = None
-    triggered_at: datetime | None = None  # X-Shopify-Triggered-At: when the event happened
-    received_at: datetime = field(default_factory=utcnow)
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessorSettings:
-    workers: int = 4
-    queue_size: int = 10_000
-    dedupe_size: int = 100_000  # webhook ids remembered in this process
-    claim_ttl: float = 86_400.0  # a claimed delivery is not applied again for this long (Shopify retries 4 h)
-    max_attempts: int = 3  # per delivery, for retryable failures (store or Shopify unavailable)
-    retry_delay: float = 0.5  # doubled after each attempt
-    drain_timeout: float = 5.0  # at close, time given to the queued deliveries
-    reconcile_interval: float | None = 900.0  # None: no periodic reconciliation
-    reconcile_overlap: float = 300.0  # each pass re-reads this much before the previous one (clock skew)
-
-    def __post_init__(self) -> None:
-        if self.workers < 1 or self.queue_size < 1 or self.dedupe_size < 1 or self.max_attempts < 1:
-            raise ValueError("workers, queue_size, dedupe_size and max_attempts must be at least 1")
-        if not self.claim_ttl > 0:
-            raise ValueError("claim_ttl must be a positive number of seconds")
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileResult:
-    shop_domain: str
-    since: datetime | None  # None: not run (no completed full sync yet, sync inactive or unknown)
-    products: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
 
 
 ClientFactory = Callable[[SyncConfig], ShopifyClient]
-
-
-class _KeyedLocks:
-    """One asyncio.Lock per key, forgotten when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
-class SyncLimits(AdminApiAccess, Protocol):
-    """The sync settings the webhook path reads: how to reach the Admin API, and the storage limit."""
-
-    @property
-    def storage_limit_bytes(self) -> int: ...
-
-
-class FullSyncLink(Protocol):
-    """All the webhook path needs from the full sync (`bulk.full_sync.service.SyncService` is one),
-    so that it never depends on the service: its settings, its notifier, this process's id, the
-    run it executes for a shop (reconciliation waits for it) and a wake-up for a finished bulk
-    operation."""
-
-    @property
-    def settings(self) -> SyncLimits: ...
-
-    @property
-    def notifier(self) -> Notifier: ...
-
-    @property
-    def owner_id(self) -> str: ...
-
-    def bulk_finished(self, shop_domain: str, operation_id: str | None = None) -> None: ...
-
-    def local_run(self, shop_domain: str) -> SyncRun | None: ...
 
 
 class WebhookProcessor:
@@ -198,8 +93,8 @@ class WebhookProcessor:
         self._client_factory = client_factory
         self._queue: asyncio.Queue[WebhookDelivery] = asyncio.Queue(self.settings.queue_size)
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._products = _KeyedLocks()
-        self._shops = _KeyedLocks()
+        self._products = KeyedLocks()
+        self._shops = KeyedLocks()
         self._clients: dict[str, tuple[str, ShopifyClient]] = {}
         self._notified_conflicts: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self.reconcile_passes: Counter[str] = Counter()  # periodic passes this process ran, by shop

@@ -17,7 +17,7 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionResult, Info
 from strawberry.types.execution import PreExecutionError
 
-from catalog_store.items import Identifier, normalize_shop_domain
+from catalog_store.items import normalize_shop_domain
 from catalog_store.store import MAX_PAGE_SIZE
 from gateway.errors import ApiError, BadUserInput, NotFoundError, api_error_for
 from gateway.graphql.context import Context
@@ -32,7 +32,6 @@ from gateway.graphql.limits import (
 from gateway.graphql.live import watch_notifications, watch_run
 from gateway.graphql.types import (
     Catalog,
-    CatalogIdentifier,
     DisableResult,
     EnableShopifySyncInput,
     Notification,
@@ -114,9 +113,7 @@ class Mutation:
         info.context.require_admin("enableShopifySync")
         shop = shop_domain_arg(input.shop_domain)
         _check_access_token(input.access_token)
-        config = await info.context.services.sync.enable(
-            shop, input.access_token, Identifier(CatalogIdentifier(input.identifier).value)
-        )
+        config = await info.context.services.sync.enable(shop, input.access_token, input.identifier)
         return ShopifySync.from_model(config)
 
     @strawberry.mutation(description="Start a new full sync (SYNC_ALREADY_RUNNING if one runs).")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
 from typing import TypeVar
 
 import strawberry
@@ -17,8 +16,9 @@ from strawberry.types import Info
 
 from catalog_store import models
 from catalog_store.items import CatalogItem as ItemRecord
+from catalog_store.items import Identifier
 from catalog_store.items import catalog_name as catalog_name_for
-from catalog_store.models import ItemFilter, utcnow
+from catalog_store.models import EmailStatus, ItemFilter, RunStatus, SyncErrorCode, SyncStatus, utcnow
 from gateway.errors import BadUserInput
 from gateway.graphql.context import Context
 from gateway.graphql.pagination import check_page_size, decode_cursor, encode_cursor
@@ -38,46 +38,13 @@ def _given(value: T | None) -> T | None:
     return None if value is strawberry.UNSET else value
 
 
-@strawberry.enum
-class CatalogIdentifier(Enum):
-    SHOPIFY_VARIANT_ID = "SHOPIFY_VARIANT_ID"
-    SKU = "SKU"
-
-
-@strawberry.enum
-class SyncStatus(Enum):
-    IN_PROGRESS = "IN_PROGRESS"
-    SYNCED = "SYNCED"
-    ERROR = "ERROR"
-
-
-@strawberry.enum
-class SyncErrorCode(Enum):
-    SERVER_ERROR = "SERVER_ERROR"
-    DUPLICATE_SKU = "DUPLICATE_SKU"
-    CATALOG_LIMIT_EXCEEDED = "CATALOG_LIMIT_EXCEEDED"
-    ACCESS_DENIED = "ACCESS_DENIED"
-
-
-@strawberry.enum
-class RunStatus(Enum):
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELED = "CANCELED"
-
-
-@strawberry.enum(description="What happened to a notification's email.")
-class EmailStatus(Enum):
-    NONE = "none"
-    PENDING = "pending"
-    SENT = "sent"
-    NOT_SENT = "not_sent"
-    FAILED = "failed"
-
-
-def _error_code(code: models.SyncErrorCode | None) -> SyncErrorCode | None:
-    return None if code is None else SyncErrorCode(code.value)
+# The domain's enums under their GraphQL names: declared once, so a member added to the domain
+# reaches the API without a second edit (`schema.graphql` shows any such change).
+strawberry.enum(Identifier, name="CatalogIdentifier")
+strawberry.enum(SyncStatus)
+strawberry.enum(SyncErrorCode)
+strawberry.enum(RunStatus)
+strawberry.enum(EmailStatus, description="What happened to a notification's email.")
 
 
 @strawberry.type(description="Variants filtered out of a run, by reason, with a few example ids.")
@@ -124,7 +91,7 @@ class SyncRun:
         return cls(
             id=strawberry.ID(run.id),
             shop_domain=run.shop_domain,
-            status=RunStatus(run.status.value),
+            status=run.status,
             phase=run.phase,
             object_count=int32(run.object_count),
             bytes_downloaded=int32(run.bytes_downloaded),
@@ -136,7 +103,7 @@ class SyncRun:
             started_at=run.started_at,
             finished_at=run.finished_at,
             elapsed_seconds=max(0.0, round((end - run.started_at).total_seconds(), 3)),
-            error_code=_error_code(run.error_code),
+            error_code=run.error_code,
             error_message=run.error_message,
         )
 
@@ -314,7 +281,7 @@ class ShopifySync:
     shop_domain: str
     catalog_name: str
     store_name: str | None
-    identifier: CatalogIdentifier
+    identifier: Identifier
     status: SyncStatus
     active: bool
     error_code: SyncErrorCode | None
@@ -328,10 +295,10 @@ class ShopifySync:
             shop_domain=config.shop_domain,
             catalog_name=config.catalog_name or catalog_name_for(config.shop_domain),
             store_name=config.store_name,
-            identifier=CatalogIdentifier(config.identifier.value),
-            status=SyncStatus(config.status.value),
+            identifier=config.identifier,
+            status=config.status,
             active=config.active,
-            error_code=_error_code(config.error_code),
+            error_code=config.error_code,
             error_message=config.error_message,
             created_at=config.created_at,
             updated_at=config.updated_at,
@@ -380,7 +347,7 @@ class Notification:
             message=n.message,
             created_at=n.created_at,
             read=n.read,
-            email_status=EmailStatus(n.email_status.value),
+            email_status=n.email_status,
             email_error=n.email_error,
         )
 
@@ -399,4 +366,4 @@ class EnableShopifySyncInput:
         description="Admin API access token: write-only, never returned.",
         metadata={SECRET: True},  # kept out of every error and log line (gateway.redaction)
     )
-    identifier: CatalogIdentifier
+    identifier: Identifier

@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from bulk.mapping.assemble import (
+from bulk.mapping.assemble import Assembler, Batch
+from bulk.mapping.variants import (
     PRODUCT_PREFIX,
     UNKNOWN_PRODUCT,
     VARIANT_PREFIX,
-    Assembler,
-    Batch,
     BulkLine,
     LineError,
     VariantImage,

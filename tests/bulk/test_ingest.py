@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from bulk.errors import DownloadRefused
-from bulk.full_sync.ingest import DuplicateSku, IngestOutcome, IngestProgress, run_ingest
+from bulk.full_sync.ingest import DuplicateSku, IngestOutcome, IngestProgress, IngestTarget, run_ingest
 from bulk.full_sync.jsonl import DownloadRetry
 from catalog_store.items import CatalogItem, Identifier, document_size
 from catalog_store.store import CatalogStore
@@ -98,12 +98,14 @@ def ingest(store: CatalogStore, serve: Callable[[FileServer], Awaitable[FileServ
         url = None if body is None else (await serve(FileServer(body))).url
         number = next(runs)
         kwargs.setdefault("run_id", f"run-{number}")
+        on_progress = kwargs.pop("on_progress", None)
+        await store.ensure_catalog(catalog, SHOP, "Demo Store")  # the sync service's step before an ingest
         await asyncio.sleep(0.002)  # a run starts after the previous one's writes (stores keep milliseconds)
-        return await run_ingest(
-            url=url, session=session, store=store, catalog=catalog, identifier=identifier, shop_domain=SHOP,
-            store_name="Demo Store", run_started_at=datetime.now(UTC),
-            retry=DownloadRetry(attempts=2, base_delay=0.001), **kwargs,
+        target = IngestTarget(
+            store=store, catalog=catalog, identifier=identifier, shop_domain=SHOP, store_name="Demo Store",
+            run_started_at=datetime.now(UTC), retry=DownloadRetry(attempts=2, base_delay=0.001), **kwargs,
         )
+        return await run_ingest(url, session, target, on_progress)
 
     return run
 
@@ -352,9 +354,9 @@ async def test_download_failure_raises_and_keeps_the_catalog(ingest: Ingest, sto
     await ingest(jsonl(product(1), variant(11, 1)))
     server = await serve(FileServer(b"", statuses=[403]))
     with pytest.raises(DownloadRefused):
-        await run_ingest(url=server.url, session=session, store=store, catalog=CATALOG, identifier=Identifier.SKU,
-                         shop_domain=SHOP, store_name="Demo Store", run_id="failing",
-                         run_started_at=datetime.now(UTC) + timedelta(days=1))
+        await run_ingest(server.url, session, IngestTarget(
+            store=store, catalog=CATALOG, identifier=Identifier.SKU, shop_domain=SHOP, store_name="Demo Store",
+            run_id="failing", run_started_at=datetime.now(UTC) + timedelta(days=1)))
     assert list(await all_items(store)) == ["SKU-11"]
 
 
@@ -363,10 +365,10 @@ async def test_connection_cut_during_ingest_resumes_without_duplicates(
 ) -> None:
     body = big_file(30)
     server = await serve(FileServer(body, cuts=[len(body) // 3]))
-    outcome = await run_ingest(url=server.url, session=session, store=store, catalog=CATALOG,
-                               identifier=Identifier.SKU, shop_domain=SHOP, store_name="Demo Store",
-                               run_id="cut", run_started_at=datetime.now(UTC),
-                               retry=DownloadRetry(attempts=2, base_delay=0.001))
+    await store.ensure_catalog(CATALOG, SHOP, "Demo Store")
+    outcome = await run_ingest(server.url, session, IngestTarget(
+        store=store, catalog=CATALOG, identifier=Identifier.SKU, shop_domain=SHOP, store_name="Demo Store",
+        run_id="cut", run_started_at=datetime.now(UTC), retry=DownloadRetry(attempts=2, base_delay=0.001)))
     assert outcome.items_written == 300 and len(server.requests) == 2
     assert "Range" in server.requests[1]
     assert len(await all_items(store)) == 300
@@ -396,10 +398,10 @@ async def test_gc_threshold_is_raised_during_ingest_and_restored(ingest: Ingest,
 
 async def test_an_item_the_store_refuses_is_skipped_not_fatal(ingest: Ingest, store: CatalogStore,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import bulk.mapping.assemble
+    import bulk.mapping.variants
 
     # a rule the store enforces but the assembler does not know (simulated by relaxing the assembler)
-    monkeypatch.setattr(bulk.mapping.assemble, "MAX_VALUE_CHARS", 10**9)
+    monkeypatch.setattr(bulk.mapping.variants, "MAX_VALUE_CHARS", 10**9)
     body = jsonl(product(1), variant(11, 1), variant(12, 1, values=("x" * 5001,)), variant(13, 1))
     outcome = await ingest(body)
     assert outcome.items_written == 2

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from bulk.errors import InvalidWebhookPayload
-from bulk.mapping.assemble import Assembler, BulkLine
+from bulk.mapping.assemble import Assembler
 from bulk.mapping.payloads import (
     MALFORMED_VARIANT,
     BulkOperationFinished,
@@ -27,6 +27,7 @@ from bulk.mapping.payloads import (
     sign,
     verify_hmac,
 )
+from bulk.mapping.variants import BulkLine
 from catalog_store.items import CatalogItem, Identifier
 
 SHOP = "demo.myshopify.com"
