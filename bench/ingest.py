@@ -204,24 +204,33 @@ def _run_case_here(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def _run_case(case: str, url: str, variants: int, file_bytes: int, mongo_uri: str | None) -> CaseResult:
-    command = [sys.executable, "-m", "bench.ingest", "--case", case, "--url", url, "--variants", str(variants)]
-    if mongo_uri:
-        command += ["--mongo-uri", mongo_uri]
+def run_case_process(command: list[str], variants: int, timeout: float = CASE_TIMEOUT) -> dict[str, Any] | str:
+    """Run one benchmark case in its own process: its last stdout line (JSON), or why it gave none
+    (stopped after `timeout` seconds, with the progress it reported; or its last line of stderr)."""
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        out, err = proc.communicate(timeout=CASE_TIMEOUT)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
         progress = [json.loads(line) for line in out.splitlines() if line.startswith('{"progress"')]
         done = (f" with {progress[-1]['progress']:,} of {variants:,} items written "
                 f"({progress[-1]['progress'] / progress[-1]['seconds']:,.0f} items/s)") if progress else ""
-        return CaseResult(case, variants, file_bytes, None,
-                          error=f"stopped after {CASE_TIMEOUT / 60:.0f} min{done}")
+        return f"stopped after {timeout / 60:.0f} min{done}"
     if proc.returncode != 0:
-        return CaseResult(case, variants, file_bytes, None, error=(err.strip().splitlines() or ["failed"])[-1])
-    data = json.loads(out.strip().splitlines()[-1])
+        sys.stderr.write(err[-4000:])
+        return (err.strip().splitlines() or ["failed"])[-1]
+    data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return data
+
+
+def _run_case(case: str, url: str, variants: int, file_bytes: int, mongo_uri: str | None) -> CaseResult:
+    command = [sys.executable, "-m", "bench.ingest", "--case", case, "--url", url, "--variants", str(variants)]
+    if mongo_uri:
+        command += ["--mongo-uri", mongo_uri]
+    data = run_case_process(command, variants)
+    if isinstance(data, str):
+        return CaseResult(case, variants, file_bytes, None, error=data)
     return CaseResult(case, variants, data["file_bytes"], data["seconds"], data["cpu_seconds"],
                       data["peak_rss_mb"], data["items_written"])
 

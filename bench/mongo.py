@@ -72,6 +72,7 @@ from bench.ingest import (
     ingest_once,
     load_average,
     mongo_server,
+    run_case_process,
     write_section,
 )
 from catalog_store.items import CatalogItem, document_size
@@ -479,20 +480,9 @@ def _run_case(case: str, variants: int, ctx: Context, *extra: str) -> CaseResult
         if pid is not None:
             command += [flag, str(pid)]
     print(f"  {case} ...", flush=True)
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=CASE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        progress = [json.loads(line) for line in out.splitlines() if line.startswith('{"progress"')]
-        done = (f" with {progress[-1]['progress']:,} of {variants:,} items written "
-                f"({progress[-1]['progress'] / progress[-1]['seconds']:,.0f} items/s)") if progress else ""
-        return CaseResult(case, variants, None, error=f"stopped after {CASE_TIMEOUT / 60:.0f} min{done}")
-    if proc.returncode != 0:
-        sys.stderr.write(err[-4000:])
-        return CaseResult(case, variants, None, error=(err.strip().splitlines() or ["failed"])[-1])
-    data = json.loads(out.strip().splitlines()[-1])
+    data = run_case_process(command, variants, CASE_TIMEOUT)
+    if isinstance(data, str):
+        return CaseResult(case, variants, None, error=data)
     return CaseResult(case, variants, data.get("seconds"), data.get("items"), data.get("cpu_seconds"),
                       data.get("server_cpu_seconds"), data.get("other_cores"), data["peak_rss_mb"],
                       data.get("waiting"), data.get("commands"), data.get("reads", []), data.get("gateway_idle_cpu"))
