@@ -257,8 +257,10 @@ async def test_malformed_lines_are_counted_and_skipped(env: Env) -> None:
 
 async def test_cancel_stops_the_run_and_a_resync_completes(env: Env) -> None:
     env.emu.faults.slow_bulk(30, times=1)
-    await env.service.enable(SHOP, TOKEN, Identifier.SHOPIFY_VARIANT_ID)
-    await asyncio.sleep(0.1)
+    async with env.service.progress.subscribe(SHOP) as updates:
+        await env.service.enable(SHOP, TOKEN, Identifier.SHOPIFY_VARIANT_ID)
+        while not (await asyncio.wait_for(updates.get(), 10)).bulk_operation_id:
+            pass  # cancel the running bulk operation, not a run still starting one
 
     canceled = await env.service.cancel(SHOP)
 
