@@ -96,7 +96,7 @@ def test_the_checker_finds_a_circle() -> None:
 def test_the_webhook_path_never_imports_the_full_sync_service() -> None:
     graph = _graph()
     reached: set[str] = set()
-    todo = ["gateway.webhook_endpoint", "bulk.webhooks.processor"]
+    todo = ["gateway.webhook_endpoint", "bulk.webhooks.processor", "bulk.webhooks.apply", "bulk.webhooks.reconcile"]
     while todo:
         module = todo.pop()
         if module not in reached:

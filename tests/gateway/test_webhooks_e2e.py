@@ -318,7 +318,7 @@ async def test_webhooks_of_an_unknown_shop_are_ignored(caplog: pytest.LogCapture
     async with hooked() as hooks:
         product = product_with_variants(hooks.shop)
         body = orjson.dumps(product_payload(product, hooks.shop.tz))
-        with caplog.at_level(logging.INFO, logger="bulk.webhooks.processor"):
+        with caplog.at_level(logging.INFO, logger="bulk.webhooks.apply"):
             status, _ = await hooks.post("products/update", body, shop="stranger.myshopify.com")
             await hooks.settle()
         assert status == 200

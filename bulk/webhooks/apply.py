@@ -1,0 +1,160 @@
+"""Applies one webhook delivery to the catalog: the I/O side of `bulk.mapping.payloads`.
+
+- an unknown shop, or a shop whose sync is inactive (over the storage limit), changes nothing;
+- products/create|update write the product's items and remove those of variants the product no
+  longer has (or that no longer sync); payloads listing only the first 100 variants are
+  replaced by the product read through the Admin API; inventory_levels/update reads the variant's
+  product (total quantities) through the Admin API; products/delete deletes the items and leaves a
+  tombstone; bulk_operations/finish wakes the run polling that operation;
+- every write is guarded by the product's `updated_at` in the store (and, per product, serialised in
+  this process): an older payload never overwrites newer data, and a delete is never undone by a late
+  update or an older full-sync snapshot;
+- SKU conflicts are not overwritten: an error notification names the SKU and both variants;
+- a write that would exceed the storage limit makes the sync inactive (CATALOG_LIMIT_EXCEEDED,
+  notification and email) until the merchant disables and re-enables it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import timedelta
+
+from bulk.mapping.payloads import (
+    BulkOperationFinished,
+    InventoryLevelChanged,
+    ProductDeleted,
+    ProductSnapshot,
+    parse_webhook,
+    product_items,
+)
+from bulk.outcomes import failure_notice, record_failure
+from bulk.shopify.reads import read_product, read_product_by_inventory_item
+from bulk.webhooks.clients import ShopClients
+from bulk.webhooks.delivery import Outcome, WebhookDelivery
+from bulk.webhooks.link import FullSyncLink
+from bulk.webhooks.locks import KeyedLocks
+from catalog_store.models import Conflict, NotificationLevel, SyncConfig, SyncErrorCode, utcnow
+from catalog_store.store import CatalogStore
+
+log = logging.getLogger(__name__)
+
+
+class WebhookApplier:
+    """Applies deliveries and product snapshots; shared by the workers and reconciliation, so both
+    write through the same per-product lock."""
+
+    def __init__(self, store: CatalogStore, sync: FullSyncLink, clients: ShopClients) -> None:
+        self.store = store
+        self.sync = sync
+        self.clients = clients
+        self._products = KeyedLocks()
+        self._shops = KeyedLocks()
+        self._notified_conflicts: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+
+    async def apply(self, delivery: WebhookDelivery) -> Outcome:
+        """Apply one delivery now (the workers call this; tests may too). Raises InvalidWebhookPayload,
+        StoreError, ShopifyError."""
+        change = parse_webhook(delivery.topic, delivery.payload)
+        shop = delivery.shop_domain
+        if isinstance(change, BulkOperationFinished):
+            self.sync.bulk_finished(shop, change.operation_id)
+            return Outcome.BULK_WOKEN
+        config = await self.store.get_sync(shop)
+        if config is None:
+            log.info("webhook %s for %s ignored: Shopify sync is not enabled for this shop", delivery.topic, shop)
+            return Outcome.IGNORED
+        if not config.active:
+            log.info("webhook %s for %s not applied: the sync is inactive (%s)", delivery.topic, shop,
+                     config.error_code or "disabled")
+            return Outcome.IGNORED
+        if isinstance(change, ProductDeleted):
+            # Shopify's updated_at of a product is never later than the event deleting it.
+            deleted_at = max(delivery.triggered_at or delivery.received_at, delivery.received_at)
+            async with self._products.hold((shop, change.product_id)):
+                deleted = await self.store.delete_product(config.catalog_name, change.product_id, deleted_at)
+            log.debug("product %s of %s deleted: %d items", change.product_id, shop, deleted)
+            return Outcome.APPLIED
+        if isinstance(change, InventoryLevelChanged):
+            known = await self.store.find_by_inventory_item(config.catalog_name, change.inventory_item_id)
+            if not known:  # not in the catalog (skipped, or its product's own webhook is on its way)
+                return Outcome.IGNORED
+            snapshot = await read_product_by_inventory_item(await self.clients.client(config), change.inventory_item_id)
+        else:
+            snapshot = change if change.complete else await read_product(await self.clients.client(config), change.product_id)
+        if snapshot is None:
+            return Outcome.NOT_FOUND
+        return await self.apply_snapshot(config, snapshot)
+
+    async def apply_snapshot(self, config: SyncConfig, snapshot: ProductSnapshot) -> Outcome:
+        """Write a product's items unless the catalog holds newer data for it."""
+        shop, catalog = config.shop_domain, config.catalog_name
+        product_id = snapshot.product_id
+        async with self._products.hold((shop, product_id)):
+            stored = await self.store.get_items_by_product(catalog, product_id)
+            if any(s.updated_at is not None and s.updated_at > snapshot.updated_at for s in stored):
+                return Outcome.STALE
+            known_url = next((s.product_url for s in stored
+                              if s.product_handle == snapshot.product.handle and s.product_url), None)
+            mapped = product_items(snapshot, identifier=config.identifier, shop_domain=shop,
+                                   store_name=config.store_name or shop, online_store_url=known_url)
+            for skip in mapped.skips:
+                log.info("%s: variant skipped (%s): %s", shop, skip.reason, skip.example)
+            by_variant = {s.shopify_variant_id: s for s in stored}
+            if len(by_variant) == len(mapped.items) and all(
+                by_variant.get(i.shopify_variant_id) == i for i in mapped.items
+            ):
+                return Outcome.UNCHANGED
+            kept = {i.shopify_variant_id for i in mapped.items}
+            if any(variant_id not in kept for variant_id in by_variant):
+                # A variant removed from the product, or one that no longer syncs (e.g. its SKU was
+                # removed): replace the product's items.
+                # The tombstone just before this snapshot refuses only data older than it.
+                await self.store.delete_product(catalog, product_id, mapped.updated_at - timedelta(milliseconds=1))
+            result = await self.store.write_items(catalog, mapped.items,
+                                                  limit_bytes=self.sync.settings.storage_limit_bytes)
+        if result.conflicts:
+            await self._report_conflicts(config, product_id, result.conflicts)
+        if result.limit_reached:
+            await self._deactivate(config, product_id)
+            return Outcome.LIMIT_REACHED
+        if result.written == 0 and result.stale:
+            return Outcome.STALE
+        return Outcome.APPLIED
+
+    async def _report_conflicts(self, config: SyncConfig, product_id: str, conflicts: Sequence[Conflict]) -> None:
+        for conflict in conflicts:
+            key = (config.shop_domain, conflict.item_id, conflict.variant_id, conflict.existing_variant_id)
+            if key in self._notified_conflicts:
+                continue
+            self._notified_conflicts[key] = None
+            if len(self._notified_conflicts) > 1000:
+                self._notified_conflicts.popitem(last=False)
+            await self.sync.notifier.notify(
+                config.shop_domain,
+                NotificationLevel.ERROR,
+                "Shopify update not applied: duplicate SKU",
+                f"SKU {conflict.item_id!r} is used by variant {conflict.variant_id} (product {product_id}) and "
+                f"by variant {conflict.existing_variant_id}, which holds it in catalog {config.catalog_name}. "
+                f"Variant {conflict.variant_id} was not updated.\nHow to fix: make every SKU unique in Shopify; "
+                "the next change of the product (or a re-sync) then applies it.",
+            )
+
+    async def _deactivate(self, config: SyncConfig, product_id: str) -> None:
+        shop = config.shop_domain
+        limit = self.sync.settings.storage_limit_bytes
+        message = (
+            f"A Shopify update of product {product_id} would bring the catalogs above the storage limit of "
+            f"{limit} bytes. The sync of {shop} is inactive: no further Shopify changes are applied."
+        )
+        async with self._shops.hold(shop):
+            current = await self.store.get_sync(shop)
+            if current is None or not current.active:
+                return
+            record_failure(current, SyncErrorCode.CATALOG_LIMIT_EXCEEDED, message)
+            current.updated_at = utcnow()
+            await self.store.save_sync(current)
+        log.warning("%s", message)
+        title, body = failure_notice(SyncErrorCode.CATALOG_LIMIT_EXCEEDED, message)
+        await self.sync.notifier.notify(shop, NotificationLevel.ERROR, title, body, email=True)
