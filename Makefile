@@ -13,8 +13,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# make demo PORT=8123 (default: GATEWAY_PORT, else 8000; PORT=0 picks a free port)
 demo: $(VENV)/.installed
-	$(VENV)/bin/catalog-gateway demo
+	$(VENV)/bin/catalog-gateway demo $(if $(PORT),--port $(PORT))
 
 # The real-server tests start their own SecantusDB (test extra); MONGODB_URI points them at a MongoDB instead.
 test: lint

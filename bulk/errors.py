@@ -37,6 +37,11 @@ class ShopifyError(BulkError):
         self.attempts = attempts
 
 
+# In a failure's message: the gateway never reached Shopify (DNS, refused, timed out), so the fix is
+# about the domain and the network, not about Shopify (bulk.outcomes.error_fix reads it).
+NETWORK_UNREACHABLE = "could not be reached over the network"
+
+
 class ShopifyNetworkError(ShopifyError):
     """Connection refused/reset, timeout: retried with backoff before being raised."""
 

@@ -18,6 +18,7 @@ from typing import Any
 import h11
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gateway.settings import Settings
@@ -212,6 +213,8 @@ def server_config(app: ASGIApp, settings: Settings, *, host: str | None = None, 
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # JSON logs: uvicorn's loggers keep no handlers of their own and reach the root's JSON one.
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
     )
     install_log_redaction()  # after uvicorn configured its loggers
     return config

@@ -29,6 +29,7 @@ MAX_LEASE_TTL = 3600
 DEFAULT_INGEST_BATCH_SIZE = 1000
 MAX_INGEST_BATCH_SIZE = 10_000
 MIN_TOKEN_LENGTH = 16
+LOG_FORMATS = ("text", "json")
 # Cross-origin WebSocket handshakes accepted when GATEWAY_ALLOWED_ORIGINS is unset (any port).
 LOCAL_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
@@ -73,6 +74,8 @@ class Settings:
     lease_ttl_seconds: int = DEFAULT_LEASE_TTL
     # Items per write of a full sync (a few batches are held in memory, see bulk.mapping.assemble).
     ingest_batch_size: int = DEFAULT_INGEST_BATCH_SIZE
+    # Log lines: "text" (readable) or "json" (one object per line, with shop and run ids as fields).
+    log_format: str = "text"
 
     @property
     def effective_public_url(self) -> str:
@@ -199,6 +202,9 @@ class _Reader:
             "GATEWAY_INGEST_BATCH_SIZE", DEFAULT_INGEST_BATCH_SIZE, 1, MAX_INGEST_BATCH_SIZE,
             f"a number of items between 1 and {MAX_INGEST_BATCH_SIZE} (e.g. {DEFAULT_INGEST_BATCH_SIZE})",
         )
+        log_format = (self.get("LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            self.problems.append(f"LOG_FORMAT={log_format!r} is not a log format: set it to text or json.")
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -222,6 +228,7 @@ class _Reader:
             body_timeout=body_timeout,
             lease_ttl_seconds=lease_ttl,
             ingest_batch_size=batch_size,
+            log_format=log_format,
         )
 
     def public_url(self) -> str | None:

@@ -25,6 +25,7 @@ from bulk.errors import InvalidWebhookPayload
 from bulk.mapping.payloads import TOPICS, decode_payload, verify_hmac
 from bulk.webhooks.processor import SubmitResult, WebhookDelivery, WebhookProcessor
 from catalog_store.items import normalize_shop_domain
+from gateway.metrics import counted_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -87,4 +88,4 @@ def webhook_route(processor: WebhookProcessor, secrets: Sequence[str]) -> Route:
                           {"Retry-After": str(RETRY_AFTER_SECONDS)})
         return JSONResponse({"status": str(result)})
 
-    return Route(PATH, receive, methods=["POST"])
+    return Route(PATH, counted_webhooks(receive), methods=["POST"])

@@ -81,9 +81,11 @@ class Gateway:
         self.sync = sync_service_for(store, self.notifier, sync_settings or sync_settings_for(settings),
                                      session=session, owner_id=owner_id)
         self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings)
-        self.services = Services(store=store, sync=self.sync, live=live or LiveSettings())
+        self.services = Services(store=store, sync=self.sync, live=live or LiveSettings(),
+                                 storage_limit_bytes=self.sync.settings.storage_limit_bytes)
         self.feed: ChangeFeed | None = None  # created by start(), from the connected store
         self.authenticator = Authenticator(settings.admin_token, settings.read_token, enabled=auth)
+        self.started = False  # start() finished and close() not begun: /readyz
 
     async def start(self) -> None:
         await self.store.start()
@@ -93,8 +95,10 @@ class Gateway:
         self.feed = self.services.feed = feed
         await self.sync.start()
         await self.webhooks.start()
+        self.started = True
 
     async def close(self) -> None:
+        self.started = False
         try:
             if self.feed is not None:
                 await self.feed.close()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from bulk import metrics
 from bulk.errors import BulkOperationCanceled, BulkOperationFailed, ShopifyError, ShopifyUserError
 from bulk.shopify.bulk_operations import (
     BulkCancelResult,
@@ -278,6 +279,7 @@ class BulkOperationRunner:
         if state is None:
             state = BulkOperationState(id=run.state.id, status=BulkOperationStatus.EXPIRED)
             log.warning("bulk operation %s vanished from Shopify; treating it as EXPIRED", run.state.id)
+        metrics.bulk_polled(str(state.status))
         await self._observe(run, state)
 
     async def _observe(self, run: _Run, state: BulkOperationState) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from bulk import log_context
 from bulk.errors import (
     BulkError,
     BulkOperationCanceled,
@@ -345,6 +346,7 @@ class SyncService:
 
     async def _execute(self, config: SyncConfig, run: SyncRun) -> SyncRun:
         shop = config.shop_domain
+        log_context.bind(shop, run.id)  # this task's log lines (and its children's) name both
         reporter = RunReporter(self.store, self.progress, self.settings.persist_interval, run)
         beat = heartbeat(self.store, shop, run, self.owner_id, self.settings.lease_ttl, self._active)
         heartbeat_task = asyncio.create_task(beat, name=f"lease:{shop}")

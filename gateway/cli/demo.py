@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import secrets
 import socket
@@ -14,7 +15,8 @@ import sys
 from typing import Protocol
 
 from catalog_store.items import Identifier
-from gateway.settings import Settings
+from gateway.cli.common import EXIT_FAILED, EXIT_USAGE, bind
+from gateway.settings import DEFAULT_PORT, Settings
 
 DEMO_SHOP = "demo.myshopify.com"
 DEMO_STORE_NAME = "Demo Store"
@@ -45,16 +47,38 @@ def run_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_port(args: argparse.Namespace) -> int | None:
+    """--port, else GATEWAY_PORT, else 8000 (None after saying what is wrong)."""
+    if args.port is not None:
+        return int(args.port)
+    raw = os.environ.get("GATEWAY_PORT", "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        print(f"catalog-gateway demo: GATEWAY_PORT={raw!r} is not a TCP port: set it to 0-65535 "
+              "(or run make demo PORT=N).", file=sys.stderr)
+        return None
+    return int(raw)
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    port = demo_port(args)
+    if port is None:
+        return EXIT_USAGE
+    sock = bind(args.host, port, "make demo PORT=N (or catalog-gateway demo --port N; 0 = any free port)")
+    if sock is None:
+        return EXIT_FAILED
     try:
-        asyncio.run(demo(args))
+        asyncio.run(demo(args, sock))
     except KeyboardInterrupt:
         pass
+    finally:
+        sock.close()
     print("demo stopped", file=sys.stderr)
     return 0
 
 
-async def demo(args: argparse.Namespace) -> None:
+async def demo(args: argparse.Namespace, sock: socket.socket) -> None:
     import uvicorn
 
     from catalog_store.memory import MemoryCatalogStore
@@ -72,8 +96,7 @@ async def demo(args: argparse.Namespace) -> None:
     await emulator.start()
     server: uvicorn.Server | None = None
     changer_task: asyncio.Task[None] | None = None
-    sock = socket.create_server((args.host, args.port))  # bound first: port 0 becomes a real port
-    port = sock.getsockname()[1]
+    port = sock.getsockname()[1]  # bound first: port 0 became a real port
     base = f"http://{args.host}:{port}"
     try:
         # The emulator signs its webhooks with the app secret the gateway verifies: enabling sync
@@ -87,7 +110,7 @@ async def demo(args: argparse.Namespace) -> None:
         )
         gateway = Gateway(settings, MemoryCatalogStore(),
                           sync_settings=sync_settings_for(settings, poll_interval=0.5, max_poll_interval=2.0))
-        server = uvicorn.Server(uvicorn.Config(create_app(gateway), log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(create_app(gateway, browser_token=admin_token), log_level="warning"))
         serving = asyncio.create_task(server.serve(sockets=[sock]), name="gateway")
         while not server.started:
             if serving.done():
@@ -95,20 +118,7 @@ async def demo(args: argparse.Namespace) -> None:
                 return
             await asyncio.sleep(0.05)
         await gateway.sync.enable(DEMO_SHOP, shop_token, Identifier.SHOPIFY_VARIANT_ID)
-        print(
-            f"\ncatalog-gateway demo ({args.variants} variants, in-memory store: nothing is kept)\n"
-            f"  GraphQL endpoint : {base}/graphql\n"
-            f"  GraphiQL         : {base}/graphql  (open in a browser; Headers tab: "
-            f'{{"Authorization": "Bearer {admin_token}"}})\n'
-            f"  admin token      : {admin_token}\n"
-            f"  shop             : {DEMO_SHOP} (Shopify emulator at {emulator.base_url})\n"
-            f"  try              : subscription {{ syncProgress(shopDomain: \"{DEMO_SHOP}\") "
-            f"{{ phase itemsWritten status }} }}\n"
-            f"  re-sync          : mutation {{ resyncShopifyCatalog(shopDomain: \"{DEMO_SHOP}\") {{ id status }} }}\n"
-            f"The emulated store changes every {args.change_every:g} s (price drops, rises, sell-outs, restocks); "
-            "webhooks bring each change into the catalog within a second. Ctrl-C stops.\n",
-            flush=True,
-        )
+        print(demo_banner(args, base, admin_token, shop_token, emulator.base_url), flush=True)
         changer_task = asyncio.create_task(_keep_changing(shop, random.Random(args.seed), args.change_every))
         await serving
     finally:
@@ -118,8 +128,28 @@ async def demo(args: argparse.Namespace) -> None:
                 await changer_task
         if server is not None:
             server.should_exit = True
-        sock.close()
         await emulator.close()
+
+
+def demo_banner(args: argparse.Namespace, base: str, admin_token: str, shop_token: str, emulator_url: str) -> str:
+    """What a new user needs: where to look, the tokens, and how to enable sync again after a disable."""
+    enable = (f'mutation {{ enableShopifySync(input: {{shopDomain: "{DEMO_SHOP}", accessToken: "{shop_token}", '
+              'identifier: SHOPIFY_VARIANT_ID}) { status } }')
+    return (
+        f"\ncatalog-gateway demo ({args.variants} variants, in-memory store: nothing is kept)\n"
+        f"  operator page    : {base}/  (open in a browser; the token is filled in)\n"
+        f"  GraphiQL         : {base}/graphql  (the Headers tab holds the admin token)\n"
+        f"  admin token      : {admin_token}   (Authorization: Bearer <token>)\n"
+        f"  shop             : {DEMO_SHOP} (Shopify emulator at {emulator_url})\n"
+        f"  shop access token: {shop_token}   (the emulator's Admin API token)\n"
+        f"  enable again     : {enable}\n"
+        f"  try              : subscription {{ syncProgress(shopDomain: \"{DEMO_SHOP}\") "
+        f"{{ phase itemsWritten status }} }}\n"
+        f"  re-sync          : mutation {{ resyncShopifyCatalog(shopDomain: \"{DEMO_SHOP}\") {{ id status }} }}\n"
+        f"  metrics, ready   : {base}/metrics  {base}/readyz\n"
+        f"The emulated store changes every {args.change_every:g} s (price drops, rises, sell-outs, restocks); "
+        "webhooks bring each change into the catalog within a second. Ctrl-C stops.\n"
+    )
 
 
 async def _keep_changing(shop: ChangingShop, rng: random.Random, every: float) -> None:

@@ -22,9 +22,11 @@ from rich.table import Table
 
 from bulk.errors import SyncServiceError
 from bulk.full_sync.service import SyncService
-from bulk.outcomes import ERROR_FIXES
+from bulk.outcomes import error_fix
+from catalog_store.errors import StoreError
 from catalog_store.items import Identifier, normalize_shop_domain
 from catalog_store.models import RunStatus, SyncRun
+from catalog_store.mongo.probe import probe
 from catalog_store.store import CatalogStore
 from gateway.cli.common import EXIT_USAGE, load_settings, store_description
 from gateway.settings import Settings
@@ -32,6 +34,7 @@ from gateway.wiring import notifier_for, sync_service_for, sync_settings_for
 
 EXIT_FAILED = 1
 MAX_EXAMPLES = 3
+PLAIN_EVERY_SECONDS = 2.0
 
 
 def describe(run: SyncRun) -> str:
@@ -68,7 +71,7 @@ def summary_table(run: SyncRun) -> Table:
         table.add_row("  malformed", example)
     if run.error_code is not None:
         table.add_row("error", f"[red]{run.error_code.value}[/]: {run.error_message or ''}")
-        table.add_row("fix", ERROR_FIXES.get(run.error_code, "See the error message."))
+        table.add_row("fix", error_fix(run.error_code, run.error_message))
     elif run.error_message:
         table.add_row("note", run.error_message)
     return table
@@ -94,7 +97,12 @@ def run_sync(args: argparse.Namespace) -> int:
     store = open_store(settings.mongodb_uri, settings.mongodb_database)
     console.print(store_description(store.persistent, settings))
     try:
+        if settings.mongodb_uri is not None:
+            asyncio.run(probe(settings.mongodb_uri))
         return asyncio.run(sync_once(store, settings, shop, token, Identifier(args.identifier), console))
+    except StoreError as exc:
+        print(f"catalog-gateway sync: {exc.message}. Fix: {exc.fix}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: the run stays resumable (a gateway or the next sync resumes it)")
         return 130
@@ -125,7 +133,16 @@ async def sync_once(store: CatalogStore, settings: Settings, shop: str, token: s
         await store.close()
 
 
+def plain_line(run: SyncRun) -> str:
+    """A progress line for a log or a pipe: no markup, no carriage returns."""
+    size = f" of {run.file_size:,}" if run.file_size is not None else ""
+    return (f"{run.phase}: objects {run.object_count:,}, downloaded {run.bytes_downloaded:,}{size} bytes, "
+            f"written {run.items_written:,}, skipped {run.items_skipped:,}")
+
+
 async def _follow(service: SyncService, run: SyncRun, updates: asyncio.Queue[SyncRun], console: Console) -> SyncRun:
+    if not console.is_terminal:
+        return await _follow_plain(service, run, updates, console)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeElapsedColumn())
     finished = asyncio.ensure_future(service.wait_for_run(run.id))
@@ -145,4 +162,29 @@ async def _follow(service: SyncService, run: SyncRun, updates: asyncio.Queue[Syn
         final = finished.result()
         progress.update(task, description=describe(final), total=final.file_size or final.bytes_downloaded or None,
                         completed=final.bytes_downloaded)
+    return final
+
+
+async def _follow_plain(service: SyncService, run: SyncRun, updates: asyncio.Queue[SyncRun],
+                        console: Console) -> SyncRun:
+    """Output piped or redirected: one plain line per phase change, and at most one per
+    PLAIN_EVERY_SECONDS in between."""
+    finished = asyncio.ensure_future(service.wait_for_run(run.id))
+    loop = asyncio.get_running_loop()
+    last_phase, last_at = run.phase, loop.time()
+    console.print(plain_line(run), markup=False, highlight=False, soft_wrap=True)
+    while not finished.done():
+        getter = asyncio.ensure_future(updates.get())
+        await asyncio.wait({getter, finished}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            continue
+        snapshot = getter.result()
+        if snapshot.id != run.id:
+            continue
+        if snapshot.phase != last_phase or loop.time() - last_at >= PLAIN_EVERY_SECONDS:
+            console.print(plain_line(snapshot), markup=False, highlight=False, soft_wrap=True)
+            last_phase, last_at = snapshot.phase, loop.time()
+    final = finished.result()
+    console.print(plain_line(final), markup=False, highlight=False, soft_wrap=True)
     return final

@@ -17,6 +17,7 @@ from catalog_store.models import CatalogInfo, SyncConfig, SyncRun
 from catalog_store.store import CatalogStore
 from gateway.errors import Forbidden
 from gateway.graphql.auth import Role
+from gateway.settings import DEFAULT_STORAGE_LIMIT
 
 
 class DisableOutcome(Protocol):
@@ -64,6 +65,7 @@ class Services:
     sync: SyncOperations
     live: LiveSettings = field(default_factory=LiveSettings)
     feed: ChangeFeed | None = None  # set by Gateway.start: a MongoDB feed needs the connected database
+    storage_limit_bytes: int = DEFAULT_STORAGE_LIMIT  # shared by all catalogs (CATALOG_STORAGE_LIMIT_BYTES)
 
     def change_feed(self) -> ChangeFeed:
         """The started feed; subscriptions need it."""

@@ -17,6 +17,7 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionResult, Info
 from strawberry.types.execution import PreExecutionError
 
+from bulk.outcomes import ERROR_FIXES
 from catalog_store.items import normalize_shop_domain
 from catalog_store.store import MAX_PAGE_SIZE
 from gateway.errors import ApiError, BadUserInput, NotFoundError, api_error_for
@@ -36,6 +37,7 @@ from gateway.graphql.types import (
     EnableShopifySyncInput,
     Notification,
     ShopifySync,
+    SyncErrorInfo,
     SyncRun,
 )
 from gateway.redaction import SecretInputs, redact, request_secrets
@@ -104,6 +106,10 @@ class Query:
             return []
         found = await info.context.services.store.list_notifications(first=first, unread_only=bool(unread_only))
         return [Notification.from_model(n) for n in found]
+
+    @strawberry.field(description="Every sync error code with its fix (for help pages and dashboards).")
+    def sync_error_codes(self) -> list[SyncErrorInfo]:
+        return [SyncErrorInfo(code=code, fix=fix) for code, fix in ERROR_FIXES.items()]
 
 
 @strawberry.type

@@ -14,6 +14,7 @@ from typing import TypeVar
 import strawberry
 from strawberry.types import Info
 
+from bulk.outcomes import error_fix
 from catalog_store import models
 from catalog_store.items import CatalogItem as ItemRecord
 from catalog_store.items import Identifier
@@ -83,6 +84,10 @@ class SyncRun:
     elapsed_seconds: float
     error_code: SyncErrorCode | None
     error_message: str | None
+
+    @strawberry.field(description="What to do about `errorCode` (null without an error).")
+    def error_fix(self) -> str | None:
+        return None if self.error_code is None else error_fix(self.error_code, self.error_message)
 
     @classmethod
     def from_model(cls, run: models.SyncRun) -> SyncRun:
@@ -181,7 +186,11 @@ class CatalogItemConnection:
 
 @strawberry.input(description="All given conditions must hold. `search`: case-insensitive, in titles and SKU.")
 class CatalogItemFilter:
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Product status, in any case: `ACTIVE`, `active` and `Active` match the same items "
+                    "(items hold Shopify's status lowercased: active, draft, archived).",
+    )
     vendor: str | None = strawberry.UNSET
     product_type: str | None = strawberry.UNSET
     in_stock: bool | None = strawberry.UNSET
@@ -244,6 +253,10 @@ class Catalog:
     async def storage_bytes(self, info: Info[Context, None]) -> int:
         return int32((await self._info(info)).storage_bytes)
 
+    @strawberry.field(description="The storage limit all catalogs share (CATALOG_STORAGE_LIMIT_BYTES)." + _CAPPED)
+    def storage_limit_bytes(self, info: Info[Context, None]) -> int:
+        return int32(info.context.services.storage_limit_bytes)
+
     @strawberry.field(description="Items in ascending id order (keyset pagination; `first` ≤ 250).")
     async def items(
         self,
@@ -276,6 +289,12 @@ class Catalog:
         return None if found is None else CatalogItem.from_model(found)
 
 
+@strawberry.type(description="A sync error code and what to do about it.")
+class SyncErrorInfo:
+    code: SyncErrorCode
+    fix: str
+
+
 @strawberry.type(description="A shop's sync configuration and status. The access token is never returned.")
 class ShopifySync:
     shop_domain: str
@@ -288,6 +307,10 @@ class ShopifySync:
     error_message: str | None
     created_at: datetime
     updated_at: datetime
+
+    @strawberry.field(description="What to do about `errorCode` (null without an error).")
+    def error_fix(self) -> str | None:
+        return None if self.error_code is None else error_fix(self.error_code, self.error_message)
 
     @classmethod
     def from_model(cls, config: models.SyncConfig) -> ShopifySync:

@@ -59,12 +59,19 @@
     "",
   ].join("\n");
 
+  // The demo puts its admin token in a meta tag: the Headers tab starts with it.
+  var tokenMeta = document.querySelector('meta[name="catalog-gateway-token"]');
+  var presetHeaders = tokenMeta
+    ? JSON.stringify({ Authorization: "Bearer " + tokenMeta.getAttribute("content") }, null, 2)
+    : null;
+
   var root = ReactDOM.createRoot(document.getElementById("graphiql"));
   root.render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,
       defaultQuery: defaultQuery,
-      defaultHeaders: JSON.stringify({ Authorization: "Bearer <token>" }, null, 2),
+      defaultHeaders: presetHeaders || JSON.stringify({ Authorization: "Bearer <token>" }, null, 2),
+      headers: presetHeaders || undefined,
       shouldPersistHeaders: true,
       isHeadersEditorEnabled: true,
       defaultEditorToolsVisibility: "headers",

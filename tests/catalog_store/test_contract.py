@@ -389,6 +389,8 @@ FILTER_ITEMS = [
     ("filter", "expected"),
     [
         (ItemFilter(status="active"), ["A", "B", "E"]),
+        (ItemFilter(status="ACTIVE"), ["A", "B", "E"]),  # Shopify's enum spelling: any case matches
+        (ItemFilter(status="Draft"), ["C"]),
         (ItemFilter(vendor="Acme"), ["A", "B", "D"]),
         (ItemFilter(product_type="Hat"), ["C"]),
         (ItemFilter(in_stock=True), ["A", "E"]),
