@@ -14,7 +14,8 @@ from gateway.settings import LOG_FORMATS
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 __all__ = ["LOG_FORMATS", "JsonFormatter", "TextFormatter", "configure_logging"]
 # Attributes every LogRecord has: anything else was passed as `extra=` and becomes a field.
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "taskName", "color_message"}  # uvicorn's ANSI-coloured copy of the message
 
 
 class JsonFormatter(logging.Formatter):
