@@ -103,7 +103,7 @@ async def demo(args: argparse.Namespace) -> None:
             f"  admin token      : {admin_token}\n"
             f"  shop             : {DEMO_SHOP} (Shopify emulator at {emulator.base_url})\n"
             f"  try              : subscription {{ syncProgress(shopDomain: \"{DEMO_SHOP}\") "
-            f"{{ phase itemsWritten status }} }}\n"
+            f"{{ phase itemsWritten status }} }}  (stays open: shows every re-sync)\n"
             f"  re-sync          : mutation {{ resyncShopifyCatalog(shopDomain: \"{DEMO_SHOP}\") {{ id status }} }}\n"
             f"The emulated store changes every {args.change_every:g} s (price drops, rises, sell-outs, restocks); "
             "webhooks bring each change into the catalog within a second. Ctrl-C stops.\n",

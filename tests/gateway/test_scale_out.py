@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,7 +32,7 @@ from catalog_store.mongo.store import MongoCatalogStore
 from shopify_emulator import Delivery, Emulator
 from shopify_emulator.models import Product, Variant
 from shopify_emulator.shop import EmulatedShop
-from tests.gateway.e2e import ENABLE, PROGRESS, SYNC
+from tests.gateway.e2e import ENABLE, PROGRESS, SYNC, is_final
 from tests.gateway.harness import ADMIN_TOKEN, READ_TOKEN
 from tests.gateway.processes import GatewayProcess, gateway_processes
 
@@ -98,8 +98,9 @@ class Timeline:
 
 @dataclass
 class ProgressWatch:
-    """One `syncProgress` subscriber of one gateway process: every snapshot it received, and how the
-    subscription ended (None: completed after the final snapshot)."""
+    """One `syncProgress` subscriber of one gateway process: every snapshot it received up to the run's
+    final one (where it stops: the subscription would follow later runs), and how it ended (None:
+    it saw the final snapshot)."""
 
     gateway: GatewayProcess
     snapshots: list[dict[str, Any]] = field(default_factory=list)
@@ -110,8 +111,11 @@ class ProgressWatch:
         try:
             async with self.gateway.ws(READ_TOKEN) as live:
                 request = GraphQLRequest(PROGRESS, variable_values={"shop": SHOP})
-                async for event in live.subscribe(request):
-                    self.snapshots.append(event["syncProgress"])
+                async with aclosing(live.subscribe(request)) as events:
+                    async for event in events:
+                        self.snapshots.append(event["syncProgress"])
+                        if is_final(self.snapshots[-1]):
+                            return
         except Exception as exc:  # the process was killed: its connection went away
             self.ended_by = exc
 
