@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.cli.common import EXIT_USAGE, load_settings, store_description
+from gateway.cli.demo import DEMO_CHANGES_PER_SECOND, add_change_arguments
 from gateway.server import RedactQueryStrings as _RedactQueryStrings  # noqa: F401 (tested here)
 from gateway.server import server_config
 from gateway.settings import Settings
@@ -35,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="gateway listen address (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=8000, help="gateway port (default 8000; 0 = any free port)")
     demo.add_argument("--variants", type=int, default=3000, help="variants in the generated store (default 3000)")
-    demo.add_argument("--change-every", type=float, default=3.0, metavar="SECONDS",
-                      help="how often the emulated store changes (default 3)")
+    add_change_arguments(demo, DEMO_CHANGES_PER_SECOND)
     demo.add_argument("--seed", type=int, default=1, help="seed of the generated store and its changes")
 
     sync = commands.add_parser("sync", help="one full sync from the terminal, with a progress bar")
@@ -53,8 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--api-secret", default="whsec_emulator", help="app secret signing webhooks")
     emulator.add_argument("--variants", type=int, default=1000)
     emulator.add_argument("--seed", type=int, default=1)
-    emulator.add_argument("--change-every", type=float, default=None, metavar="SECONDS",
-                          help="make a random store change every SECONDS (default: the store stays still)")
+    add_change_arguments(emulator, None)
 
     commands.add_parser("export-schema", help="print the GraphQL SDL (schema.graphql must match it)")
     return parser

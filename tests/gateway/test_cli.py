@@ -3,14 +3,12 @@ end-to-end tests through the same code: Gateway, create_app, SyncService)."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from gateway.cli import _RedactQueryStrings, main
-from gateway.cli.demo import change_store
+from gateway.cli import _RedactQueryStrings, build_parser, main
+from gateway.cli.demo import DEFAULT_INVENTORY_SHARE
 from gateway.graphql.schema import sdl
-from shopify_emulator import Emulator
+from shopify_emulator import changes
 
 ENV = ("GATEWAY_ADMIN_TOKEN", "GATEWAY_READ_TOKEN", "MONGODB_URI", "GATEWAY_PORT", "SHOPIFY_ACCESS_TOKEN",
        "SMTP_HOST", "SMTP_FROM", "NOTIFY_EMAILS")
@@ -66,11 +64,24 @@ def test_access_log_hides_query_strings() -> None:
     assert "secret" not in record.getMessage() and "/graphql?…" in record.getMessage()
 
 
-def test_demo_changes_the_store() -> None:
-    emulator = Emulator("whsec_x")
-    shop = emulator.add_shop("demo.myshopify.com", access_token="shpat_x", variants=50, seed=3)
-    before = {v: (shop.variant(v).price, shop.variant(v).inventory_quantity) for v in shop.variant_ids()}
-    lines = change_store(shop, random.Random(1), count=6)
-    after = {v: (shop.variant(v).price, shop.variant(v).inventory_quantity) for v in shop.variant_ids()}
-    assert len(lines) == 6
-    assert sum(1 for v in before if before[v] != after[v]) >= 1
+def test_demo_and_emulator_take_a_change_rate_and_an_inventory_share() -> None:
+    parser = build_parser()
+    demo = parser.parse_args(["demo", "--changes-per-second", "50", "--inventory-share", "0.2"])
+    assert (demo.changes_per_second, demo.inventory_share) == (50.0, 0.2)
+    still = parser.parse_args(["emulator"])
+    assert still.changes_per_second is None and still.inventory_share == DEFAULT_INVENTORY_SHARE
+    assert parser.parse_args(["demo"]).changes_per_second > 0  # the demo's store keeps changing
+
+
+@pytest.mark.parametrize("bad", [["--changes-per-second", "0"], ["--changes-per-second", "fast"],
+                                 ["--inventory-share", "1.5"], ["--inventory-share", "-0.1"]])
+def test_a_bad_change_rate_or_share_is_a_usage_error(bad: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["emulator", *bad])
+    assert info.value.code == 2
+    assert bad[1] in capsys.readouterr().err
+
+
+def test_the_cli_default_share_is_the_emulators() -> None:
+    assert DEFAULT_INVENTORY_SHARE == changes.DEFAULT_INVENTORY_SHARE
+
