@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gateway.cli.common import EXIT_USAGE, load_settings, store_description
+from gateway.cli.common import EXIT_STORE, EXIT_USAGE, load_settings, start_store, store_description
 from gateway.cli.demo import DEMO_CHANGES_PER_SECOND, add_change_arguments
 from gateway.server import RedactQueryStrings as _RedactQueryStrings  # noqa: F401 (tested here)
 from gateway.server import server_config
@@ -87,26 +87,28 @@ def serve(args: argparse.Namespace) -> int:
             warning += f" The gateway listens on {host}, reachable from other machines!"
         print(warning, file=sys.stderr)
     try:
-        asyncio.run(_serve(settings, host, port, auth=not args.no_auth))
+        return asyncio.run(_serve(settings, host, port, auth=not args.no_auth))
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
 
 
-async def _serve(settings: Settings, host: str, port: int, *, auth: bool) -> None:
+async def _serve(settings: Settings, host: str, port: int, *, auth: bool) -> int:
     import uvicorn
 
     from catalog_store import open_store
     from gateway.app import create_app
     from gateway.wiring import Gateway
 
-    store = open_store(settings.mongodb_uri, settings.mongodb_database)
+    store = open_store(settings.mongodb_uri, settings.mongodb_database, settings.secret_keys)
     print(store_description(store.persistent, settings), flush=True)
+    if not await start_store(store, "catalog-gateway serve"):
+        return EXIT_STORE
     gateway = Gateway(settings, store, auth=auth)
     config = server_config(create_app(gateway), settings, host=host, port=port)
     print(f"GraphQL: http://{host}:{port}/graphql (GraphiQL in a browser), health: http://{host}:{port}/healthz",
           flush=True)
     await uvicorn.Server(config).serve()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

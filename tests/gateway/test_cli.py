@@ -3,15 +3,25 @@ end-to-end tests through the same code: Gateway, create_app, SyncService)."""
 
 from __future__ import annotations
 
-import pytest
+import uuid
+from typing import Any
 
+import pytest
+from pymongo import MongoClient
+
+from catalog_store.documents import sync_to_document
+from catalog_store.items import Identifier
+from catalog_store.models import SyncConfig
+from catalog_store.token_cipher import TokenCipher
 from gateway.cli import _RedactQueryStrings, build_parser, main
 from gateway.cli.demo import DEFAULT_INVENTORY_SHARE
 from gateway.graphql.schema import sdl
 from shopify_emulator import changes
+from tests.keys import OTHER_SECRET_KEY, TEST_SECRET_KEY
+from tests.secantus import free_port
 
 ENV = ("GATEWAY_ADMIN_TOKEN", "GATEWAY_READ_TOKEN", "MONGODB_URI", "GATEWAY_PORT", "SHOPIFY_ACCESS_TOKEN",
-       "SMTP_HOST", "SMTP_FROM", "NOTIFY_EMAILS")
+       "SMTP_HOST", "SMTP_FROM", "NOTIFY_EMAILS", "GATEWAY_SECRET_KEY", "MONGODB_DATABASE")
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +47,36 @@ def test_serve_reports_configuration_mistakes(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", "x" * 32)
     assert main(["serve"]) == 2
     assert "GATEWAY_PORT='eighty' is not a whole number" in capsys.readouterr().err
+
+
+def test_serve_on_mongodb_refuses_to_start_without_a_secret_key(monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", "x" * 32)
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:1")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "GATEWAY_SECRET_KEY is not set" in err
+    assert 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"' in err
+
+
+def test_serve_with_a_wrong_secret_key_says_so_and_how_to_fix_it(
+        mongodb_uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    database = f"test_cli_{uuid.uuid4().hex[:12]}"
+    token = "shpat_canary_cli_7a7a7a"
+    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
+    try:
+        doc = sync_to_document(SyncConfig("cli.myshopify.com", "shopify_cli", Identifier.SKU, token))
+        client[database]["syncs"].insert_one({**doc, "access_token": TokenCipher([OTHER_SECRET_KEY]).seal(token)})
+        for name, value in {"GATEWAY_ADMIN_TOKEN": "x" * 32, "MONGODB_URI": mongodb_uri, "MONGODB_DATABASE": database,
+                            "GATEWAY_SECRET_KEY": TEST_SECRET_KEY, "GATEWAY_PORT": str(free_port())}.items():
+            monkeypatch.setenv(name, value)
+        assert main(["serve"]) == 1  # refused before it listens
+        out = capsys.readouterr()
+        assert "cannot be decrypted with GATEWAY_SECRET_KEY" in out.err and "fix: Set GATEWAY_SECRET_KEY" in out.err
+        assert "Traceback" not in out.err + out.out and token not in out.err + out.out
+    finally:
+        client.drop_database(database)
+        client.close()
 
 
 def test_sync_needs_an_access_token(capsys: pytest.CaptureFixture[str]) -> None:
