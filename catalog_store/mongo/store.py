@@ -295,8 +295,7 @@ class MongoCatalogStore:
         unmarked = {"_run_id": {"$ne": run_id}}
         query = {"_catalog": catalog, **unmarked, "_written_at": {"$lt": started_at}}
         deleted = await self._items.delete(catalog, query, unmarked, rounds=1)
-        if await self._coll("catalogs").find_one({"_id": catalog}, {"_id": 1}) is not None:
-            await self._items.recount(catalog)
+        await self._items.counters.recount(catalog, run_id)
         return deleted
 
     # -- items: reads ----------------------------------------------------------------------
