@@ -2,14 +2,16 @@
 exact across processes without locking anyone out.
 
 Every mutation of a catalog's items moves the counters by exactly what landed (`$inc`). A process
-that dies between its writes and that `$inc` leaves them short, so `sweep` recounts them from the
-items; but a recount that reads the items while another process writes would overwrite that
-writer's `$inc`. So each mutation first registers itself in the document (`_moving`: a token, its
-run id, when) and deregisters in the same update as its `$inc`; both bump `_version`. A recount
-waits until every registered mutation is finished or dead, aggregates, and `$set`s the result only
-if `_version` did not move meanwhile (otherwise it tries again). A registration is dead once it is
-older than `STALE_AFTER`, or when it belongs to the run being swept: that run's own writes are all
-done when it sweeps, so one still registered is its previous holder's, which lost the run's lease.
+that dies between its writes and that `$inc` leaves them wrong. So each mutation first registers
+itself in the document (`_moving`: a token, its run id, when) and deregisters in the same update as
+its `$inc`; both bump `_version`. A registration left behind is dead once it is older than
+`STALE_AFTER`, or when it belongs to the run being swept: that run's own writes are all done when it
+sweeps, so one still registered is its previous holder's, which lost the run's lease.
+
+`sweep` heals: only when a dead registration shows that counters may be wrong (a recount costs a
+pass over the catalog), it waits until no live mutation is registered (a recount reading items
+under a live writer would overwrite that writer's `$inc`), aggregates, and `$set`s the result only
+if `_version` did not move meanwhile (otherwise it tries again).
 """
 
 from __future__ import annotations
@@ -74,16 +76,21 @@ class Counters:
                  "$pull": {"_moving": {"t": token}}},
             )
 
-    async def recount(self, catalog: str, run_id: str | None = None) -> bool:
-        """Set the counters from the items, once no live mutation can be overwritten. False when
-        mutations kept running for `RECOUNT_WAIT` seconds (the counters then stay as `$inc` left them)."""
+    async def heal(self, catalog: str, run_id: str | None = None) -> bool:
+        """Recount the counters from the items if a dead mutation may have left them wrong, once no live
+        mutation can be overwritten. True when recounted; False when nothing was dead, or mutations
+        kept running for `RECOUNT_WAIT` seconds (the dead stay registered: the next sweep heals)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RECOUNT_WAIT
         while True:
             doc = await self._catalogs.find_one({"_id": catalog}, {"_version": 1, "_moving": 1})
             if doc is None:
                 return False
-            if not self._live(doc.get("_moving") or [], run_id):
+            moving = doc.get("_moving") or []
+            live = self._live(moving, run_id)
+            if len(live) == len(moving):
+                return False  # none dead: `$inc` kept the counters exact
+            if not live:
                 count, size = await self._aggregate(catalog)
                 done = await self._catalogs.update_one(
                     {"_id": catalog, "_version": doc.get("_version")},
@@ -92,7 +99,7 @@ class Counters:
                 if done.matched_count == 1:
                     return True
             if loop.time() >= deadline:
-                log.info("catalog %s: counters not recounted, its items kept changing for %gs", catalog,
+                log.info("catalog %s: counters not recounted yet, its items kept changing for %gs", catalog,
                          RECOUNT_WAIT)
                 return False
             await asyncio.sleep(_RETRY_DELAY)

@@ -13,7 +13,7 @@ took) is settled by reading the batch's items again: a write whose token (or a l
 variant) is stored has landed; the rest are planned again on the fresh state (stale, conflict, or
 sent again). Each batch that writes is registered with the catalog's counters while it runs
 (`catalog_store.mongo.counters`), so that a crash between a batch and its `$inc`, healed by
-`sweep`'s recount, never makes that recount overwrite a live writer's `$inc`.
+`sweep`'s recount, is detected, and that recount never overwrites a live writer's `$inc`.
 """
 
 from __future__ import annotations

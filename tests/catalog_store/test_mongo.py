@@ -224,7 +224,7 @@ def test_open_store_picks_the_implementation() -> None:
 # -- counters: sweep's recount never overwrites a concurrent writer's $inc ------------------------------
 
 
-async def test_a_recount_waits_for_a_writer_between_its_writes_and_its_count(
+async def test_a_recount_waits_for_a_live_writer_between_its_writes_and_its_count(
     mongo: MongoCatalogStore, rival: MongoCatalogStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = datetime.now(UTC) - timedelta(hours=1)
@@ -239,6 +239,9 @@ async def test_a_recount_waits_for_a_writer_between_its_writes_and_its_count(
         return result
 
     monkeypatch.setattr(rival._items, "_send", send_then_pause)
+    # A writer of the run's previous holder died before its count: the sweep must recount.
+    await mongo.database["catalogs"].update_one({"_id": CATALOG}, {
+        "$inc": {"item_count": -1}, "$push": {"_moving": {"t": 1, "run": "run-1", "at": datetime.now(UTC)}}})
     webhook = asyncio.create_task(rival.write_items(CATALOG, [make_item("3", product="200")]))
     await landed.wait()
     sweep = asyncio.create_task(mongo.sweep(CATALOG, "run-1", started))
