@@ -173,7 +173,8 @@ class EmulatedShop:
         return next((op for op in reversed(self.operations) if op.type == operation_type), None)
 
     def bulk_operations(self, *, reverse: bool = False) -> list[BulkOperation]:
-        return list(reversed(self.operations)) if reverse else list(self.operations)
+        """Newest first, as Shopify lists them by default; `reverse` gives the oldest first."""
+        return list(self.operations) if reverse else list(reversed(self.operations))
 
     def bulk_finished(self, operation: BulkOperation) -> None:
         self._send("bulk_operations/finish", lambda: bulk_finish_payload(operation, self.tz))

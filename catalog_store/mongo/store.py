@@ -8,7 +8,7 @@ Collections of the database:
   `_rev`, a fresh token set by every write that changes the document, and `_digest`
   (writes.item_digest: an item equal to the stored one is marked as seen, not rewritten).
 - `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
-  `storage_bytes` kept by `$inc`, recounted from the items by `sweep`), `syncs`, `runs`,
+  `storage_bytes` kept by `$inc`, healed by `sweep` after a crashed writer: mongo.counters), `syncs`, `runs`,
   `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each),
   `webhook_claims` (one per recent webhook delivery, so that one process applies it).
 
@@ -307,8 +307,7 @@ class MongoCatalogStore:
         unmarked = {"_run_id": {"$ne": run_id}}
         query = {"_catalog": catalog, **unmarked, "_written_at": {"$lt": started_at}}
         deleted = await self._items.delete(catalog, query, unmarked, rounds=1)
-        if await self._coll("catalogs").find_one({"_id": catalog}, {"_id": 1}) is not None:
-            await self._items.recount(catalog)
+        await self._items.counters.heal(catalog, run_id)
         return deleted
 
     # -- items: reads ----------------------------------------------------------------------

@@ -122,6 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.cli.sync import run_sync
 
         return run_sync(args)
+    if args.command in ("demo", "emulator"):
+        from gateway.cli.emulator_source import NOT_INSTALLED, emulator_available
+
+        if not emulator_available():
+            print(NOT_INSTALLED, file=sys.stderr)
+            return EXIT_USAGE
     if args.command == "demo":
         from gateway.cli.demo import run_demo
 
