@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 
-from .changes import DEFAULT_INVENTORY_SHARE, rate_argument, share_argument
+from .changes import DEFAULT_INVENTORY_SHARE, check_rate
 from .serve import serve
 
 
@@ -36,11 +36,16 @@ def main() -> None:
     parser.add_argument("--token", default="shpat_emulator")
     parser.add_argument("--secret", default="whsec_emulator")
     parser.add_argument("--bulk-duration", type=float, default=2.0)
-    parser.add_argument("--changes-per-second", type=rate_argument, default=None, metavar="RATE",
+    parser.add_argument("--changes-per-second", type=float, default=None, metavar="RATE",
                         help="change the store at RATE changes/s (default: the store stays still)")
-    parser.add_argument("--inventory-share", type=share_argument, default=DEFAULT_INVENTORY_SHARE,
+    parser.add_argument("--inventory-share", type=float, default=DEFAULT_INVENTORY_SHARE,
                         metavar="SHARE", help=f"share of inventory changes (default {DEFAULT_INVENTORY_SHARE})")
-    asyncio.run(_run(parser.parse_args()))
+    args = parser.parse_args()
+    try:
+        check_rate(1.0 if args.changes_per_second is None else args.changes_per_second, args.inventory_share)
+    except ValueError as exc:
+        parser.error(str(exc))
+    asyncio.run(_run(args))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ which field, the new value), so a benchmark can time delivery → visible per ch
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import math
 import random
@@ -92,6 +91,7 @@ def make_change(shop: EmulatedShop, rng: random.Random, inventory_share: float,
 
 
 def check_rate(rate: float, inventory_share: float) -> None:
+    """ValueError saying what is wrong with a rate (changes/s) or an inventory share."""
     if not (math.isfinite(rate) and rate > 0):
         raise ValueError(f"the change rate must be a positive number of changes per second, got {rate}")
     if not 0.0 <= inventory_share <= 1.0:
@@ -129,26 +129,6 @@ async def drive_changes(shop: EmulatedShop, *, rate: float, inventory_share: flo
 DEFAULT_INVENTORY_SHARE = 0.2  # a busy shop's mix: mostly price moves
 PRINT_EACH_UP_TO = 2.0  # changes/s: up to this rate each change gets its own line
 SUMMARY_EVERY = 10.0  # seconds between summary lines at higher rates
-
-
-def rate_argument(text: str) -> float:
-    """argparse type of --changes-per-second."""
-    try:
-        rate = float(text)
-        check_rate(rate, 0.0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of changes per second") from None
-    return rate
-
-
-def share_argument(text: str) -> float:
-    """argparse type of --inventory-share."""
-    try:
-        share = float(text)
-        check_rate(1.0, share)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a share between 0 and 1 (e.g. 0.2)") from None
-    return share
 
 
 async def keep_changing(shop: EmulatedShop, *, rate: float, inventory_share: float, rng: random.Random,

@@ -13,6 +13,7 @@ import socket
 import sys
 
 from catalog_store.items import Identifier
+from gateway.cli.common import EXIT_USAGE
 from gateway.settings import Settings
 
 DEMO_SHOP = "demo.myshopify.com"
@@ -23,32 +24,35 @@ DEFAULT_INVENTORY_SHARE = 0.2  # shopify_emulator.changes.DEFAULT_INVENTORY_SHAR
 DEMO_BULK_SECONDS = 3.0  # the bulk operation runs long enough to watch its progress
 
 
-def _rate(text: str) -> float:
-    from shopify_emulator.changes import rate_argument
-
-    return rate_argument(text)
-
-
-def _share(text: str) -> float:
-    from shopify_emulator.changes import share_argument
-
-    return share_argument(text)
-
-
 def add_change_arguments(parser: argparse.ArgumentParser, default_rate: float | None) -> None:
     """--changes-per-second and --inventory-share of `demo` and `emulator`."""
     default = "the store stays still" if default_rate is None else f"{default_rate:g}"
-    parser.add_argument("--changes-per-second", type=_rate, default=default_rate, metavar="RATE",
+    parser.add_argument("--changes-per-second", type=float, default=default_rate, metavar="RATE",
                         help=f"change the emulated store at RATE changes/s (default: {default})")
-    parser.add_argument("--inventory-share", type=_share, default=DEFAULT_INVENTORY_SHARE, metavar="SHARE",
+    parser.add_argument("--inventory-share", type=float, default=DEFAULT_INVENTORY_SHARE, metavar="SHARE",
                         help="share of the changes that are inventory changes (inventory_levels/update); "
                         f"the rest are price changes (products/update) (default {DEFAULT_INVENTORY_SHARE:g})")
+
+
+def change_arguments_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with --changes-per-second/--inventory-share (checked by the emulator's own rule,
+    once the emulator is known to be importable), or None."""
+    from shopify_emulator.changes import check_rate
+
+    try:
+        check_rate(1.0 if args.changes_per_second is None else args.changes_per_second, args.inventory_share)
+    except ValueError as exc:
+        return f"catalog-gateway {args.command}: {exc} (--changes-per-second, --inventory-share)"
+    return None
 
 
 def run_emulator(args: argparse.Namespace) -> int:
     """The emulator alone, until Ctrl-C."""
     from shopify_emulator import serve
 
+    if (problem := change_arguments_problem(args)) is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     try:
         asyncio.run(serve(args.host, args.port, variants=args.variants, seed=args.seed, shop_domain=args.shop,
                           access_token=args.access_token, api_secret=args.api_secret,
@@ -59,6 +63,9 @@ def run_emulator(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if (problem := change_arguments_problem(args)) is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     try:
         asyncio.run(demo(args))
     except KeyboardInterrupt:

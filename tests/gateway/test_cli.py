@@ -113,13 +113,22 @@ def test_demo_and_emulator_take_a_change_rate_and_an_inventory_share() -> None:
     assert parser.parse_args(["demo"]).changes_per_second > 0  # the demo's store keeps changing
 
 
-@pytest.mark.parametrize("bad", [["--changes-per-second", "0"], ["--changes-per-second", "fast"],
-                                 ["--inventory-share", "1.5"], ["--inventory-share", "-0.1"]])
-def test_a_bad_change_rate_or_share_is_a_usage_error(bad: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("bad, said", [(["--changes-per-second", "0"], "positive number of changes per second"),
+                                       (["--changes-per-second", "nan"], "positive number of changes per second"),
+                                       (["--inventory-share", "1.5"], "between 0 and 1"),
+                                       (["--inventory-share", "-0.1"], "between 0 and 1")])
+@pytest.mark.parametrize("command", ["demo", "emulator"])
+def test_a_bad_change_rate_or_share_is_refused_before_anything_starts(
+        command: str, bad: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, *bad]) == 2
+    err = capsys.readouterr().err
+    assert said in err and f"catalog-gateway {command}" in err
+
+
+def test_a_change_rate_that_is_no_number_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as info:
-        build_parser().parse_args(["emulator", *bad])
+        build_parser().parse_args(["emulator", "--changes-per-second", "fast"])
     assert info.value.code == 2
-    assert bad[1] in capsys.readouterr().err
 
 
 def test_the_cli_default_share_is_the_emulators() -> None:
