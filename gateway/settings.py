@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from strawberry.http.websocket_origin import normalize_allowed_origins
 
+from catalog_store.token_cipher import KEY_HINT, parse_keys
 from gateway.errors import SettingsError
 
 DEFAULT_DATABASE = "catalog_gateway"
@@ -76,6 +77,8 @@ class Settings:
     ingest_batch_size: int = DEFAULT_INGEST_BATCH_SIZE
     # Log lines: "text" (readable) or "json" (one object per line, with shop and run ids as fields).
     log_format: str = "text"
+    # -- access tokens at rest: GATEWAY_SECRET_KEY (the first key writes, a second one only reads) --
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def effective_public_url(self) -> str:
@@ -205,6 +208,7 @@ class _Reader:
         log_format = (self.get("LOG_FORMAT") or "text").lower()
         if log_format not in LOG_FORMATS:
             self.problems.append(f"LOG_FORMAT={log_format!r} is not a log format: set it to text or json.")
+        secret_keys = self.secret_keys(required=mongodb_uri is not None and not self.problems_about("MONGODB_URI"))
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -229,7 +233,25 @@ class _Reader:
             lease_ttl_seconds=lease_ttl,
             ingest_batch_size=batch_size,
             log_format=log_format,
+            secret_keys=secret_keys,
         )
+
+    def problems_about(self, name: str) -> bool:
+        return any(problem.startswith(name) for problem in self.problems)
+
+    def secret_keys(self, *, required: bool) -> tuple[str, ...]:
+        """GATEWAY_SECRET_KEY: required with MongoDB, where it seals the Shopify access tokens."""
+        raw = self.get("GATEWAY_SECRET_KEY")
+        if raw is None:
+            if required:
+                self.problems.append("GATEWAY_SECRET_KEY is not set: with MONGODB_URI it is required (it encrypts "
+                                     f"the Shopify access tokens stored in MongoDB); {KEY_HINT}.")
+            return ()
+        try:
+            return parse_keys(raw)
+        except ValueError as exc:
+            self.problems.append(str(exc))
+            return ()
 
     def public_url(self) -> str | None:
         raw = self.get("GATEWAY_PUBLIC_URL")

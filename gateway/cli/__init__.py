@@ -10,7 +10,8 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from gateway.cli.common import EXIT_FAILED, EXIT_USAGE, bind, load_settings, store_description
+from gateway.cli.common import EXIT_FAILED, EXIT_STORE, EXIT_USAGE, bind, load_settings, start_store, store_description
+from gateway.cli.demo import DEMO_CHANGES_PER_SECOND, add_change_arguments
 from gateway.logs import configure_logging
 from gateway.server import RedactQueryStrings as _RedactQueryStrings  # noqa: F401 (tested here)
 from gateway.server import server_config
@@ -39,8 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=None,
                       help="gateway port (default GATEWAY_PORT or 8000; 0 = any free port; make demo PORT=N)")
     demo.add_argument("--variants", type=int, default=3000, help="variants in the generated store (default 3000)")
-    demo.add_argument("--change-every", type=float, default=3.0, metavar="SECONDS",
-                      help="how often the emulated store changes (default 3)")
+    add_change_arguments(demo, DEMO_CHANGES_PER_SECOND)
     demo.add_argument("--seed", type=int, default=1, help="seed of the generated store and its changes")
 
     sync = commands.add_parser("sync", help="one full sync from the terminal, with a progress bar")
@@ -57,8 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--api-secret", default="whsec_emulator", help="app secret signing webhooks")
     emulator.add_argument("--variants", type=int, default=1000)
     emulator.add_argument("--seed", type=int, default=1)
-    emulator.add_argument("--change-every", type=float, default=None, metavar="SECONDS",
-                          help="make a random store change every SECONDS (default: the store stays still)")
+    add_change_arguments(emulator, None)
 
     commands.add_parser("export-schema", help="print the GraphQL SDL (schema.graphql must match it)")
     return parser
@@ -106,20 +105,13 @@ async def _serve(settings: Settings, sock: socket.socket, host: str, *, auth: bo
     import uvicorn
 
     from catalog_store import open_store
-    from catalog_store.errors import CatalogGatewayError
-    from catalog_store.mongo.probe import probe
     from gateway.app import create_app
     from gateway.wiring import Gateway
 
-    store = open_store(settings.mongodb_uri, settings.mongodb_database)
+    store = open_store(settings.mongodb_uri, settings.mongodb_database, settings.secret_keys)
     print(store_description(store.persistent, settings), flush=True)
-    try:
-        if settings.mongodb_uri is not None:
-            await probe(settings.mongodb_uri)  # seconds, not the store's 10 s per attempt
-        await store.start()
-    except CatalogGatewayError as exc:
-        print(f"catalog-gateway: {exc.message}. Fix: {exc.fix}", file=sys.stderr)
-        return EXIT_FAILED
+    if not await start_store(store, "catalog-gateway serve", settings.mongodb_uri):
+        return EXIT_STORE
     gateway = Gateway(settings, store, auth=auth)
     port = sock.getsockname()[1]
     config = server_config(create_app(gateway), settings, host=host, port=port)
@@ -143,6 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.cli.sync import run_sync
 
         return run_sync(args)
+    if args.command in ("demo", "emulator"):
+        from gateway.cli.emulator_source import NOT_INSTALLED, emulator_available
+
+        if not emulator_available():
+            print(NOT_INSTALLED, file=sys.stderr)
+            return EXIT_USAGE
     if args.command == "demo":
         from gateway.cli.demo import run_demo
 

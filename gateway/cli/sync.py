@@ -23,12 +23,10 @@ from rich.table import Table
 from bulk.errors import SyncServiceError
 from bulk.full_sync.service import SyncService
 from bulk.outcomes import error_fix
-from catalog_store.errors import StoreError
 from catalog_store.items import Identifier, normalize_shop_domain
 from catalog_store.models import RunStatus, SyncRun
-from catalog_store.mongo.probe import probe
 from catalog_store.store import CatalogStore
-from gateway.cli.common import EXIT_USAGE, load_settings, store_description
+from gateway.cli.common import EXIT_STORE, EXIT_USAGE, load_settings, start_store, store_description
 from gateway.settings import Settings
 from gateway.wiring import notifier_for, sync_service_for, sync_settings_for
 
@@ -94,15 +92,10 @@ def run_sync(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from catalog_store import open_store
 
-    store = open_store(settings.mongodb_uri, settings.mongodb_database)
+    store = open_store(settings.mongodb_uri, settings.mongodb_database, settings.secret_keys)
     console.print(store_description(store.persistent, settings))
     try:
-        if settings.mongodb_uri is not None:
-            asyncio.run(probe(settings.mongodb_uri))
         return asyncio.run(sync_once(store, settings, shop, token, Identifier(args.identifier), console))
-    except StoreError as exc:
-        print(f"catalog-gateway sync: {exc.message}. Fix: {exc.fix}", file=sys.stderr)
-        return EXIT_FAILED
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: the run stays resumable (a gateway or the next sync resumes it)")
         return 130
@@ -111,7 +104,8 @@ def run_sync(args: argparse.Namespace) -> int:
 async def sync_once(store: CatalogStore, settings: Settings, shop: str, token: str,
                     identifier: Identifier, console: Console) -> int:
     """Enable (or re-sync) `shop` and follow its run to the end. Returns the exit code."""
-    await store.start()
+    if not await start_store(store, "catalog-gateway sync", settings.mongodb_uri):
+        return EXIT_STORE
     service = sync_service_for(store, notifier_for(settings, store), sync_settings_for(settings, public_url=None))
     try:
         await service.start(only_shops=[shop])

@@ -23,6 +23,7 @@ from gateway.cli.sync import sync_once
 from gateway.settings import Settings
 from shopify_emulator import Emulator
 from tests.gateway.harness import ADMIN_TOKEN, serve_gateway
+from tests.keys import TEST_SECRET_KEY
 
 CLI = [sys.executable, "-m", "gateway.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,13 +77,15 @@ def test_serve_with_an_unreachable_mongodb_is_one_line_with_the_fix() -> None:
         port = probe.getsockname()[1]  # free once closed: nothing listens there
     started = time.monotonic()
     result = run_cli("serve", "--no-auth", "--port", "0",
-                     env={"MONGODB_URI": f"mongodb://user:pw@127.0.0.1:{port}/?appname=x"})
+                     env={"MONGODB_URI": f"mongodb://user:pw@127.0.0.1:{port}/?appname=x",
+                          "GATEWAY_SECRET_KEY": TEST_SECRET_KEY})
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "pw" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("catalog-gateway:")]
-    assert len(errors) == 1, result.stderr
-    assert f"127.0.0.1:{port}" in errors[0] and "Fix:" in errors[0] and "MONGODB_URI" in errors[0]
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("WARNING: --no-auth")]
+    assert len(lines) == 2, result.stderr  # what is wrong, then its fix
+    assert lines[0].startswith("catalog-gateway serve: ") and f"127.0.0.1:{port}" in lines[0]
+    assert lines[1].strip().startswith("fix:") and "MONGODB_URI" in lines[1]
     assert elapsed < 30  # a 3 s probe plus the interpreter's start, generous under load
 
 
@@ -144,7 +147,7 @@ def test_demo_banner_prints_the_shop_token_and_how_to_enable_again() -> None:
 
     from gateway.cli.demo import demo_banner
 
-    args = argparse.Namespace(variants=10, change_every=3.0)
+    args = argparse.Namespace(variants=10, changes_per_second=2.0, inventory_share=0.3)
     banner = demo_banner(args, "http://127.0.0.1:8123", "admin-token-x", "shpat_shop_token", "http://127.0.0.1:9")
     assert "shpat_shop_token" in banner and "admin-token-x" in banner
     assert 'enableShopifySync(input: {shopDomain: "demo.myshopify.com", accessToken: "shpat_shop_token"' in banner
