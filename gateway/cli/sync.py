@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 
 from rich.console import Console
 from rich.progress import (
@@ -134,23 +135,29 @@ def plain_line(run: SyncRun) -> str:
             f"written {run.items_written:,}, skipped {run.items_skipped:,}")
 
 
+async def _snapshots(finished: asyncio.Future[SyncRun], run: SyncRun,
+                     updates: asyncio.Queue[SyncRun]) -> AsyncIterator[SyncRun]:
+    """Each snapshot of `run` until it has finished (the final one is `finished`'s result)."""
+    while not finished.done():
+        getter = asyncio.ensure_future(updates.get())
+        await asyncio.wait({getter, finished}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            continue
+        snapshot = getter.result()
+        if snapshot.id == run.id:
+            yield snapshot
+
+
 async def _follow(service: SyncService, run: SyncRun, updates: asyncio.Queue[SyncRun], console: Console) -> SyncRun:
+    finished = asyncio.ensure_future(service.wait_for_run(run.id))
     if not console.is_terminal:
-        return await _follow_plain(service, run, updates, console)
+        return await _follow_plain(finished, run, updates, console)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeElapsedColumn())
-    finished = asyncio.ensure_future(service.wait_for_run(run.id))
     with Progress(*columns, console=console, transient=False) as progress:
         task: TaskID = progress.add_task(describe(run), total=run.file_size, completed=run.bytes_downloaded)
-        while not finished.done():
-            getter = asyncio.ensure_future(updates.get())
-            await asyncio.wait({getter, finished}, return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                getter.cancel()
-                continue
-            snapshot = getter.result()
-            if snapshot.id != run.id:
-                continue
+        async for snapshot in _snapshots(finished, run, updates):
             progress.update(task, description=describe(snapshot), total=snapshot.file_size,
                             completed=snapshot.bytes_downloaded)
         final = finished.result()
@@ -159,23 +166,14 @@ async def _follow(service: SyncService, run: SyncRun, updates: asyncio.Queue[Syn
     return final
 
 
-async def _follow_plain(service: SyncService, run: SyncRun, updates: asyncio.Queue[SyncRun],
+async def _follow_plain(finished: asyncio.Future[SyncRun], run: SyncRun, updates: asyncio.Queue[SyncRun],
                         console: Console) -> SyncRun:
     """Output piped or redirected: one plain line per phase change, and at most one per
     PLAIN_EVERY_SECONDS in between."""
-    finished = asyncio.ensure_future(service.wait_for_run(run.id))
     loop = asyncio.get_running_loop()
     last_phase, last_at = run.phase, loop.time()
     console.print(plain_line(run), markup=False, highlight=False, soft_wrap=True)
-    while not finished.done():
-        getter = asyncio.ensure_future(updates.get())
-        await asyncio.wait({getter, finished}, return_when=asyncio.FIRST_COMPLETED)
-        if not getter.done():
-            getter.cancel()
-            continue
-        snapshot = getter.result()
-        if snapshot.id != run.id:
-            continue
+    async for snapshot in _snapshots(finished, run, updates):
         if snapshot.phase != last_phase or loop.time() - last_at >= PLAIN_EVERY_SECONDS:
             console.print(plain_line(snapshot), markup=False, highlight=False, soft_wrap=True)
             last_phase, last_at = snapshot.phase, loop.time()
