@@ -184,19 +184,26 @@
           var card = state.cards[shop];
           if (card) showProgress(card, run);
           var previous = (state.shops[shop] || {}).lastRun || {};
-          if (run.status !== "RUNNING" || previous.status !== run.status || previous.id !== run.id) soon();
+          if (run.status !== "RUNNING" || previous.status !== run.status || previous.id !== run.id) {
+            soon(run.status !== "RUNNING");
+          }
         },
         error: function () { delete state.progress[shop]; },
         // Without later runs to follow the subscription ends with its run; a re-sync follows again.
-        complete: function () { delete state.progress[shop]; soon(); },
+        complete: function () { delete state.progress[shop]; soon(true); },
       }
     );
     state.progress[shop] = stop;
   }
 
-  function soon() {
+  function soon(runEnded) {
+    state.catalogsStale = state.catalogsStale || !!runEnded;
     clearTimeout(state.refreshTimer);
-    state.refreshTimer = setTimeout(function () { loadShops(); loadNotifications(); }, 300);
+    state.refreshTimer = setTimeout(function () {
+      loadShops();
+      loadNotifications();
+      if (state.catalogsStale) { state.catalogsStale = false; loadCatalogs(true); }  // counts, items
+    }, 300);
   }
 
   // -- shops -----------------------------------------------------------------------------------
@@ -433,7 +440,7 @@
 
   // -- catalog browser -------------------------------------------------------------------------
 
-  function loadCatalogs() {
+  function loadCatalogs(keepPage) {
     return gql("query Catalogs { catalogs { name storeName itemCount } }").then(function (data) {
       state.catalogs = data.catalogs;
       var select = $("#f-catalog");
@@ -441,8 +448,9 @@
       select.replaceChildren.apply(select, data.catalogs.map(function (c) {
         return make("option", { value: c.name, text: c.storeName + " · " + c.name + " · " + number(c.itemCount) + " items" });
       }));
-      if (current && data.catalogs.some(function (c) { return c.name === current; })) select.value = current;
-      resetPages();
+      var kept = current && data.catalogs.some(function (c) { return c.name === current; });
+      if (kept) select.value = current;
+      if (!(keepPage && kept)) resetPages();
       loadItems();
       loadAlerts();
     }).catch(report());
