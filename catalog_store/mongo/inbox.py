@@ -1,0 +1,163 @@
+"""The webhook inbox on MongoDB (rules in catalog_store.inbox; indexes in catalog_store.mongo.indexes).
+
+Collections:
+- `inbox`: one document per delivery, `_id` = "<shop>/<webhook id>" (a random id without one), so
+  the insert itself is the dedupe: a second delivery of an id collides with the first. A done entry
+  loses its body and gets `expires_at` (48 h): the TTL index forgets it then. Pending entries have no
+  `expires_at`, so the TTL monitor never touches them.
+- `inbox_counters`: one per shop (`_id`), the outcome counters every process reports.
+
+Durability: `inbox_put` returns once the server acknowledged the insert with the client's write
+concern (the URI's `w`, else the server default: `w:1` on a standalone). A replica set must have the
+entry on a majority before Shopify is told 200 (else a failover can roll it back), so on a replica set
+or a sharded cluster whose URI sets no `w`, the inbox writes with `w:"majority"`.
+
+A claim is three round trips: the oldest claimable entry names the shop; up to `limit` claimable
+entries of that shop are selected; one `update_many` guarded by "still claimable" takes them with a
+fresh claim token, and the entries carrying that token are the ones won. Concurrent claimers can
+each win a part of the selection, never the same entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import Binary
+from pymongo import ASCENDING, WriteConcern
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from catalog_store.inbox import (
+    DEDUPE_TTL,
+    InboxDelivery,
+    InboxEntry,
+    InboxLane,
+    InboxStatus,
+    check_claim,
+    entry_key,
+)
+
+Document = dict[str, Any]
+
+PENDING, DONE = "pending", "done"
+
+async def inbox_write_concern(db: AsyncDatabase[Document]) -> WriteConcern | None:
+    """`w:"majority"` for a replica set or sharded cluster whose URI sets no `w`; None (the client's
+    own) otherwise."""
+    if "w" in db.client.write_concern.document:
+        return None
+    hello: Document = await db.command("hello")
+    if hello.get("setName") or hello.get("msg") == "isdbgrid":
+        return WriteConcern("majority")
+    return None
+
+
+def _delivery(doc: Document) -> InboxDelivery:
+    return InboxDelivery(shop_domain=doc["shop"], topic=doc["topic"], webhook_id=doc.get("webhook_id"),
+                         body=bytes(doc["body"]), triggered_at=doc.get("triggered_at"),
+                         received_at=doc["received_at"], lane=InboxLane(doc["lane"]))
+
+
+class MongoInbox:
+    def __init__(self, db: AsyncDatabase[Document], now: Callable[[], datetime],
+                 write_concern: WriteConcern | None = None) -> None:
+        self._entries: AsyncCollection[Document] = db.get_collection("inbox", write_concern=write_concern)
+        self._counters: AsyncCollection[Document] = db.get_collection("inbox_counters", write_concern=write_concern)
+        self._now = now
+
+    async def put(self, delivery: InboxDelivery) -> bool:
+        now = self._now()
+        key = uuid.uuid4().hex if delivery.webhook_id is None else entry_key(delivery.shop_domain, delivery.webhook_id)
+        doc: Document = {
+            "_id": key, "shop": delivery.shop_domain, "topic": delivery.topic, "webhook_id": delivery.webhook_id,
+            "body": Binary(delivery.body), "triggered_at": delivery.triggered_at,
+            "received_at": delivery.received_at, "lane": str(delivery.lane), "state": PENDING,
+            "available_at": now, "owner": None, "attempts": 0,
+        }
+        try:
+            await self._entries.insert_one(doc)
+        except DuplicateKeyError:
+            # Kept while pending and for DEDUPE_TTL once done; a done entry past it that the TTL
+            # monitor has not removed yet (it runs once a minute) is replaced by this delivery.
+            result = await self._entries.replace_one(
+                {"_id": key, "state": DONE, "expires_at": {"$lte": now}}, doc)
+            return result.modified_count == 1
+        return True
+
+    async def claim(self, lane: InboxLane, owner: str, limit: int, ttl_seconds: float) -> list[InboxEntry]:
+        check_claim(limit, ttl_seconds)
+        now = self._now()
+        claimable: Document = {"state": PENDING, "lane": str(lane), "available_at": {"$lte": now}}
+        first = await self._entries.find_one(claimable, {"shop": 1}, sort=[("received_at", ASCENDING)])
+        if first is None:
+            return []
+        of_shop = {**claimable, "shop": first["shop"]}
+        ids = [d["_id"] async for d in self._entries.find(of_shop, {"_id": 1}).sort(
+            [("received_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)]
+        token = uuid.uuid4().hex
+        await self._entries.update_many(
+            {"_id": {"$in": ids}, "state": PENDING, "available_at": {"$lte": now}},
+            {"$set": {"owner": owner, "claim": token, "available_at": now + timedelta(seconds=ttl_seconds)}})
+        won = [d async for d in self._entries.find({"_id": {"$in": ids}, "claim": token}).sort(
+            [("received_at", ASCENDING), ("_id", ASCENDING)])]
+        return [InboxEntry(d["_id"], _delivery(d), int(d.get("attempts", 0))) for d in won]
+
+    async def _finish(self, owner: str, ids: Sequence[str], now: datetime) -> int:
+        if not ids:
+            return 0
+        result = await self._entries.update_many(
+            {"_id": {"$in": list(dict.fromkeys(ids))}, "state": PENDING, "owner": owner},
+            {"$set": {"state": DONE, "expires_at": now + DEDUPE_TTL}, "$unset": {"body": ""}})
+        return result.modified_count
+
+    async def done(self, owner: str, applied: Sequence[str], failed: Sequence[str]) -> int:
+        """Marks the entries done, then counts them (a crash between the two loses the counts of
+        this call, never an entry)."""
+        now = self._now()
+        by_shop: dict[str, tuple[list[str], list[str]]] = {}
+        was_applied = set(applied)
+        async for doc in self._entries.find({"_id": {"$in": [*applied, *failed]}, "state": PENDING, "owner": owner},
+                                            {"shop": 1}):
+            ok, bad = by_shop.setdefault(doc["shop"], ([], []))
+            (ok if doc["_id"] in was_applied else bad).append(doc["_id"])
+        finished = 0
+        for shop, (ok, bad) in by_shop.items():
+            applied_now = await self._finish(owner, ok, now)
+            failed_now = await self._finish(owner, bad, now)
+            finished += applied_now + failed_now
+            change: Document = {"$inc": {"applied": applied_now, "failed": failed_now}}
+            if applied_now:
+                change["$max"] = {"last_applied_at": now}
+            if applied_now or failed_now:
+                await self._counters.update_one({"_id": shop}, change, upsert=True)
+        return finished
+
+    async def release(self, owner: str, ids: Sequence[str], retry_in: float | None) -> int:
+        now = self._now()
+        change: Document = {"$set": {"owner": None, "claim": None, "available_at": now}}
+        if retry_in is not None:
+            change = {"$set": {"owner": None, "claim": None, "available_at": now + timedelta(seconds=retry_in)},
+                      "$inc": {"attempts": 1}}
+        result = await self._entries.update_many(
+            {"_id": {"$in": list(dict.fromkeys(ids))}, "state": PENDING, "owner": owner}, change)
+        return result.modified_count
+
+    async def drop_shop(self, shop_domain: str) -> int:
+        result = await self._entries.delete_many({"shop": shop_domain, "state": PENDING})
+        await self._counters.delete_one({"_id": shop_domain})
+        return result.deleted_count
+
+    async def status(self, shop_domain: str) -> InboxStatus:
+        pending = {"shop": shop_domain, "state": PENDING}
+        backlog = await self._entries.count_documents(pending)
+        oldest = None
+        if backlog:
+            first = await self._entries.find_one(pending, {"received_at": 1}, sort=[("received_at", ASCENDING)])
+            oldest = None if first is None else first["received_at"]
+        counters = await self._counters.find_one({"_id": shop_domain}) or {}
+        return InboxStatus(backlog, oldest, int(counters.get("applied", 0)), int(counters.get("failed", 0)),
+                           counters.get("last_applied_at"))
