@@ -388,6 +388,9 @@ class MemoryCatalogStore:
     async def inbox_claim(self, lane: InboxLane, owner: str, limit: int, ttl_seconds: float) -> list[InboxEntry]:
         return self._inbox.claim(lane, owner, limit, ttl_seconds)
 
+    async def inbox_renew(self, owner: str, entry_ids: Sequence[str], ttl_seconds: float) -> int:
+        return self._inbox.renew(owner, entry_ids, ttl_seconds)
+
     async def inbox_done(self, owner: str, applied: Sequence[str], failed: Sequence[str] = ()) -> int:
         return self._inbox.done(owner, applied, failed)
 

@@ -77,6 +77,13 @@ class MemoryInbox:
         """The entries still held by `owner` (an expired claim nobody took since still is)."""
         return [key for key in dict.fromkeys(ids) if (e := self._pending.get(key)) is not None and e.owner == owner]
 
+    def renew(self, owner: str, ids: Sequence[str], ttl_seconds: float) -> int:
+        check_claim(1, ttl_seconds)
+        held = self._held(owner, ids)
+        for key in held:
+            self._pending[key].available_at = self.now() + timedelta(seconds=ttl_seconds)
+        return len(held)
+
     def done(self, owner: str, applied: Sequence[str], failed: Sequence[str]) -> int:
         now = self.now()
         finished = 0

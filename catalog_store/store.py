@@ -199,6 +199,10 @@ class CatalogStore(Protocol):
         longest), oldest first, for `ttl_seconds`; after that they are claimable by anyone again.
         An entry is never held by two claims. ValueError unless limit >= 1 and ttl_seconds > 0."""
 
+    async def inbox_renew(self, owner: str, entry_ids: Sequence[str], ttl_seconds: float) -> int:
+        """Extend `owner`'s claims of these entries to `ttl_seconds` from now (a long batch keeps
+        them). Returns the number still held and extended."""
+
     async def inbox_done(self, owner: str, applied: Sequence[str], failed: Sequence[str] = ()) -> int:
         """Finish entries `owner` still holds: removed from the backlog (their ids kept for dedupe),
         counted per shop as applied (and lastAppliedAt) or failed. Returns the number finished."""

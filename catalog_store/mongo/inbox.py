@@ -106,6 +106,13 @@ class MongoInbox:
             [("received_at", ASCENDING), ("_id", ASCENDING)])]
         return [InboxEntry(d["_id"], _delivery(d), int(d.get("attempts", 0))) for d in won]
 
+    async def renew(self, owner: str, ids: Sequence[str], ttl_seconds: float) -> int:
+        check_claim(1, ttl_seconds)
+        result = await self._entries.update_many(
+            {"_id": {"$in": list(dict.fromkeys(ids))}, "state": PENDING, "owner": owner},
+            {"$set": {"available_at": self._now() + timedelta(seconds=ttl_seconds)}})
+        return result.matched_count
+
     async def _finish(self, owner: str, ids: Sequence[str], now: datetime) -> int:
         if not ids:
             return 0

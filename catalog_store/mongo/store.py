@@ -492,6 +492,10 @@ class MongoCatalogStore:
         return await self._inbox.claim(lane, owner, limit, ttl_seconds)
 
     @_translated
+    async def inbox_renew(self, owner: str, entry_ids: Sequence[str], ttl_seconds: float) -> int:
+        return await self._inbox.renew(owner, entry_ids, ttl_seconds)
+
+    @_translated
     async def inbox_done(self, owner: str, applied: Sequence[str], failed: Sequence[str] = ()) -> int:
         return await self._inbox.done(owner, applied, failed)
 

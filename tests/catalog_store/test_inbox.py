@@ -98,6 +98,19 @@ async def test_an_expired_claim_returns_to_other_workers(store: CatalogStore, cl
     assert (await store.inbox_status(SHOP)).applied_total == 1
 
 
+async def test_a_renewed_claim_is_kept_past_its_first_expiry(store: CatalogStore, clock: Clock) -> None:
+    await store.inbox_put(delivery(clock, "w-1"))
+    [held] = await store.inbox_claim(InboxLane.DIRECT, "slow", 10, 30)
+    clock.advance(20)
+    assert await store.inbox_renew("slow", [held.id], 30) == 1
+    clock.advance(20)  # 40 s after the claim, 20 s after the renewal
+    assert await store.inbox_claim(InboxLane.DIRECT, "other", 10, 30) == []
+    assert await store.inbox_renew("other", [held.id], 30) == 0
+    clock.advance(11)
+    assert [e.id for e in await store.inbox_claim(InboxLane.DIRECT, "other", 10, 30)] == [held.id]
+    assert await store.inbox_renew("slow", [held.id], 30) == 0  # lost: another worker holds it
+
+
 async def test_release_and_retry_with_backoff_count_failed_attempts(store: CatalogStore, clock: Clock) -> None:
     await store.inbox_put(delivery(clock, "w-1"))
     [entry] = await store.inbox_claim(InboxLane.DIRECT, "w", 10, 30)
