@@ -30,10 +30,10 @@ from catalog_store.documents import (
 )
 from catalog_store.errors import StoreError, UnknownCatalog
 from catalog_store.filters import CheckedFilter, check_filter, cursor, page_size
-from catalog_store.items import CatalogItem
 from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
-from catalog_store.memory_inbox import MemoryInbox
+from catalog_store.items import CatalogItem
 from catalog_store.memory_catalog import MemoryCatalog, index_ids, matches
+from catalog_store.memory_inbox import MemoryInbox
 from catalog_store.models import (
     CatalogInfo,
     ItemFilter,
@@ -50,6 +50,7 @@ from catalog_store.writes import (
     PreparedItem,
     plan_writes,
 )
+
 
 class MemoryCatalogStore:
     """CatalogStore in process memory; `clock` (UTC now) is injectable for tests."""

@@ -28,6 +28,10 @@ DEFAULT_LEASE_TTL = 60
 MAX_LEASE_TTL = 3600
 DEFAULT_INGEST_BATCH_SIZE = 1000
 MAX_INGEST_BATCH_SIZE = 10_000
+DEFAULT_REALTIME_LAG_ALERT = 60.0
+DEFAULT_WEBHOOK_WORKERS = 4
+MAX_WEBHOOK_WORKERS = 64
+DEFAULT_WEBHOOK_CLAIM_TTL = 60.0
 MIN_TOKEN_LENGTH = 16
 # Cross-origin WebSocket handshakes accepted when GATEWAY_ALLOWED_ORIGINS is unset (any port).
 LOCAL_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -73,6 +77,12 @@ class Settings:
     lease_ttl_seconds: int = DEFAULT_LEASE_TTL
     # Items per write of a full sync (a few batches are held in memory, see bulk.mapping.assemble).
     ingest_batch_size: int = DEFAULT_INGEST_BATCH_SIZE
+    # Webhooks: lag beyond which a shop is unhealthy (and notified); workers per inbox lane in this
+    # process (0: it only takes deliveries in, others apply them); how long a worker's claim lasts
+    # unrenewed (a killed process's deliveries are applied by another one after it).
+    realtime_lag_alert_seconds: float = DEFAULT_REALTIME_LAG_ALERT
+    webhook_workers: int = DEFAULT_WEBHOOK_WORKERS
+    webhook_claim_ttl_seconds: float = DEFAULT_WEBHOOK_CLAIM_TTL
 
     @property
     def effective_public_url(self) -> str:
@@ -199,6 +209,15 @@ class _Reader:
             "GATEWAY_INGEST_BATCH_SIZE", DEFAULT_INGEST_BATCH_SIZE, 1, MAX_INGEST_BATCH_SIZE,
             f"a number of items between 1 and {MAX_INGEST_BATCH_SIZE} (e.g. {DEFAULT_INGEST_BATCH_SIZE})",
         )
+        lag_alert = self.seconds("REALTIME_LAG_ALERT_SECONDS", DEFAULT_REALTIME_LAG_ALERT, 0.1, 86_400,
+                                 "seconds between 0.1 and 86400 (default 60)")
+        webhook_workers = self.integer(
+            "GATEWAY_WEBHOOK_WORKERS", DEFAULT_WEBHOOK_WORKERS, 0, MAX_WEBHOOK_WORKERS,
+            f"a number of workers per webhook lane between 0 and {MAX_WEBHOOK_WORKERS} (default "
+            f"{DEFAULT_WEBHOOK_WORKERS}; 0: this process only stores deliveries, others apply them)",
+        )
+        claim_ttl = self.seconds("GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS", DEFAULT_WEBHOOK_CLAIM_TTL, 1, 3600,
+                                 "seconds between 1 and 3600 (default 60)")
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -222,6 +241,9 @@ class _Reader:
             body_timeout=body_timeout,
             lease_ttl_seconds=lease_ttl,
             ingest_batch_size=batch_size,
+            realtime_lag_alert_seconds=lag_alert,
+            webhook_workers=webhook_workers,
+            webhook_claim_ttl_seconds=claim_ttl,
         )
 
     def public_url(self) -> str | None:

@@ -49,6 +49,7 @@ from catalog_store.documents import (
 )
 from catalog_store.errors import StoreError, StoreUnavailable, UnknownCatalog
 from catalog_store.filters import check_filter, cursor, page_size
+from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.items import CatalogItem
 from catalog_store.models import (
     CatalogInfo,
@@ -60,7 +61,6 @@ from catalog_store.models import (
     WriteResult,
     utcnow,
 )
-from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.mongo.feed import MongoChangeFeed
 from catalog_store.mongo.inbox import MongoInbox, inbox_write_concern
 from catalog_store.mongo.indexes import INDEXES, filter_query, index_for

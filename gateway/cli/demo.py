@@ -11,14 +11,18 @@ import random
 import secrets
 import socket
 import sys
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from catalog_store.items import Identifier
 from gateway.settings import Settings
 
+if TYPE_CHECKING:
+    from gateway.wiring import Gateway
+
 DEMO_SHOP = "demo.myshopify.com"
 DEMO_STORE_NAME = "Demo Store"
 CHANGES_PER_STEP = 4
+REALTIME_EVERY = 10.0  # seconds between the realtime status lines
 DEMO_BULK_SECONDS = 3.0  # the bulk operation runs long enough to watch its progress
 
 
@@ -72,6 +76,7 @@ async def demo(args: argparse.Namespace) -> None:
     await emulator.start()
     server: uvicorn.Server | None = None
     changer_task: asyncio.Task[None] | None = None
+    status_task: asyncio.Task[None] | None = None
     sock = socket.create_server((args.host, args.port))  # bound first: port 0 becomes a real port
     port = sock.getsockname()[1]
     base = f"http://{args.host}:{port}"
@@ -110,12 +115,14 @@ async def demo(args: argparse.Namespace) -> None:
             flush=True,
         )
         changer_task = asyncio.create_task(_keep_changing(shop, random.Random(args.seed), args.change_every))
+        status_task = asyncio.create_task(_print_realtime(gateway, REALTIME_EVERY))
         await serving
     finally:
-        if changer_task is not None:
-            changer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await changer_task
+        for task in (changer_task, status_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if server is not None:
             server.should_exit = True
         sock.close()
@@ -127,3 +134,13 @@ async def _keep_changing(shop: ChangingShop, rng: random.Random, every: float) -
         await asyncio.sleep(every)
         for line in change_store(shop, rng):
             print(f"  store change: {line}", flush=True)
+
+
+async def _print_realtime(gateway: Gateway, every: float) -> None:
+    """The webhook path's health, one line every `every` seconds (what ShopifySync.realtime answers)."""
+    from bulk.webhooks.realtime import realtime_status, status_line
+
+    while True:
+        await asyncio.sleep(every)
+        figures = await realtime_status(gateway.store, DEMO_SHOP, gateway.settings.realtime_lag_alert_seconds)
+        print(f"  realtime: {status_line(figures)}", flush=True)
