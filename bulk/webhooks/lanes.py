@@ -211,16 +211,30 @@ class LaneWorkers:
             log.error("webhook %s not applied after %d attempts: %s. %s", _where(entry), attempts, exc, fix)
         else:
             log.error("webhook %s not applied: unexpected error", _where(entry), exc_info=exc)
-        try:
-            subject = subject_of(stored.topic, decode_payload(stored.body))
-        except InvalidWebhookPayload:
-            subject = "an unreadable payload"
+        subject = await self._subject(entry)
         with contextlib.suppress(Exception):  # the failure is counted and logged; the notice is best effort
             await self.notifier.notify(
                 stored.shop_domain, NotificationLevel.ERROR, "Shopify change not applied",
                 f"A Shopify {stored.topic} webhook for {subject} (webhook {stored.webhook_id}) could not be "
                 f"applied after {attempts} attempt(s): {exc}.\nHow to fix: {fix} The next change of this "
                 "product, the periodic reconciliation or a re-sync brings the catalog up to date.")
+
+    async def _subject(self, entry: InboxEntry) -> str:
+        """The product a failed delivery is about (an inventory item's product looked up in the catalog)."""
+        stored = entry.delivery
+        try:
+            payload = decode_payload(stored.body)
+        except InvalidWebhookPayload:
+            return "an unreadable payload"
+        subject = subject_of(stored.topic, payload)
+        if stored.topic.startswith("inventory_levels/"):
+            with contextlib.suppress(Exception):  # the inventory item is named instead
+                config = await self.store.get_sync(stored.shop_domain)
+                known = [] if config is None else await self.store.find_by_inventory_item(
+                    config.catalog_name, str(payload.get("inventory_item_id")))
+                if known:
+                    subject = f"product {known[0].shopify_product_id} ({subject})"
+        return subject
 
     @property
     def idle(self) -> bool:
