@@ -153,12 +153,13 @@ class LaneWorkers:
                 for entry, outcome in zip(entries, outcomes, strict=True):
                     self.stats[outcome.value] += 1
                     applied.append(entry.id)
-        else:
-            await self._one_by_one(entries, applied, failures)
+        else:  # each its own product write: together (the applier serialises writes of one product)
+            await self._one_by_one(entries, applied, failures, together=True)
         await self._finish(worker, applied, failures)
 
-    async def _one_by_one(self, entries: Sequence[InboxEntry], applied: list[str], failures: list[_Failure]) -> None:
-        for entry in entries:
+    async def _one_by_one(self, entries: Sequence[InboxEntry], applied: list[str], failures: list[_Failure],
+                          *, together: bool = False) -> None:
+        async def apply(entry: InboxEntry) -> None:
             try:
                 outcome: Outcome = await self.applier.apply(delivery_of(entry))
             except Exception as exc:
@@ -166,6 +167,12 @@ class LaneWorkers:
             else:
                 self.stats[outcome.value] += 1
                 applied.append(entry.id)
+
+        if together:
+            await asyncio.gather(*(apply(entry) for entry in entries))
+        else:
+            for entry in entries:
+                await apply(entry)
 
     async def _finish(self, worker: str, applied: list[str], failures: list[_Failure]) -> None:
         failed: list[_Failure] = []
