@@ -18,7 +18,11 @@ import aiohttp
 import pytest
 from pymongo import AsyncMongoClient
 
-from bulk.webhooks.processor import ProcessorSettings, WebhookProcessor
+from bulk.full_sync.service import SyncService, SyncSettings
+from bulk.notifications import NoEmail, Notifier
+from bulk.progress import Broadcaster
+from bulk.webhooks.processor import Outcome, ProcessorSettings, SubmitResult, WebhookDelivery, WebhookProcessor
+from catalog_store.inbox import InboxLane
 from catalog_store.memory import MemoryCatalogStore
 from catalog_store.mongo.store import MongoCatalogStore
 from catalog_store.store import CatalogStore
@@ -206,3 +210,35 @@ async def test_disabling_during_a_backlog_drops_it_in_one_info_line(
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
         status = await store.inbox_status(SHOP)
         assert (status.backlog, status.applied_total, status.failed_total) == (0, 0, 0)
+
+
+async def test_close_leaves_unapplied_deliveries_in_the_inbox_and_gives_their_claims_back(
+    store: CatalogStore,
+) -> None:
+    await store.start()
+    sync = SyncService(store, settings=SyncSettings(), notifier=Notifier(store, NoEmail(), Broadcaster()))
+    processor = WebhookProcessor(store, sync, settings=ProcessorSettings(workers=1, read_workers=0, drain_timeout=0.2,
+                                                                        reconcile_interval=None))
+    entered, never = asyncio.Event(), asyncio.Event()
+
+    async def stuck(delivery: WebhookDelivery) -> Outcome:
+        entered.set()
+        await never.wait()
+        raise AssertionError("not reached")
+
+    processor.applier.apply = stuck  # type: ignore[method-assign]
+    await processor.start()
+    try:
+        for n in range(3):
+            result = await processor.submit(WebhookDelivery("products/delete", SHOP, {"id": 8000000000000 + n},
+                                                            f"close-{n}"))
+            assert result is SubmitResult.ACCEPTED
+        await asyncio.wait_for(entered.wait(), DEADLINE)  # the worker holds them
+    finally:
+        await processor.close()
+    assert await processor.submit(WebhookDelivery("products/delete", SHOP, {"id": 1}, "late")) is SubmitResult.CLOSED
+    assert (await store.inbox_status(SHOP)).backlog == 3
+    taken = await store.inbox_claim(InboxLane.DIRECT, "next-process", 10, 60)  # at once: not after the claim TTL
+    assert sorted(e.delivery.webhook_id or "" for e in taken) == ["close-0", "close-1", "close-2"]
+    assert all(e.attempts == 0 for e in taken)
+    await store.close()
