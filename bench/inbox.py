@@ -25,15 +25,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from bench.ingest import mongo_server
 from catalog_store.mongo.store import MongoCatalogStore
 from shopify_emulator import Delivery, Emulator
+from tests.gateway.test_scale_out import webhook_edge  # the emulator sends there; this run posts them itself
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP = "bench-inbox.myshopify.com"
@@ -44,26 +43,6 @@ ADMIN = "bench-inbox-admin-token-0123456789"
 REALTIME = "query($s: String!) { shopifySync(shopDomain: $s) { status realtime { backlog appliedTotal failedTotal } } }"
 ENABLE = ('mutation($s: String!, $t: String!) { enableShopifySync(input: {shopDomain: $s, accessToken: $t, '
           'identifier: SHOPIFY_VARIANT_ID}) { status } }')
-
-
-@contextlib.asynccontextmanager
-async def edge() -> AsyncIterator[str]:
-    """Where the emulator sends its webhooks: answers 200, keeps nothing (the bench posts them)."""
-    async def accept(request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response({})
-
-    app = web.Application()
-    app.router.add_post("/webhooks/shopify", accept)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def free_port() -> int:
@@ -132,7 +111,7 @@ async def run(deliveries: int, concurrency: int, uri: str) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     servers: list[Serve] = []
     try:
-        async with edge() as edge_url, aiohttp.ClientSession() as http:
+        async with webhook_edge() as edge_url, aiohttp.ClientSession() as http:
             env = {"MONGODB_URI": uri, "MONGODB_DATABASE": database, "GATEWAY_ADMIN_TOKEN": ADMIN,
                    "SHOPIFY_API_SECRET": SECRET, "SHOPIFY_ADMIN_API_URL": emulator.admin_api_url_template,
                    "GATEWAY_PUBLIC_URL": edge_url, "GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS": "5"}

@@ -11,17 +11,14 @@ killed with SIGKILL.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
-from pymongo import AsyncMongoClient
 
 from catalog_store.mongo.store import MongoCatalogStore
 from shopify_emulator import Delivery, Emulator
+from tests.gateway import test_scale_out
 from tests.gateway.e2e import ENABLE, SYNC
 from tests.gateway.harness import ADMIN_TOKEN, READ_TOKEN
 from tests.gateway.processes import GatewayProcess, gateway_processes
@@ -34,18 +31,8 @@ CATALOG = "shopify_crash-store"
 PRICE_CHANGES = 40
 INVENTORY_CHANGES = 8
 CLAIM_TTL = 3  # seconds (GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS)
+database = test_scale_out.database  # the fixture: a fresh database name, dropped afterwards
 REALTIME = "query($s: String!) { shopifySync(shopDomain: $s) { realtime { backlog appliedTotal failedTotal } } }"
-
-
-@pytest.fixture
-async def database(mongodb_uri: str) -> AsyncIterator[str]:
-    name = f"test_crash_{uuid.uuid4().hex[:12]}"
-    yield name
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
-    try:
-        await client.drop_database(name)
-    finally:
-        await client.close()
 
 
 async def post(http: aiohttp.ClientSession, gateway: GatewayProcess, delivery: Delivery) -> str:

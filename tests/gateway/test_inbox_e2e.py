@@ -10,27 +10,26 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
-from pymongo import AsyncMongoClient
 
 from bulk.full_sync.service import SyncService, SyncSettings
 from bulk.notifications import NoEmail, Notifier
 from bulk.progress import Broadcaster
 from bulk.webhooks.processor import Outcome, ProcessorSettings, SubmitResult, WebhookDelivery, WebhookProcessor
 from catalog_store.inbox import InboxLane
-from catalog_store.memory import MemoryCatalogStore
-from catalog_store.mongo.store import MongoCatalogStore
 from catalog_store.store import CatalogStore
 from gateway.settings import Settings
 from shopify_emulator import Emulator
 from shopify_emulator.shop import EmulatedShop
+from tests.gateway import test_webhooks_e2e
 from tests.gateway.e2e import NOTIFICATIONS, enable, wait_finished
 from tests.gateway.harness import ADMIN_TOKEN, READ_TOKEN, Running, serve_gateway
+from tests.gateway.test_scale_out import eventually
 
 SECRET = "whsec_inbox_e2e"
 SHOP = "inbox-store.myshopify.com"
@@ -48,19 +47,9 @@ query($shop: String!) {
 }"""
 DISABLE = "mutation($s: String!) { disableShopifySync(shopDomain: $s) { itemsDeleted } }"
 
-T = TypeVar("T")
 
 
-async def eventually(read: Callable[[], Awaitable[T]], check: Callable[[T], bool], what: str) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while True:
-        value = await read()
-        if check(value):
-            return value
-        if loop.time() > deadline:
-            pytest.fail(f"{what}: still {value!r:.1500} after {DEADLINE:.0f} s")
-        await asyncio.sleep(0.05)
+store = test_webhooks_e2e.store  # the fixture: a store of each kind, not started (the gateway starts it)
 
 
 @dataclass
@@ -94,22 +83,6 @@ class Intake:
             yield processor
         finally:
             await processor.close()
-
-
-@pytest.fixture(params=["memory", "mongo"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[CatalogStore]:
-    """A store of each kind, not started: the gateway starts and closes it."""
-    if request.param == "memory":
-        yield MemoryCatalogStore()
-        return
-    uri: str = request.getfixturevalue("mongodb_uri")
-    name = f"test_inbox_{uuid.uuid4().hex[:12]}"
-    yield MongoCatalogStore(uri, name)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
-    try:
-        await client.drop_database(name)
-    finally:
-        await client.close()
 
 
 @contextlib.asynccontextmanager
