@@ -128,6 +128,8 @@ class LaneWorkers:
             renewing = asyncio.create_task(self._renew(worker))
             try:
                 await self._run(worker, entries)
+            except Exception:  # a bug, not a delivery's failure: the claims expire, another attempt follows
+                log.exception("webhook %s worker: %d claimed deliveries not finished", self.lane, len(entries))
             finally:  # cancelled (close): the claims stay in `held` for release_held
                 renewing.cancel()
                 self.busy -= 1
