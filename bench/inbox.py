@@ -28,9 +28,11 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+from cryptography.fernet import Fernet
 
 from bench.ingest import mongo_server
 from catalog_store.mongo.store import MongoCatalogStore
+from catalog_store.token_cipher import TokenCipher
 from shopify_emulator import Delivery, Emulator
 from tests.gateway.test_scale_out import webhook_edge  # the emulator sends there; this run posts them itself
 
@@ -105,7 +107,8 @@ async def run(deliveries: int, concurrency: int, uri: str) -> None:
     emulator = Emulator(SECRET, bulk_duration=0.0)
     shop = emulator.add_shop(SHOP, access_token=TOKEN, variants=deliveries, seed=4, name="Bench Inbox")
     await emulator.start()
-    store = MongoCatalogStore(uri, database)
+    key = Fernet.generate_key().decode()
+    store = MongoCatalogStore(uri, database, cipher=TokenCipher([key]))
     await store.start()
     log = ROOT / ".cache" / "bench" / "inbox-gateway.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +117,8 @@ async def run(deliveries: int, concurrency: int, uri: str) -> None:
         async with webhook_edge() as edge_url, aiohttp.ClientSession() as http:
             env = {"MONGODB_URI": uri, "MONGODB_DATABASE": database, "GATEWAY_ADMIN_TOKEN": ADMIN,
                    "SHOPIFY_API_SECRET": SECRET, "SHOPIFY_ADMIN_API_URL": emulator.admin_api_url_template,
-                   "GATEWAY_PUBLIC_URL": edge_url, "GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS": "5"}
+                   "GATEWAY_PUBLIC_URL": edge_url, "GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS": "5",
+                   "GATEWAY_SECRET_KEY": key}
             first = Serve({**env, "GATEWAY_WEBHOOK_WORKERS": "1"}, log)
             servers.append(first)
             await first.healthy(http)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from strawberry.http.websocket_origin import normalize_allowed_origins
 
+from catalog_store.token_cipher import KEY_HINT, parse_keys
 from gateway.errors import SettingsError
 
 DEFAULT_DATABASE = "catalog_gateway"
@@ -83,6 +84,8 @@ class Settings:
     realtime_lag_alert_seconds: float = DEFAULT_REALTIME_LAG_ALERT
     webhook_workers: int = DEFAULT_WEBHOOK_WORKERS
     webhook_claim_ttl_seconds: float = DEFAULT_WEBHOOK_CLAIM_TTL
+    # -- access tokens at rest: GATEWAY_SECRET_KEY (the first key writes, a second one only reads) --
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def effective_public_url(self) -> str:
@@ -218,6 +221,7 @@ class _Reader:
         )
         claim_ttl = self.seconds("GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS", DEFAULT_WEBHOOK_CLAIM_TTL, 1, 3600,
                                  "seconds between 1 and 3600 (default 60)")
+        secret_keys = self.secret_keys(required=mongodb_uri is not None and not self.problems_about("MONGODB_URI"))
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -244,7 +248,25 @@ class _Reader:
             realtime_lag_alert_seconds=lag_alert,
             webhook_workers=webhook_workers,
             webhook_claim_ttl_seconds=claim_ttl,
+            secret_keys=secret_keys,
         )
+
+    def problems_about(self, name: str) -> bool:
+        return any(problem.startswith(name) for problem in self.problems)
+
+    def secret_keys(self, *, required: bool) -> tuple[str, ...]:
+        """GATEWAY_SECRET_KEY: required with MongoDB, where it seals the Shopify access tokens."""
+        raw = self.get("GATEWAY_SECRET_KEY")
+        if raw is None:
+            if required:
+                self.problems.append("GATEWAY_SECRET_KEY is not set: with MONGODB_URI it is required (it encrypts "
+                                     f"the Shopify access tokens stored in MongoDB); {KEY_HINT}.")
+            return ()
+        try:
+            return parse_keys(raw)
+        except ValueError as exc:
+            self.problems.append(str(exc))
+            return ()
 
     def public_url(self) -> str | None:
         raw = self.get("GATEWAY_PUBLIC_URL")

@@ -23,6 +23,7 @@ from tests.gateway.e2e import ENABLE, SYNC
 from tests.gateway.harness import ADMIN_TOKEN, READ_TOKEN
 from tests.gateway.processes import GatewayProcess, gateway_processes
 from tests.gateway.test_scale_out import captured, eventually, webhook_edge
+from tests.keys import TEST_CIPHER, TEST_SECRET_KEY
 
 SHOP = "crash-store.myshopify.com"
 SHOP_TOKEN = "shpat_inbox_crash_token"
@@ -50,14 +51,14 @@ async def test_deliveries_answered_200_survive_kill_9_and_are_applied_once(
     emulator = Emulator(api_secret=SECRET, bulk_duration=0.2, webhook_retry_delays=(0.05,))
     shop = emulator.add_shop(SHOP, access_token=SHOP_TOKEN, variants=60, seed=9, name="Crash Store")
     await emulator.start()
-    store = MongoCatalogStore(mongodb_uri, database)  # the test's own reader of the shared database
+    store = MongoCatalogStore(mongodb_uri, database, cipher=TEST_CIPHER)  # the test's own reader of the database
     await store.start()
     try:
         async with webhook_edge() as edge_url, aiohttp.ClientSession() as http:
             env = {"MONGODB_URI": mongodb_uri, "MONGODB_DATABASE": database, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
                    "GATEWAY_READ_TOKEN": READ_TOKEN, "SHOPIFY_API_SECRET": SECRET,
                    "SHOPIFY_ADMIN_API_URL": emulator.admin_api_url_template, "GATEWAY_PUBLIC_URL": edge_url,
-                   "GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS": str(CLAIM_TTL)}
+                   "GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS": str(CLAIM_TTL), "GATEWAY_SECRET_KEY": TEST_SECRET_KEY}
             # 1. Intake only: every delivery answered 200, then SIGKILL.
             async with gateway_processes(["intake"], {**env, "GATEWAY_WEBHOOK_WORKERS": "0"}, tmp_path) as [intake]:
                 await intake.query(ENABLE, {"input": {"shopDomain": SHOP, "accessToken": SHOP_TOKEN,
