@@ -5,7 +5,10 @@ Collections:
   the insert itself is the dedupe: a second delivery of an id collides with the first. A done entry
   loses its body and gets `expires_at` (48 h): the TTL index forgets it then. Pending entries have no
   `expires_at`, so the TTL monitor never touches them.
-- `inbox_counters`: one per shop (`_id`), the outcome counters every process reports.
+- `inbox_counters`: one per shop (`_id`), the outcome counters every process reports. `done` marks
+  its entries with a fresh tally token, then adds the tally to the counters; the counters remember
+  the tokens they added, so a tally is counted once, also when a process killed in between leaves it
+  to the next `status` of the shop (which settles tallies left uncounted for a few seconds).
 
 Durability: `inbox_put` returns once the server acknowledged the insert with the client's write
 concern (the URI's `w`, else the server default: `w:1` on a standalone). A replica set must have the
@@ -44,6 +47,9 @@ from catalog_store.inbox import (
 Document = dict[str, Any]
 
 PENDING, DONE = "pending", "done"
+APPLIED, FAILED = "applied", "failed"
+TALLIES_KEPT = 1000  # tally tokens each shop's counters remember (a tally is settled within seconds)
+SETTLE_AFTER = timedelta(seconds=5)  # a done, uncounted tally this old was left by a killed process
 
 async def inbox_write_concern(db: AsyncDatabase[Document]) -> WriteConcern | None:
     """`w:"majority"` for a replica set or sharded cluster whose URI sets no `w`; None (the client's
@@ -113,35 +119,49 @@ class MongoInbox:
             {"$set": {"available_at": self._now() + timedelta(seconds=ttl_seconds)}})
         return result.matched_count
 
-    async def _finish(self, owner: str, ids: Sequence[str], now: datetime) -> int:
-        if not ids:
-            return 0
-        result = await self._entries.update_many(
-            {"_id": {"$in": list(dict.fromkeys(ids))}, "state": PENDING, "owner": owner},
-            {"$set": {"state": DONE, "expires_at": now + DEDUPE_TTL}, "$unset": {"body": ""}})
-        return result.modified_count
-
     async def done(self, owner: str, applied: Sequence[str], failed: Sequence[str]) -> int:
-        """Marks the entries done, then counts them (a crash between the two loses the counts of
-        this call, never an entry)."""
+        """Marks the entries done under one tally token, then counts the tally (see `_count`)."""
         now = self._now()
-        by_shop: dict[str, tuple[list[str], list[str]]] = {}
-        was_applied = set(applied)
-        async for doc in self._entries.find({"_id": {"$in": [*applied, *failed]}, "state": PENDING, "owner": owner},
-                                            {"shop": 1}):
-            ok, bad = by_shop.setdefault(doc["shop"], ([], []))
-            (ok if doc["_id"] in was_applied else bad).append(doc["_id"])
+        token = uuid.uuid4().hex
         finished = 0
-        for shop, (ok, bad) in by_shop.items():
-            applied_now = await self._finish(owner, ok, now)
-            failed_now = await self._finish(owner, bad, now)
-            finished += applied_now + failed_now
-            change: Document = {"$inc": {"applied": applied_now, "failed": failed_now}}
-            if applied_now:
-                change["$max"] = {"last_applied_at": now}
-            if applied_now or failed_now:
-                await self._counters.update_one({"_id": shop}, change, upsert=True)
+        for ids, outcome in ((applied, APPLIED), (failed, FAILED)):
+            if not ids:
+                continue
+            result = await self._entries.update_many(
+                {"_id": {"$in": list(dict.fromkeys(ids))}, "state": PENDING, "owner": owner},
+                {"$set": {"state": DONE, "expires_at": now + DEDUPE_TTL, "outcome": outcome, "tally": token,
+                          "counted": False, "done_at": now}, "$unset": {"body": ""}})
+            finished += result.modified_count
+        if finished:
+            await self._count(token)
         return finished
+
+    async def _count(self, token: str) -> None:
+        """Add a tally's entries to their shops' counters exactly once: the counters document remembers
+        the last tokens it added, so a second count of a token (a settling process racing the one that
+        marked it) changes nothing."""
+        tallies: dict[str, list[Any]] = {}  # shop -> [applied, failed, done at]
+        async for doc in self._entries.find({"tally": token, "counted": False},
+                                            {"shop": 1, "outcome": 1, "done_at": 1}):
+            tally = tallies.setdefault(doc["shop"], [0, 0, doc["done_at"]])
+            tally[0 if doc["outcome"] == APPLIED else 1] += 1
+        for shop, (applied, failed, done_at) in tallies.items():
+            change: Document = {"$inc": {"applied": applied, "failed": failed},
+                                "$push": {"tallies": {"$each": [token], "$slice": -TALLIES_KEPT}}}
+            if applied:
+                change["$max"] = {"last_applied_at": done_at}
+            try:
+                await self._counters.update_one({"_id": shop, "tallies": {"$ne": token}}, change, upsert=True)
+            except DuplicateKeyError:  # counted already
+                pass
+        await self._entries.update_many({"tally": token, "counted": False}, {"$set": {"counted": True}})
+
+    async def _settle(self, shop_domain: str) -> None:
+        """Count the tallies of a process killed between marking entries done and counting them."""
+        before = self._now() - SETTLE_AFTER
+        for token in await self._entries.distinct("tally", {"shop": shop_domain, "counted": False,
+                                                            "done_at": {"$lte": before}}):
+            await self._count(str(token))
 
     async def release(self, owner: str, ids: Sequence[str], retry_in: float | None) -> int:
         now = self._now()
@@ -155,10 +175,12 @@ class MongoInbox:
 
     async def drop_shop(self, shop_domain: str) -> int:
         result = await self._entries.delete_many({"shop": shop_domain, "state": PENDING})
+        await self._entries.update_many({"shop": shop_domain, "counted": False}, {"$set": {"counted": True}})
         await self._counters.delete_one({"_id": shop_domain})
         return result.deleted_count
 
     async def status(self, shop_domain: str) -> InboxStatus:
+        await self._settle(shop_domain)
         pending = {"shop": shop_domain, "state": PENDING}
         backlog = await self._entries.count_documents(pending)
         oldest = None

@@ -41,6 +41,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("state", ASCENDING), ("lane", ASCENDING), ("received_at", ASCENDING)], name="lane_order"),
         IndexModel([("shop", ASCENDING), ("state", ASCENDING), ("received_at", ASCENDING)], name="shop_pending"),
         IndexModel([("expires_at", ASCENDING)], name="dedupe_expiry", expireAfterSeconds=0),
+        IndexModel([("tally", ASCENDING)], name="tally"),  # a done call's entries, counted once
+        IndexModel([("shop", ASCENDING), ("counted", ASCENDING), ("done_at", ASCENDING)], name="shop_uncounted"),
     ],
 }
 

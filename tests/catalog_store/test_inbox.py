@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from catalog_store.inbox import DEDUPE_TTL, InboxDelivery, InboxLane
+from catalog_store.mongo.inbox import MongoInbox
 from catalog_store.store import CatalogStore
 from tests.catalog_store.helpers import Clock
 from tests.conftest import MongoStoreFactory
@@ -172,3 +173,31 @@ async def test_concurrent_claimers_of_several_processes_never_share_an_entry(
             assert await store.inbox_done(f"p{n}", [e.id for e in entries]) == len(entries)
     assert sorted(claimed) == sorted([*ids, "raced"])
     assert (await others[0].inbox_status(SHOP)).applied_total == 61
+
+
+async def test_a_done_call_killed_before_counting_is_counted_once_later(
+    mongo_store_factory: MongoStoreFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    store = await mongo_store_factory(clock=clock)
+    other = await mongo_store_factory(database=store.database.name, clock=clock)  # another process
+    for n in range(3):
+        await store.inbox_put(delivery(clock, f"w-{n}"))
+    entries = await store.inbox_claim(InboxLane.DIRECT, "killed", 10, 30)
+    counting = MongoInbox._count
+
+    async def killed(self: MongoInbox, token: str) -> None:
+        raise SystemExit("killed between marking the entries done and counting them")
+
+    monkeypatch.setattr(MongoInbox, "_count", killed)
+    with pytest.raises(SystemExit):
+        await store.inbox_done("killed", [e.id for e in entries[:2]], failed=[entries[2].id])
+    monkeypatch.setattr(MongoInbox, "_count", counting)
+    status = await other.inbox_status(SHOP)
+    assert (status.backlog, status.applied_total) == (0, 0)  # done; its count is not settled yet
+    clock.advance(6)
+    settled = await asyncio.gather(other.inbox_status(SHOP), store.inbox_status(SHOP))  # both settle: once
+    assert {(s.applied_total, s.failed_total) for s in settled} <= {(2, 1), (0, 0)}
+    final = await other.inbox_status(SHOP)
+    assert (final.backlog, final.applied_total, final.failed_total) == (0, 2, 1)
+    assert final.last_applied_at == clock() - timedelta(seconds=6)
