@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from catalog_store.feed import ChangeFeed
+from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.items import CatalogItem
 from catalog_store.models import (
     CatalogInfo,
@@ -188,11 +189,31 @@ class CatalogStore(Protocol):
     async def lease_owner(self, shop_domain: str) -> str | None:
         """The current unexpired owner, or None."""
 
-    # -- webhook deliveries (each applied by one process) ------------------------------------
-    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
-        """Claim a delivery (its X-Shopify-Webhook-Id) for the caller to apply: True for exactly one
-        of the claimants, in any process, until the claim is released or expires (at the earliest
-        `ttl_seconds` later; the store may forget it some time after)."""
+    # -- webhook inbox (catalog_store.inbox: the rules; each delivery applied once, by any process) --
+    async def inbox_put(self, delivery: InboxDelivery) -> bool:
+        """Store a verified delivery durably (it survives a crash once this returns). False when its
+        (shop, webhook id) was put before (pending, or done within DEDUPE_TTL): nothing stored."""
 
-    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
-        """Drop a claim: the delivery could not be applied, so a redelivery may be."""
+    async def inbox_claim(self, lane: InboxLane, owner: str, limit: int, ttl_seconds: float) -> list[InboxEntry]:
+        """Claim up to `limit` claimable entries of `lane`, all of one shop (the one whose entry waits
+        longest), oldest first, for `ttl_seconds`; after that they are claimable by anyone again.
+        An entry is never held by two claims. ValueError unless limit >= 1 and ttl_seconds > 0."""
+
+    async def inbox_renew(self, owner: str, entry_ids: Sequence[str], ttl_seconds: float) -> int:
+        """Extend `owner`'s claims of these entries to `ttl_seconds` from now (a long batch keeps
+        them). Returns the number still held and extended."""
+
+    async def inbox_done(self, owner: str, applied: Sequence[str], failed: Sequence[str] = ()) -> int:
+        """Finish entries `owner` still holds: removed from the backlog (their ids kept for dedupe),
+        counted per shop as applied (and lastAppliedAt) or failed. Returns the number finished."""
+
+    async def inbox_release(self, owner: str, entry_ids: Sequence[str], *, retry_in: float | None = None) -> int:
+        """Give back entries `owner` still holds: claimable at once (`retry_in` None, nothing counted),
+        or after `retry_in` seconds with one more failed attempt. Returns the number released."""
+
+    async def inbox_drop_shop(self, shop_domain: str) -> int:
+        """Forget the shop's pending entries and its counters (the sync was disabled). Returns the
+        number of entries dropped."""
+
+    async def inbox_status(self, shop_domain: str) -> InboxStatus:
+        """Backlog, oldest pending entry and outcome counters of one shop."""

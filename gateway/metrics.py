@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bulk.mapping.payloads import TOPICS
-from catalog_store.models import SyncStatus
+from catalog_store.models import SyncStatus, utcnow
 from catalog_store.store import CatalogStore
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series only double a scrape
@@ -93,21 +94,37 @@ def counted_webhooks(endpoint: Endpoint) -> Endpoint:
     return receive
 
 
-async def store_families(store: CatalogStore) -> CollectorRegistry:
+async def store_families(store: CatalogStore, now: datetime | None = None) -> CollectorRegistry:
     """What the store knows at scrape time (every gateway process sharing it sees the same)."""
     shops = GaugeMetricFamily("catalog_gateway_shops", "Shops with sync configured, by sync status.",
                               labels=["status"])
+    backlog = GaugeMetricFamily("catalog_gateway_webhook_backlog",
+                                "Webhook deliveries answered 200 and not yet applied, by shop.", labels=["shop"])
+    lag = GaugeMetricFamily("catalog_gateway_webhook_lag_seconds",
+                            "Age of the shop's oldest unapplied webhook delivery (0 when none).", labels=["shop"])
+    applied = GaugeMetricFamily("catalog_gateway_webhook_applied",
+                                "Webhook deliveries applied since the shop's sync was enabled.", labels=["shop"])
+    failed = GaugeMetricFamily("catalog_gateway_webhook_failed",
+                               "Webhook deliveries that could not be applied after their retries.", labels=["shop"])
     counts = dict.fromkeys((s.value for s in SyncStatus), 0)
     inactive = 0
+    scraped_at = now or utcnow()
     for config in await store.list_syncs():
         counts[config.status.value] += 1
         inactive += not config.active
+        inbox = await store.inbox_status(config.shop_domain)
+        oldest = inbox.oldest_received_at
+        shop = [config.shop_domain]
+        backlog.add_metric(shop, inbox.backlog)
+        lag.add_metric(shop, max(0.0, (scraped_at - oldest).total_seconds()) if oldest else 0.0)
+        applied.add_metric(shop, inbox.applied_total)
+        failed.add_metric(shop, inbox.failed_total)
     for status, count in counts.items():
         shops.add_metric([status], count)
     paused = GaugeMetricFamily("catalog_gateway_shops_inactive", "Shops whose sync applies no changes (inactive).")
     paused.add_metric([], inactive)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Fixed([shops, paused]))
+    registry.register(_Fixed([shops, paused, backlog, lag, applied, failed]))
     return registry
 
 

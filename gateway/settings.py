@@ -29,6 +29,10 @@ DEFAULT_LEASE_TTL = 60
 MAX_LEASE_TTL = 3600
 DEFAULT_INGEST_BATCH_SIZE = 1000
 MAX_INGEST_BATCH_SIZE = 10_000
+DEFAULT_REALTIME_LAG_ALERT = 60.0
+DEFAULT_WEBHOOK_WORKERS = 4
+MAX_WEBHOOK_WORKERS = 64
+DEFAULT_WEBHOOK_CLAIM_TTL = 60.0
 MIN_TOKEN_LENGTH = 16
 LOG_FORMATS = ("text", "json")
 # Cross-origin WebSocket handshakes accepted when GATEWAY_ALLOWED_ORIGINS is unset (any port).
@@ -77,6 +81,12 @@ class Settings:
     ingest_batch_size: int = DEFAULT_INGEST_BATCH_SIZE
     # Log lines: "text" (readable) or "json" (one object per line, with shop and run ids as fields).
     log_format: str = "text"
+    # Webhooks: lag beyond which a shop is unhealthy (and notified); workers per inbox lane in this
+    # process (0: it only takes deliveries in, others apply them); how long a worker's claim lasts
+    # unrenewed (a killed process's deliveries are applied by another one after it).
+    realtime_lag_alert_seconds: float = DEFAULT_REALTIME_LAG_ALERT
+    webhook_workers: int = DEFAULT_WEBHOOK_WORKERS
+    webhook_claim_ttl_seconds: float = DEFAULT_WEBHOOK_CLAIM_TTL
     # -- access tokens at rest: GATEWAY_SECRET_KEY (the first key writes, a second one only reads) --
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
 
@@ -208,6 +218,15 @@ class _Reader:
         log_format = (self.get("LOG_FORMAT") or "text").lower()
         if log_format not in LOG_FORMATS:
             self.problems.append(f"LOG_FORMAT={log_format!r} is not a log format: set it to text or json.")
+        lag_alert = self.seconds("REALTIME_LAG_ALERT_SECONDS", DEFAULT_REALTIME_LAG_ALERT, 0.1, 86_400,
+                                 "seconds between 0.1 and 86400 (default 60)")
+        webhook_workers = self.integer(
+            "GATEWAY_WEBHOOK_WORKERS", DEFAULT_WEBHOOK_WORKERS, 0, MAX_WEBHOOK_WORKERS,
+            f"a number of workers per webhook lane between 0 and {MAX_WEBHOOK_WORKERS} (default "
+            f"{DEFAULT_WEBHOOK_WORKERS}; 0: this process only stores deliveries, others apply them)",
+        )
+        claim_ttl = self.seconds("GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS", DEFAULT_WEBHOOK_CLAIM_TTL, 1, 3600,
+                                 "seconds between 1 and 3600 (default 60)")
         secret_keys = self.secret_keys(required=mongodb_uri is not None and not self.problems_about("MONGODB_URI"))
         if self.problems:
             raise SettingsError(self.problems)
@@ -233,6 +252,9 @@ class _Reader:
             lease_ttl_seconds=lease_ttl,
             ingest_batch_size=batch_size,
             log_format=log_format,
+            realtime_lag_alert_seconds=lag_alert,
+            webhook_workers=webhook_workers,
+            webhook_claim_ttl_seconds=claim_ttl,
             secret_keys=secret_keys,
         )
 

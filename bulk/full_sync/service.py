@@ -217,6 +217,9 @@ class SyncService:
             items_deleted = await self.store.delete_catalog(config.catalog_name)
             await self.store.delete_runs(shop)
             await self.store.delete_sync(shop)
+            # Webhook deliveries still waiting would only find no sync: dropped, in one line.
+            dropped = await self.store.inbox_drop_shop(shop)
+        log.info("%s: sync disabled; %d pending webhook deliveries dropped", shop, dropped)
         message = f"Sync of {shop} is disabled; catalog {config.catalog_name} and its {items_deleted} items were deleted."
         if webhook_problems:
             message += " Some webhooks could not be removed in Shopify: " + "; ".join(webhook_problems)

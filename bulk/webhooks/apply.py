@@ -87,6 +87,11 @@ class WebhookApplier:
             return Outcome.NOT_FOUND
         return await self.apply_snapshot(config, snapshot)
 
+    async def apply_batch(self, deliveries: Sequence[WebhookDelivery]) -> list[Outcome]:
+        """Apply deliveries of one shop that need Admin API reads (the read lane's batch), one outcome
+        each, in order. Raises like `apply` (the caller then retries them one by one)."""
+        return [await self.apply(delivery) for delivery in deliveries]
+
     async def apply_snapshot(self, config: SyncConfig, snapshot: ProductSnapshot) -> Outcome:
         """Write a product's items unless the catalog holds newer data for it."""
         shop, catalog = config.shop_domain, config.catalog_name

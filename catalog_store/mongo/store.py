@@ -10,7 +10,7 @@ Collections of the database:
 - `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
   `storage_bytes` kept by `$inc`, healed by `sweep` after a crashed writer: mongo.counters), `syncs`, `runs`,
   `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each),
-  `webhook_claims` (one per recent webhook delivery, so that one process applies it).
+  `inbox` and `inbox_counters` (the webhook inbox, catalog_store.mongo.inbox).
 
 Item writes (a few round trips per batch, guarded on the server) live in catalog_store.mongo.items.
 A batch that read a product's tombstones just before a concurrent `delete_product` wrote them can
@@ -49,6 +49,7 @@ from catalog_store.documents import (
 )
 from catalog_store.errors import StoreError, StoreUnavailable, UnknownCatalog
 from catalog_store.filters import check_filter, cursor, page_size
+from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.items import CatalogItem
 from catalog_store.models import (
     CatalogInfo,
@@ -61,6 +62,7 @@ from catalog_store.models import (
     utcnow,
 )
 from catalog_store.mongo.feed import MongoChangeFeed
+from catalog_store.mongo.inbox import MongoInbox, inbox_write_concern
 from catalog_store.mongo.indexes import INDEXES, filter_query, index_for
 from catalog_store.mongo.items import ItemWriter, in_chunks, item_key
 from catalog_store.mongo.syncs import opened, reseal, reseal_all, sealed_fields
@@ -108,6 +110,7 @@ class MongoCatalogStore:
         self._client: AsyncMongoClient[Document] | None = None
         self._db: AsyncDatabase[Document] | None = None
         self._writer: ItemWriter | None = None
+        self._inbox_impl: MongoInbox | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -119,6 +122,7 @@ class MongoCatalogStore:
         try:
             await db.command("ping")
             await asyncio.gather(*(db[name].create_indexes(indexes) for name, indexes in INDEXES.items()))
+            inbox_concern = await inbox_write_concern(db)
         except ConnectionFailure as exc:
             await client.close()
             raise StoreUnavailable(f"MongoDB is unreachable: {exc}") from exc
@@ -127,6 +131,7 @@ class MongoCatalogStore:
             raise StoreError(f"MongoDB could not be prepared (indexes): {exc}") from exc
         self._client, self._db = client, db
         self._writer = ItemWriter(db, self._now)
+        self._inbox_impl = MongoInbox(db, self._now, inbox_concern)
 
     def _connect(self, **options: Any) -> AsyncMongoClient[Document]:
         try:
@@ -148,6 +153,7 @@ class MongoCatalogStore:
             await self._client.close()
         self._client = self._db = None
         self._writer = None
+        self._inbox_impl = None
 
     @property
     def persistent(self) -> bool:
@@ -480,17 +486,38 @@ class MongoCatalogStore:
             return None
         return str(current["owner"])
 
-    # -- webhook claims: `_id` = "<shop>/<webhook id>", unique insert wins; a TTL index forgets them.
+    # -- webhook inbox (catalog_store.mongo.inbox) -------------------------------------------
+
+    @property
+    def _inbox(self) -> MongoInbox:
+        if self._inbox_impl is None:
+            raise StoreError("the MongoDB store is not started", fix="Call and await start() first.")
+        return self._inbox_impl
 
     @_translated
-    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
-        claim = {"_id": f"{shop_domain}/{webhook_id}", "expires_at": lease_expiry(self._now(), ttl_seconds)}
-        try:
-            await self._coll("webhook_claims").insert_one(claim)
-        except DuplicateKeyError:
-            return False
-        return True
+    async def inbox_put(self, delivery: InboxDelivery) -> bool:
+        return await self._inbox.put(delivery)
 
     @_translated
-    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
-        await self._coll("webhook_claims").delete_one({"_id": f"{shop_domain}/{webhook_id}"})
+    async def inbox_claim(self, lane: InboxLane, owner: str, limit: int, ttl_seconds: float) -> list[InboxEntry]:
+        return await self._inbox.claim(lane, owner, limit, ttl_seconds)
+
+    @_translated
+    async def inbox_renew(self, owner: str, entry_ids: Sequence[str], ttl_seconds: float) -> int:
+        return await self._inbox.renew(owner, entry_ids, ttl_seconds)
+
+    @_translated
+    async def inbox_done(self, owner: str, applied: Sequence[str], failed: Sequence[str] = ()) -> int:
+        return await self._inbox.done(owner, applied, failed)
+
+    @_translated
+    async def inbox_release(self, owner: str, entry_ids: Sequence[str], *, retry_in: float | None = None) -> int:
+        return await self._inbox.release(owner, entry_ids, retry_in)
+
+    @_translated
+    async def inbox_drop_shop(self, shop_domain: str) -> int:
+        return await self._inbox.drop_shop(shop_domain)
+
+    @_translated
+    async def inbox_status(self, shop_domain: str) -> InboxStatus:
+        return await self._inbox.status(shop_domain)

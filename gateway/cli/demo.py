@@ -12,13 +12,18 @@ import random
 import secrets
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from catalog_store.items import Identifier
 from gateway.cli.common import EXIT_FAILED, EXIT_USAGE, bind
 from gateway.settings import DEFAULT_PORT, Settings
 
+if TYPE_CHECKING:
+    from gateway.wiring import Gateway
+
 DEMO_SHOP = "demo.myshopify.com"
 DEMO_STORE_NAME = "Demo Store"
+REALTIME_EVERY = 10.0  # seconds between the realtime status lines
 DEMO_CHANGES_PER_SECOND = 1.0
 DEFAULT_INVENTORY_SHARE = 0.2  # shopify_emulator.changes.DEFAULT_INVENTORY_SHARE (tested equal): read
 # here without importing the emulator, which `serve` never needs
@@ -116,6 +121,7 @@ async def demo(args: argparse.Namespace, sock: socket.socket) -> None:
     await emulator.start()
     server: uvicorn.Server | None = None
     changer_task: asyncio.Task[None] | None = None
+    status_task: asyncio.Task[None] | None = None
     port = sock.getsockname()[1]  # bound first: port 0 became a real port
     base = f"http://{args.host}:{port}"
     try:
@@ -142,12 +148,14 @@ async def demo(args: argparse.Namespace, sock: socket.socket) -> None:
         changer_task = asyncio.create_task(keep_changing(
             shop, rate=args.changes_per_second, inventory_share=args.inventory_share,
             rng=random.Random(args.seed), print_fn=lambda line: print(line, flush=True)))
+        status_task = asyncio.create_task(_print_realtime(gateway, REALTIME_EVERY))
         await serving
     finally:
-        if changer_task is not None:
-            changer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await changer_task
+        for task in (changer_task, status_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if server is not None:
             server.should_exit = True
         await emulator.close()
@@ -174,3 +182,12 @@ def demo_banner(args: argparse.Namespace, base: str, admin_token: str, shop_toke
         "webhooks bring each change into the catalog within a second. Ctrl-C stops.\n"
     )
 
+
+async def _print_realtime(gateway: Gateway, every: float) -> None:
+    """The webhook path's health, one line every `every` seconds (what ShopifySync.realtime answers)."""
+    from bulk.webhooks.realtime import realtime_status, status_line
+
+    while True:
+        await asyncio.sleep(every)
+        figures = await realtime_status(gateway.store, DEMO_SHOP, gateway.settings.realtime_lag_alert_seconds)
+        print(f"  realtime: {status_line(figures)}", flush=True)

@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from bulk.notifications import Notifier
 from bulk.progress import Broadcaster
+from bulk.webhooks.realtime import DEFAULT_LAG_ALERT_SECONDS
 from catalog_store.errors import StoreError
 from catalog_store.feed import ChangeFeed
 from catalog_store.items import Identifier
@@ -66,6 +67,7 @@ class Services:
     live: LiveSettings = field(default_factory=LiveSettings)
     feed: ChangeFeed | None = None  # set by Gateway.start: a MongoDB feed needs the connected database
     storage_limit_bytes: int = DEFAULT_STORAGE_LIMIT  # shared by all catalogs (CATALOG_STORAGE_LIMIT_BYTES)
+    realtime_lag_alert_seconds: float = DEFAULT_LAG_ALERT_SECONDS  # `RealtimeStatus.healthy` turns false beyond
 
     def change_feed(self) -> ChangeFeed:
         """The started feed; subscriptions need it."""

@@ -15,6 +15,7 @@ import strawberry
 from strawberry.types import Info
 
 from bulk.outcomes import error_fix
+from bulk.webhooks.realtime import realtime_status
 from catalog_store import models
 from catalog_store.items import CatalogItem as ItemRecord
 from catalog_store.items import Identifier
@@ -23,6 +24,7 @@ from catalog_store.models import EmailStatus, ItemFilter, RunStatus, SyncErrorCo
 from gateway.errors import BadUserInput
 from gateway.graphql.context import Context
 from gateway.graphql.pagination import check_page_size, decode_cursor, encode_cursor
+from gateway.graphql.realtime import RealtimeStatus
 from gateway.redaction import SECRET
 
 MAX_RUNS = 100
@@ -341,6 +343,12 @@ class ShopifySync:
             return []
         runs = await info.context.loaders.runs.load((self.shop_domain, last))
         return [SyncRun.from_model(r) for r in runs]
+
+    @strawberry.field(description="How close to real time the catalog is: webhook backlog, lag and outcomes.")
+    async def realtime(self, info: Info[Context, None]) -> RealtimeStatus:
+        services = info.context.services
+        return RealtimeStatus.from_figures(
+            await realtime_status(services.store, self.shop_domain, services.realtime_lag_alert_seconds))
 
     @strawberry.field(description="The shop's catalog (null before the first run created it).")
     async def catalog(self, info: Info[Context, None]) -> Catalog | None:

@@ -665,18 +665,3 @@ async def test_lease_is_exclusive_until_it_expires_then_hands_over(store: Catalo
     assert await store.lease_owner("other.myshopify.com") is None
     with pytest.raises(ValueError):
         await store.acquire_lease(SHOP, "A", 0)
-
-
-# -- webhook claims -------------------------------------------------------------------------------
-
-
-async def test_a_webhook_delivery_is_claimed_once_until_released(store: CatalogStore) -> None:
-    assert await store.claim_webhook(SHOP, "d-1", 3600) is True
-    assert await store.claim_webhook(SHOP, "d-1", 3600) is False  # a redelivery: someone applies it already
-    assert await store.claim_webhook(SHOP, "d-2", 3600) is True
-    assert await store.claim_webhook("other.myshopify.com", "d-1", 3600) is True  # ids are per shop
-    await store.release_webhook(SHOP, "d-1")  # applying it failed: a redelivery may be applied
-    assert await store.claim_webhook(SHOP, "d-1", 3600) is True
-    await store.release_webhook(SHOP, "never-claimed")
-    with pytest.raises(ValueError):
-        await store.claim_webhook(SHOP, "d-3", 0)

@@ -196,14 +196,6 @@ async def test_one_contender_wins_an_expired_lease(mongo_store_factory: MongoSto
         first.clock.advance(11)  # type: ignore[attr-defined]
 
 
-async def test_one_of_several_processes_claims_a_webhook_delivery(mongo_store_factory: MongoStoreFactory) -> None:
-    first = await mongo_store_factory()
-    others = [await mongo_store_factory(database=first.database.name) for _ in range(4)]
-    for n in range(5):
-        won = await asyncio.gather(*(s.claim_webhook(SHOP, f"delivery-{n}", 60) for s in [first, *others]))
-        assert sum(won) == 1
-
-
 async def test_unreachable_or_invalid_server_is_reported_as_unavailable() -> None:
     unreachable = MongoCatalogStore(f"mongodb://127.0.0.1:{free_port()}/", server_selection_timeout=0.3)
     with pytest.raises(StoreUnavailable) as raised:

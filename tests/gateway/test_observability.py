@@ -71,7 +71,12 @@ async def test_metrics_count_a_sync_its_shopify_calls_webhooks_and_graphql(emula
                 await http.post(running.base_url + "/webhooks/shopify", data=body, headers={
                     "X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": signature, "X-Shopify-Shop-Domain": SHOP,
                     "Content-Type": "application/json"})
-        after = await scrape(running.base_url)
+        shop.set_price(next(iter(shop.variant_ids())), "1.23")  # a webhook the gateway applies
+        for _ in range(200):
+            after = await scrape(running.base_url)
+            if value(after, "catalog_gateway_webhook_applied", shop=SHOP) >= 1:
+                break
+            await asyncio.sleep(0.05)
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -91,6 +96,9 @@ async def test_metrics_count_a_sync_its_shopify_calls_webhooks_and_graphql(emula
     assert delta("catalog_gateway_graphql_request_seconds_count", operation_type="query") >= 1
     assert delta("catalog_gateway_graphql_request_seconds_count", operation_type="mutation") == 1
     assert value(after, "catalog_gateway_shops", status="SYNCED") == 1  # read from the store at scrape time
+    assert value(after, "catalog_gateway_webhook_applied", shop=SHOP) >= 1  # the inbox, also at scrape time
+    assert value(after, "catalog_gateway_webhook_failed", shop=SHOP) == 0
+    assert ("catalog_gateway_webhook_lag_seconds", (("shop", SHOP),)) in after
 
 
 def test_operation_type_reads_the_operation_a_request_runs() -> None:

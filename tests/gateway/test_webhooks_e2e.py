@@ -26,6 +26,8 @@ from bulk.mapping.payloads import product_from_rest, product_items, sign
 from bulk.notifications import NoEmail, Notifier
 from bulk.progress import Broadcaster
 from bulk.webhooks.processor import ProcessorSettings, WebhookProcessor
+from catalog_store.errors import StoreUnavailable
+from catalog_store.inbox import InboxDelivery
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.memory import MemoryCatalogStore
 from catalog_store.mongo.store import MongoCatalogStore
@@ -568,25 +570,23 @@ async def test_one_process_reconciles_a_shop_and_another_takes_over_when_it_stop
             await second.close()
 
 
-class _SlowStore(MemoryCatalogStore):
-    """Holds every sync lookup until released: the processor's only worker stays busy."""
+class _FailingInbox(MemoryCatalogStore):
+    """An inbox that cannot store deliveries while `down` is set (a database outage)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
+        self.down = False
 
-    async def get_sync(self, shop_domain: str):  # type: ignore[override]
-        self.entered.set()
-        await self.release.wait()
-        return await super().get_sync(shop_domain)
+    async def inbox_put(self, delivery: InboxDelivery) -> bool:
+        if self.down:
+            raise StoreUnavailable("MongoDB is unreachable: connection refused")
+        return await super().inbox_put(delivery)
 
 
-async def test_a_full_queue_answers_503_and_the_redelivery_is_accepted() -> None:
-    store = _SlowStore()
+async def test_a_store_that_cannot_take_a_delivery_answers_503_and_the_redelivery_is_accepted() -> None:
+    store = _FailingInbox()
     sync = SyncService(store, settings=SyncSettings(), notifier=Notifier(store, NoEmail(), Broadcaster()))
-    processor = WebhookProcessor(store, sync, settings=ProcessorSettings(workers=1, queue_size=1,
-                                                                        reconcile_interval=None))
+    processor = WebhookProcessor(store, sync, settings=ProcessorSettings(workers=1, reconcile_interval=None))
     await processor.start()
     app = Starlette(routes=[webhook_route(processor, [SECRET])])
 
@@ -599,18 +599,17 @@ async def test_a_full_queue_answers_503_and_the_redelivery_is_accepted() -> None
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
             assert (await deliver(http, "w1")).status_code == 200
-            await asyncio.wait_for(store.entered.wait(), DEADLINE)  # the worker holds w1
-            assert (await deliver(http, "w2")).status_code == 200  # queued
-            refused = await deliver(http, "w3")
+            store.down = True
+            refused = await deliver(http, "w2")
             assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
-            store.release.set()
+            store.down = False
             await processor.join()
-            assert (await deliver(http, "w3")).json() == {"status": "accepted"}  # Shopify's retry
-            assert (await deliver(http, "w3")).json() == {"status": "duplicate"}
+            assert (await deliver(http, "w2")).json() == {"status": "accepted"}  # Shopify's retry
+            assert (await deliver(http, "w2")).json() == {"status": "duplicate"}
             await processor.join()
-        assert processor.stats["ignored"] == 3  # unknown shop: answered, nothing applied
+        assert processor.stats["ignored"] == 2  # unknown shop: answered, nothing applied
+        assert (await store.inbox_status(SHOP)).applied_total == 2
     finally:
-        store.release.set()
         await processor.close()
 
 
