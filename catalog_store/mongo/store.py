@@ -266,8 +266,10 @@ class MongoCatalogStore:
         *,
         run_id: str | None = None,
         limit_bytes: int | None = None,
+        listed_after: datetime | None = None,
     ) -> WriteResult:
-        return await self._items.write(catalog, prepare_items(catalog, items), run_id, limit_bytes)
+        listed_after = None if listed_after is None else utc_millis(listed_after)
+        return await self._items.write(catalog, prepare_items(catalog, items), run_id, limit_bytes, listed_after)
 
     @_translated
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
@@ -284,7 +286,8 @@ class MongoCatalogStore:
         await self._require_catalog(catalog)
         await self._coll("tombstones").update_one(
             {"_id": item_key(catalog, product_id)},
-            {"$max": {"deleted_at": deleted_at}, "$setOnInsert": {"_catalog": catalog, "product_id": product_id}},
+            {"$max": {"deleted_at": deleted_at, "recorded_at": self._now()},
+             "$setOnInsert": {"_catalog": catalog, "product_id": product_id}},
             upsert=True,
         )
         return await self._items.delete(catalog, {"_catalog": catalog, "shopify_product_id": product_id}, {})
