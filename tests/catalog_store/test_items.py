@@ -25,7 +25,7 @@ from catalog_store.items import (
 )
 from catalog_store.models import Conflict, ItemFilter
 from catalog_store.rules import choose_item_id, parse_money, too_long_field, utc_millis, valid_item_id
-from catalog_store.writes import StoredState, plan_writes, prepare_items
+from catalog_store.writes import StoredState, item_digest, plan_writes, prepare_items
 from tests.catalog_store.helpers import CATALOG, at, make_item, size_of
 
 # -- item ids -------------------------------------------------------------------------------------
@@ -208,7 +208,8 @@ def test_planner_orders_stale_before_conflict_and_keeps_the_previous_state() -> 
     )
     assert (plan.stale, plan.conflicts) == (1, [Conflict("A", "2", "9", "r0")])
     assert [(w.index, w.previous) for w in plan.writes] == [(2, None)]
-    assert plan.writes[0].state == StoredState("3", "3", "100", at(5), size_of(make_item("3")), "r1")
+    assert plan.writes[0].state == StoredState("3", "3", "100", at(5), size_of(make_item("3")), "r1",
+                                               digest=item_digest(make_item("3", updated=5)), inventory_quantity=5)
 
 
 def test_planner_tombstone_refuses_writes_not_newer_than_the_delete() -> None:
