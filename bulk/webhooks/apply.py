@@ -44,6 +44,7 @@ from bulk.webhooks.locks import KeyedLocks
 from bulk.webhooks.refusals import RefusalNotices
 from catalog_store.models import Conflict, NotificationLevel, SyncConfig, SyncErrorCode, utcnow
 from catalog_store.store import CatalogStore
+from catalog_store.writes import trusted
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,9 @@ class WebhookApplier:
         product_id = snapshot.product_id
         async with self._products.hold((shop, product_id)):
             stored = await self.store.get_items_by_product(catalog, product_id)
-            if any(s.updated_at is not None and s.updated_at > snapshot.updated_at for s in stored):
+            now = utcnow()  # a stored time in the future is no evidence of newer data (`writes.trusted`)
+            if any(s.updated_at is not None and s.updated_at > snapshot.updated_at and trusted(s.updated_at, now)
+                   for s in stored):
                 return Outcome.STALE
             known_url = next((s.product_url for s in stored
                               if s.product_handle == snapshot.product.handle and s.product_url), None)
