@@ -6,8 +6,10 @@ Collections of the database:
   numbers plus the exact strings `_price`/`_compare_at_price`) and `_catalog`, `_updated_at`,
   `_inventory_item_id`, `_run_id`, `_written_at`, `_size` (items.document_size of the catalog document)
   `_rev`, a fresh token set by every write that changes the document, and `_digest`
-  (writes.item_digest: an item equal to the stored one is marked as seen, not rewritten).
-- `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
+  (writes.item_digest, without the quantity: an item equal to the stored one is marked as seen, not
+  rewritten; at an equal `updated_at` it breaks the tie, `writes.break_tie`).
+- `tombstones` (`_id` = "<catalog>/<product id>"; `deleted_at`, and `recorded_at` by this store's
+  clock, which a full sync started later ends), `catalogs` (`_id` = name; `item_count` and
   `storage_bytes` kept by `$inc`, recounted from the items by `sweep`), `syncs`, `runs`,
   `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each),
   `webhook_claims` (one per recent webhook delivery, so that one process applies it).
