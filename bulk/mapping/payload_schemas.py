@@ -39,7 +39,8 @@ MAX_VARIANTS: Final = 2048  # Shopify's limit of variants per product
 MAX_CLOCK_SKEW: Final = timedelta(minutes=5)  # a Shopify time later than receipt by more is refused
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
-Money = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,18}(\.[0-9]{1,9})?$")]
+# \A and \Z, not ^ and $: `$` also matches before a trailing newline ("1.00\n")
+Money = Annotated[str, msgspec.Meta(pattern=r"\A[0-9]{1,18}(\.[0-9]{1,9})?\Z")]
 Quantity = Annotated[int, msgspec.Meta(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
@@ -118,9 +119,9 @@ class RestInventoryLevel(msgspec.Struct):
 class RestBulkOperationFinished(msgspec.Struct):
     """bulk_operations/finish: the operation's gid and its lower-case status and error code."""
 
-    admin_graphql_api_id: Annotated[str, msgspec.Meta(pattern=r"^gid://shopify/BulkOperation/[1-9][0-9]{0,18}$")]
-    status: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{1,40}$")]
-    error_code: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{1,60}$")] | None = None
+    admin_graphql_api_id: Annotated[str, msgspec.Meta(pattern=r"\Agid://shopify/BulkOperation/[1-9][0-9]{0,18}\Z")]
+    status: Annotated[str, msgspec.Meta(pattern=r"\A[a-z_]{1,40}\Z")]
+    error_code: Annotated[str, msgspec.Meta(pattern=r"\A[a-z_]{1,60}\Z")] | None = None
 
 
 Schema = RestProduct | RestProductDeleted | RestInventoryLevel | RestBulkOperationFinished

@@ -251,7 +251,8 @@ def test_an_overlong_variant_image_is_dropped_but_the_item_kept():
     assert item.variant_image_url is None and item.price == "0.10"
 
 
-@pytest.mark.parametrize("price", [19.99, True, 12, "19,99", "", None, "-1.00", "1e3", "9" * 400, " 1.00"])
+@pytest.mark.parametrize("price", [19.99, True, 12, "19,99", "", None, "-1.00", "1e3", "9" * 400, " 1.00", "1.00\n",
+                                   "1.0000000001", "1234567890123456789"])
 def test_money_that_is_not_an_exact_decimal_string_refuses_the_whole_payload(price):
     with pytest.raises(InvalidWebhookPayload, match=r"\$\.variants\[0\]\.price"):
         rest_items(with_changes(PRODUCT_BODY, price=price))
@@ -343,6 +344,8 @@ def test_other_topics():
     ("bulk_operations/finish", b'{"status": "completed"}', "missing required field `admin_graphql_api_id`"),
     ("bulk_operations/finish", b'{"admin_graphql_api_id": "gid://shopify/Product/1", "status": "completed"}',
      "admin_graphql_api_id"),
+    ("bulk_operations/finish", b'{"admin_graphql_api_id": "gid://shopify/BulkOperation/1\\n", "status": "completed"}',
+     "admin_graphql_api_id"),  # `$` would match before the newline
     ("orders/create", b'{"id": 1}', "unsupported webhook topic"),
 ])
 def test_payloads_shopify_would_never_send_are_refused(topic, body, problem):
