@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from strawberry.http.websocket_origin import normalize_allowed_origins
 
+from catalog_store.token_cipher import KEY_HINT, parse_keys
 from gateway.errors import SettingsError
 
 DEFAULT_DATABASE = "catalog_gateway"
@@ -73,6 +74,8 @@ class Settings:
     lease_ttl_seconds: int = DEFAULT_LEASE_TTL
     # Items per write of a full sync (a few batches are held in memory, see bulk.mapping.assemble).
     ingest_batch_size: int = DEFAULT_INGEST_BATCH_SIZE
+    # -- access tokens at rest: GATEWAY_SECRET_KEY (the first key writes, a second one only reads) --
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def effective_public_url(self) -> str:
@@ -199,6 +202,7 @@ class _Reader:
             "GATEWAY_INGEST_BATCH_SIZE", DEFAULT_INGEST_BATCH_SIZE, 1, MAX_INGEST_BATCH_SIZE,
             f"a number of items between 1 and {MAX_INGEST_BATCH_SIZE} (e.g. {DEFAULT_INGEST_BATCH_SIZE})",
         )
+        secret_keys = self.secret_keys(required=mongodb_uri is not None and not self.problems_about("MONGODB_URI"))
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -222,7 +226,25 @@ class _Reader:
             body_timeout=body_timeout,
             lease_ttl_seconds=lease_ttl,
             ingest_batch_size=batch_size,
+            secret_keys=secret_keys,
         )
+
+    def problems_about(self, name: str) -> bool:
+        return any(problem.startswith(name) for problem in self.problems)
+
+    def secret_keys(self, *, required: bool) -> tuple[str, ...]:
+        """GATEWAY_SECRET_KEY: required with MongoDB, where it seals the Shopify access tokens."""
+        raw = self.get("GATEWAY_SECRET_KEY")
+        if raw is None:
+            if required:
+                self.problems.append("GATEWAY_SECRET_KEY is not set: with MONGODB_URI it is required (it encrypts "
+                                     f"the Shopify access tokens stored in MongoDB); {KEY_HINT}.")
+            return ()
+        try:
+            return parse_keys(raw)
+        except ValueError as exc:
+            self.problems.append(str(exc))
+            return ()
 
     def public_url(self) -> str | None:
         raw = self.get("GATEWAY_PUBLIC_URL")
