@@ -148,11 +148,19 @@ class WebhookError(BulkError):
 
 
 class InvalidWebhookPayload(WebhookError):
-    """A correctly signed webhook whose body is not what Shopify sends for its topic: nothing is applied."""
+    """A correctly signed webhook whose body is not what Shopify sends for its topic: nothing is applied.
+
+    `reason` says what does not fit; `webhook_id` (X-Shopify-Webhook-Id) is set once the delivery is known.
+    """
 
     fix = ("Shopify sent a payload this gateway cannot read; check the webhook API version "
            "(SHOPIFY_API_VERSION) and report it with the gateway log. Periodic reconciliation or a re-sync "
            "brings the change in.")
+
+    def __init__(self, message: str, *, fix: str | None = None, webhook_id: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.reason = message
+        self.webhook_id = webhook_id
 
 
 # -- Sync service (reported through GraphQL with extensions.code) ------------------------------

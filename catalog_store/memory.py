@@ -165,11 +165,14 @@ class MemoryCatalogStore:
         *,
         run_id: str | None = None,
         limit_bytes: int | None = None,
+        listed_after: datetime | None = None,
     ) -> WriteResult:
         checked, sizes = check_batch(catalog, items)
         target = self._catalog(catalog)
         total = await self.total_storage_bytes() if limit_bytes is not None else 0
         now = self._now()
+        if listed_after is not None and target.tombstones:
+            target.end_tombstones({i.shopify_product_id for i in checked}, utc_millis(listed_after))
         before = target.storage_bytes
         done = target.insert_new(checked, sizes, run_id, now, None if limit_bytes is None else limit_bytes - total)
         if done == len(checked):
@@ -182,6 +185,7 @@ class MemoryCatalogStore:
             run_id=run_id,
             total_bytes=total + target.storage_bytes - before,
             limit_bytes=limit_bytes,
+            now=now,
         )
         for write in plan.writes:
             target.put(write, now)
@@ -221,6 +225,7 @@ class MemoryCatalogStore:
         deleted_at = utc_millis(deleted_at)
         previous = target.tombstones.get(product_id)
         target.tombstones[product_id] = deleted_at if previous is None else max(previous, deleted_at)
+        target.tombstones_recorded[product_id] = self._now()
         variants = index_ids(target.products, product_id)
         for variant_id in variants:
             target.remove(variant_id)

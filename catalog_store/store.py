@@ -7,7 +7,9 @@ Item writes are idempotent and guarded by Shopify's product `updated_at`, so bul
 webhooks, retries and replays can interleave in any order and converge:
 - a write applies only when the stored item is not newer (`stored._updated_at <= new.updated_at`);
 - a product delete leaves a tombstone; a write for that product whose `updated_at` is not newer
-  than the tombstone is refused (a late update or an older bulk snapshot cannot resurrect it);
+  than the tombstone is refused (a late update or an older bulk snapshot cannot resurrect it),
+  until a full sync started after the tombstone lists the product again (ids are never reused);
+- equal `updated_at`, different content: `writes.break_tie` decides, alike in every process;
 - items are keyed by (catalog, shopify_variant_id); item `id` is unique per catalog, so two
   variants claiming one SKU produce a `Conflict`, never a silent overwrite.
 
@@ -101,6 +103,7 @@ class CatalogStore(Protocol):
         *,
         run_id: str | None = None,
         limit_bytes: int | None = None,
+        listed_after: datetime | None = None,
     ) -> WriteResult:
         """Upsert a batch of items (one unordered round trip or a few, never one per item).
 
@@ -112,6 +115,8 @@ class CatalogStore(Protocol):
         that would bring `total_storage_bytes()` above the limit: `limit_reached` is then True and
         `written_upto` is the count of leading items considered (written, stale or conflicting).
         Items are decided in order: an id freed earlier in the batch can be taken later in it.
+        `listed_after`: the items come from a Shopify read started after this time (a full sync's
+        start): the tombstones of their products recorded before it end (`writes.ended_tombstones`).
         Raises InvalidItem (nothing written) when an item breaks a rule of catalog_store.items or has
         no tz-aware `updated_at`, and UnknownCatalog for a catalog `ensure_catalog` did not create.
         """

@@ -213,6 +213,11 @@ class LaneWorkers:
     async def _report(self, failure: _Failure) -> None:
         exc, entry = failure.error, failure.entry
         stored = entry.delivery
+        if isinstance(exc, InvalidWebhookPayload):
+            # In the shop's failedTotal; the applier already notified it, once per product (not per delivery).
+            self.stats["refused"] += 1
+            log.error("webhook %s refused: %s. %s", _where(entry), exc, exc.fix)
+            return
         self.stats["failed"] += 1
         attempts = entry.attempts + 1
         fix = exc.fix if isinstance(exc, CatalogGatewayError) else "Check the gateway logs."

@@ -34,7 +34,15 @@ from catalog_store.errors import ConcurrentWriteConflict, StoreError, UnknownCat
 from catalog_store.items import CatalogItem, document_size
 from catalog_store.models import WriteResult
 from catalog_store.mongo.counters import Counters
-from catalog_store.writes import PlannedWrite, PreparedItem, StoredState, WritePlan, item_digest, plan_writes
+from catalog_store.writes import (
+    PlannedWrite,
+    PreparedItem,
+    StoredState,
+    WritePlan,
+    ended_tombstones,
+    item_digest,
+    plan_writes,
+)
 
 Document = dict[str, Any]
 WriteOp = InsertOne[Document] | ReplaceOne[Document]
@@ -54,6 +62,7 @@ _STATE_FIELDS = {
     "_run_id": 1,
     "_rev": 1,
     "_digest": 1,
+    "inventory_quantity": 1,
 }
 
 
@@ -94,20 +103,22 @@ class ItemWriter:
         self.counters = Counters(self._catalogs, self._items, now)
 
     async def write(
-        self, catalog: str, prepared: list[PreparedItem], run_id: str | None, limit_bytes: int | None
+        self, catalog: str, prepared: list[PreparedItem], run_id: str | None, limit_bytes: int | None,
+        listed_after: datetime | None = None,
     ) -> WriteResult:
         snapshot, tombstones, catalogs = await asyncio.gather(
             self.snapshot(catalog, prepared, holders=False),
-            self.tombstones(catalog, {p.item.shopify_product_id for p in prepared}),
+            self.tombstones(catalog, {p.item.shopify_product_id for p in prepared}, listed_after),
             self._catalogs.find({}, {"storage_bytes": 1}).to_list(),
         )
         if not any(doc["_id"] == catalog for doc in catalogs):
             raise UnknownCatalog(f"catalog {catalog!r} does not exist")
         total_bytes = sum(doc.get("storage_bytes", 0) for doc in catalogs)
+        now = self._now()
 
         def plan_on(state: Snapshot) -> WritePlan:
             return plan_writes(prepared, stored=state.states.get, holder=state.holders.get, tombstones=tombstones,
-                               run_id=run_id, total_bytes=total_bytes, limit_bytes=limit_bytes)
+                               run_id=run_id, total_bytes=total_bytes, limit_bytes=limit_bytes, now=now)
 
         plan = plan_on(snapshot)
         if plan.conflicts or plan.limit_reached:
@@ -165,6 +176,7 @@ class ItemWriter:
                 holder=fresh.holders.get,
                 tombstones=tombstones,
                 run_id=run_id,
+                now=self._now(),
             )
             result.stale += replan.stale
             result.conflicts.extend(replan.conflicts)
@@ -255,17 +267,32 @@ class ItemWriter:
                     run_id=doc.get("_run_id"),
                     rev=doc["_rev"],
                     digest=doc.get("_digest"),
+                    inventory_quantity=doc.get("inventory_quantity"),
                 )
                 snapshot.states[state.variant_id] = state
                 snapshot.holders[state.item_id] = state.variant_id
         return snapshot
 
-    async def tombstones(self, catalog: str, product_ids: set[str]) -> dict[str, datetime]:
+    async def tombstones(
+        self, catalog: str, product_ids: set[str], listed_after: datetime | None = None
+    ) -> dict[str, datetime]:
+        """The products' tombstones (product id → deleted_at), without those a read started after
+        `listed_after` ends: those are removed, each only while not recorded again since."""
         keys = [item_key(catalog, p) for p in product_ids]
         found = await asyncio.gather(
             *(self._tombstones_coll.find({"_id": {"$in": chunk}}).to_list() for chunk in in_chunks(keys))
         )
-        return {doc["product_id"]: doc["deleted_at"] for docs in found for doc in docs}
+        docs = [doc for chunk in found for doc in chunk]
+        # a tombstone written before recorded_at was kept has only its deletion time to go by
+        recorded = {doc["product_id"]: doc["recorded_at"] if "recorded_at" in doc else doc["deleted_at"] for doc in docs}
+        ended = set(ended_tombstones(recorded, listed_after))
+        if ended:
+            assert listed_after is not None
+            guard = {"$or": [{"recorded_at": {"$lt": listed_after}},
+                             {"recorded_at": {"$exists": False}, "deleted_at": {"$lt": listed_after}}]}
+            await asyncio.gather(*(self._tombstones_coll.delete_many({"_id": {"$in": chunk}, **guard})
+                                   for chunk in in_chunks([item_key(catalog, p) for p in ended])))
+        return {doc["product_id"]: doc["deleted_at"] for doc in docs if doc["product_id"] not in ended}
 
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
         keys = [item_key(catalog, v) for v in dict.fromkeys(variant_ids)]

@@ -6,8 +6,10 @@ Collections of the database:
   numbers plus the exact strings `_price`/`_compare_at_price`) and `_catalog`, `_updated_at`,
   `_inventory_item_id`, `_run_id`, `_written_at`, `_size` (items.document_size of the catalog document)
   `_rev`, a fresh token set by every write that changes the document, and `_digest`
-  (writes.item_digest: an item equal to the stored one is marked as seen, not rewritten).
-- `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
+  (writes.item_digest, without the quantity: an item equal to the stored one is marked as seen, not
+  rewritten; at an equal `updated_at` it breaks the tie, `writes.break_tie`).
+- `tombstones` (`_id` = "<catalog>/<product id>"; `deleted_at`, and `recorded_at` by this store's
+  clock, which a full sync started later ends), `catalogs` (`_id` = name; `item_count` and
   `storage_bytes` kept by `$inc`, healed by `sweep` after a crashed writer: mongo.counters), `syncs`, `runs`,
   `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each),
   `inbox` and `inbox_counters` (the webhook inbox, catalog_store.mongo.inbox).
@@ -284,8 +286,10 @@ class MongoCatalogStore:
         *,
         run_id: str | None = None,
         limit_bytes: int | None = None,
+        listed_after: datetime | None = None,
     ) -> WriteResult:
-        return await self._items.write(catalog, prepare_items(catalog, items), run_id, limit_bytes)
+        listed_after = None if listed_after is None else utc_millis(listed_after)
+        return await self._items.write(catalog, prepare_items(catalog, items), run_id, limit_bytes, listed_after)
 
     @_translated
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
@@ -302,7 +306,8 @@ class MongoCatalogStore:
         await self._require_catalog(catalog)
         await self._coll("tombstones").update_one(
             {"_id": item_key(catalog, product_id)},
-            {"$max": {"deleted_at": deleted_at}, "$setOnInsert": {"_catalog": catalog, "product_id": product_id}},
+            {"$max": {"deleted_at": deleted_at, "recorded_at": self._now()},
+             "$setOnInsert": {"_catalog": catalog, "product_id": product_id}},
             upsert=True,
         )
         return await self._items.delete(catalog, {"_catalog": catalog, "shopify_product_id": product_id}, {})
