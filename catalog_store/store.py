@@ -25,6 +25,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from catalog_store.alerts import (
+    AlertEvent,
+    AlertRules,
+    AlertSource,
+    AlertSubscription,
+    AlertType,
+    DeliveryState,
+    PendingDelivery,
+)
 from catalog_store.feed import ChangeFeed
 from catalog_store.items import CatalogItem
 from catalog_store.models import (
@@ -100,6 +109,7 @@ class CatalogStore(Protocol):
         *,
         run_id: str | None = None,
         limit_bytes: int | None = None,
+        source: AlertSource | None = None,
     ) -> WriteResult:
         """Upsert a batch of items (one unordered round trip or a few, never one per item).
 
@@ -113,6 +123,8 @@ class CatalogStore(Protocol):
         Items are decided in order: an id freed earlier in the batch can be taken later in it.
         Raises InvalidItem (nothing written) when an item breaks a rule of catalog_store.items or has
         no tz-aware `updated_at`, and UnknownCatalog for a catalog `ensure_catalog` did not create.
+        Each replacement that landed is checked against the catalog's alert rules (see the alerts
+        block); `source` is what its events report (default: `sync` with a run id, else `webhook`).
         """
 
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
@@ -196,3 +208,47 @@ class CatalogStore(Protocol):
 
     async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
         """Drop a claim: the delivery could not be applied, so a redelivery may be."""
+
+    # -- alerts (catalog_store.alerts: rules, subscriptions, events, outbound deliveries) ------
+    async def get_alert_rules(self, catalog: str) -> AlertRules:
+        """The catalog's rules; the defaults (all off) until set."""
+
+    async def set_alert_rules(self, catalog: str, rules: AlertRules) -> AlertRules:
+        """Replace the catalog's rules (checked by the caller: alerts.updated_rules). Raises
+        AlertTargetNotFound for an unknown catalog."""
+
+    async def subscribe_to_alerts(
+        self, catalog: str, item_id: str, user_id: str, types: tuple[AlertType, ...]
+    ) -> AlertSubscription:
+        """A subscription expiring 90 days later; a user's active subscription to the item gets the
+        types added instead (one per user and item). Raises AlertTargetNotFound (catalog or item),
+        ItemInStock (BACK_IN_STOCK above the threshold), InvalidAlertInput."""
+
+    async def unsubscribe_from_alerts(self, subscription_id: str) -> bool:
+        """End a subscription; False when it is unknown, consumed or expired."""
+
+    async def list_alert_subscriptions(
+        self, catalog: str, *, first: int = 50, item_id: str | None = None, user_id: str | None = None
+    ) -> list[AlertSubscription]:
+        """Active subscriptions (types left, not expired), oldest first."""
+
+    async def count_alert_subscriptions(self, catalog: str) -> int:
+        """Active subscriptions of the catalog (what disabling it affects)."""
+
+    async def list_alert_events(
+        self, catalog: str, *, first: int = 50, type: AlertType | None = None
+    ) -> list[AlertEvent]:
+        """Newest first."""
+
+    async def released_alert_events(self, catalog: str, since: datetime, until: datetime) -> list[AlertEvent]:
+        """Events whose `release_at` is in [since, until], oldest first (what live subscribers get)."""
+
+    async def claim_alert_deliveries(self, *, limit: int, lease_seconds: float) -> list[PendingDelivery]:
+        """Up to `limit` pending outbound deliveries that are due, each claimed by the caller (in any
+        process) for `lease_seconds`: another claim gets it again only after the lease ran out."""
+
+    async def finish_alert_delivery(
+        self, event_id: str, *, delivered: bool, retry_at: datetime | None = None, error: str | None = None
+    ) -> DeliveryState | None:
+        """Record an attempt: delivered, or failed (retried at `retry_at`; given up, FAILED, when
+        that is past the delivery window or None). None for an unknown event."""

@@ -43,6 +43,8 @@ class StoredState:
     run_id: str | None  # run that last wrote or saw it (None: a webhook)
     rev: Any = None  # MongoDB store: the token of the write that produced it
     digest: bytes | None = None  # MongoDB store: content digest of the stored item
+    price: str | None = None  # MongoDB store: the stored price and quantity (alert rules compare them)
+    inventory: int | None = None
 
 
 @dataclass(slots=True)
@@ -147,7 +149,8 @@ def plan_writes(
             plan.limit_reached = True
             plan.written_upto = index
             return plan
-        state = StoredState(variant_id, item.id, item.shopify_product_id, updated_at, entry.size, run_id)
+        state = StoredState(variant_id, item.id, item.shopify_product_id, updated_at, entry.size, run_id,
+                            price=item.price, inventory=item.inventory_quantity)
         plan.writes.append(PlannedWrite(index, entry, previous, state))
         if previous is not None and previous.item_id != item.id and holding(previous.item_id) == variant_id:
             holder_overlay[previous.item_id] = None

@@ -51,6 +51,8 @@ _STATE_FIELDS = {
     "_run_id": 1,
     "_rev": 1,
     "_digest": 1,
+    "_price": 1,
+    "inventory_quantity": 1,
 }
 
 
@@ -71,6 +73,15 @@ class Snapshot:
 
     states: dict[str, StoredState]  # by variant id
     holders: dict[str, str]  # item id -> variant id
+
+
+@dataclass(frozen=True, slots=True)
+class LandedWrite:
+    """A replacement that landed: the state it replaced, the new item, the write's token."""
+
+    previous: StoredState
+    item: CatalogItem
+    token: str
 
 
 @dataclass(slots=True)
@@ -106,8 +117,10 @@ class ItemWriter:
         await self._catalogs.update_one({"_id": catalog}, {"$set": {"item_count": count, "storage_bytes": size}})
 
     async def write(
-        self, catalog: str, prepared: list[PreparedItem], run_id: str | None, limit_bytes: int | None
+        self, catalog: str, prepared: list[PreparedItem], run_id: str | None, limit_bytes: int | None,
+        landed: list[LandedWrite] | None = None,
     ) -> WriteResult:
+        """Write a batch; with `landed`, append to it every replacement that surely landed (for alerts)."""
         snapshot, tombstones, catalogs = await asyncio.gather(
             self.snapshot(catalog, prepared, holders=False),
             self.tombstones(catalog, {p.item.shopify_product_id for p in prepared}),
@@ -141,6 +154,9 @@ class ItemWriter:
                 await self.mark_seen(catalog, [w.state.variant_id for w in unchanged if w.state.run_id != run_id],
                                      run_id)
         finally:
+            if landed is not None:
+                landed.extend(LandedWrite(op.write.previous, op.write.prepared.item, str(op.token))
+                              for op in applied if op.write.previous is not None)
             result.written = len(applied) + len(unchanged)
             result.bytes_delta = sum(op.write.state.size - _size(op.write.previous) for op in applied)
             inserted = sum(1 for op in applied if op.write.previous is None)
@@ -263,6 +279,8 @@ class ItemWriter:
                     run_id=doc.get("_run_id"),
                     rev=doc["_rev"],
                     digest=doc.get("_digest"),
+                    price=doc.get("_price"),
+                    inventory=doc.get("inventory_quantity"),
                 )
                 snapshot.states[state.variant_id] = state
                 snapshot.holders[state.item_id] = state.variant_id

@@ -36,6 +36,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
+from catalog_store.alerts import AlertSource, default_source
 from catalog_store.documents import (
     catalog_from_document,
     changed_sync_fields,
@@ -60,9 +61,10 @@ from catalog_store.models import (
     WriteResult,
     utcnow,
 )
+from catalog_store.mongo.alerts import MongoAlerts, MongoAlertsApi
 from catalog_store.mongo.feed import MongoChangeFeed
 from catalog_store.mongo.indexes import INDEXES, filter_query, index_for
-from catalog_store.mongo.items import ItemWriter, in_chunks, item_key
+from catalog_store.mongo.items import ItemWriter, LandedWrite, in_chunks, item_key
 from catalog_store.rules import check_catalog_name, check_image_url, utc_millis
 from catalog_store.writes import prepare_items
 
@@ -86,7 +88,7 @@ def _translated(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coro
     return wrapper
 
 
-class MongoCatalogStore:
+class MongoCatalogStore(MongoAlertsApi):
     """CatalogStore on MongoDB. `clock` (UTC now) is injectable for tests."""
 
     def __init__(
@@ -104,6 +106,7 @@ class MongoCatalogStore:
         self._client: AsyncMongoClient[Document] | None = None
         self._db: AsyncDatabase[Document] | None = None
         self._writer: ItemWriter | None = None
+        self._alerts: MongoAlerts | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -115,6 +118,8 @@ class MongoCatalogStore:
         try:
             await db.command("ping")
             await asyncio.gather(*(db[name].create_indexes(indexes) for name, indexes in INDEXES.items()))
+            alerts = MongoAlerts(db, self._now)
+            await alerts.create_indexes()
         except ConnectionFailure as exc:
             await client.close()
             raise StoreUnavailable(f"MongoDB is unreachable: {exc}") from exc
@@ -123,6 +128,7 @@ class MongoCatalogStore:
             raise StoreError(f"MongoDB could not be prepared (indexes): {exc}") from exc
         self._client, self._db = client, db
         self._writer = ItemWriter(db, self._now)
+        self._alerts = alerts
 
     def _connect(self, **options: Any) -> AsyncMongoClient[Document]:
         try:
@@ -144,6 +150,7 @@ class MongoCatalogStore:
             await self._client.close()
         self._client = self._db = None
         self._writer = None
+        self._alerts = None
 
     @property
     def persistent(self) -> bool:
@@ -245,6 +252,7 @@ class MongoCatalogStore:
         result = await self._coll("items").delete_many({"_catalog": name})
         await self._coll("tombstones").delete_many({"_catalog": name})
         await self._coll("catalogs").delete_one({"_id": name})
+        await self.alerts.delete_catalog(name)
         return result.deleted_count
 
     @_translated
@@ -266,8 +274,18 @@ class MongoCatalogStore:
         *,
         run_id: str | None = None,
         limit_bytes: int | None = None,
+        source: AlertSource | None = None,
     ) -> WriteResult:
-        return await self._items.write(catalog, prepare_items(catalog, items), run_id, limit_bytes)
+        prepared = prepare_items(catalog, items)
+        rules = await self.alerts.watching(catalog)
+        if rules is None:
+            return await self._items.write(catalog, prepared, run_id, limit_bytes)
+        landed: list[LandedWrite] = []
+        try:
+            return await self._items.write(catalog, prepared, run_id, limit_bytes, landed)
+        finally:
+            if landed:
+                await self.alerts.on_landed(catalog, rules, landed, default_source(source, run_id))
 
     @_translated
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
@@ -297,6 +315,8 @@ class MongoCatalogStore:
         deleted = await self._items.delete(catalog, query, unmarked, rounds=1)
         if await self._coll("catalogs").find_one({"_id": catalog}, {"_id": 1}) is not None:
             await self._items.recount(catalog)
+        if deleted:
+            await self.alerts.end_missing_items(catalog)
         return deleted
 
     # -- items: reads ----------------------------------------------------------------------

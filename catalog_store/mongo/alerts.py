@@ -1,0 +1,360 @@
+"""Alerts on MongoDB: rules, subscriptions, events (each carrying its outbound delivery state) and
+the per-minute counters of the cap.
+
+Collections: `alert_rules` (`_id` = catalog), `alert_subscriptions` (`key` = catalog/item/user,
+unique: one subscription per user and item; a TTL index on `expires_at` removes expired ones, and
+every read also skips them), `alert_events` (`_id` = alerts.event_id of the write that caused it, so
+an event is stored once; `delivery` holds the outbound state, so an event and its pending delivery are
+one atomic insert and survive restarts), `alert_minutes` (one counter per catalog and minute).
+
+Several processes may detect changes at once, but a write lands in exactly one of them (guarded
+item writes), and each subscription is consumed by a guarded `$pull` of the type: a user is named by
+one event per type, whichever process gets there first.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from catalog_store.alerts import (
+    DELIVERY_WINDOW,
+    MINUTE,
+    SUBSCRIPTION_LIFETIME,
+    AlertEvent,
+    AlertRules,
+    AlertSource,
+    AlertSubscription,
+    AlertTargetNotFound,
+    AlertType,
+    DeliveryState,
+    PendingDelivery,
+    check_subscription_input,
+    event_id,
+    minute_of,
+    refuse_in_stock,
+    release_time,
+    transitions,
+)
+from catalog_store.errors import StoreError
+from catalog_store.filters import page_size
+from catalog_store.items import CatalogItem
+from catalog_store.mongo.items import LandedWrite, in_chunks
+
+Document = dict[str, Any]
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # lease_until of an unclaimed delivery
+MAX_MINUTES_AHEAD = 100_000  # a cap search stops there (about ten weeks of full minutes)
+
+ALERT_INDEXES: dict[str, list[IndexModel]] = {
+    "alert_subscriptions": [
+        IndexModel([("key", ASCENDING)], unique=True, name="key"),
+        IndexModel([("catalog", ASCENDING), ("item_id", ASCENDING)], name="catalog_item"),
+        IndexModel([("catalog", ASCENDING), ("created_at", ASCENDING)], name="catalog_created"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry"),
+    ],
+    "alert_events": [
+        IndexModel([("catalog", ASCENDING), ("created_at", DESCENDING)], name="catalog_created"),
+        IndexModel([("catalog", ASCENDING), ("release_at", ASCENDING)], name="catalog_release"),
+        IndexModel([("delivery.state", ASCENDING), ("delivery.due_at", ASCENDING)], name="delivery_due"),
+    ],
+    "alert_minutes": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry")],
+}
+
+_RULE_FIELDS = ("back_in_stock", "back_in_stock_threshold", "price_drop", "price_drop_min_percent",
+                "price_drop_min_amount", "max_events_per_minute")
+
+
+class MongoAlerts:
+    """The alert collections of one database. `now` is the store's clock (UTC milliseconds)."""
+
+    def __init__(self, db: AsyncDatabase[Document], now: Callable[[], datetime]) -> None:
+        self._now = now
+        self._db = db
+        self._rules = db["alert_rules"]
+        self._subscriptions = db["alert_subscriptions"]
+        self._events = db["alert_events"]
+        self._minutes = db["alert_minutes"]
+
+    async def create_indexes(self) -> None:
+        for name, indexes in ALERT_INDEXES.items():
+            await self._db[name].create_indexes(indexes)
+
+    # -- rules -----------------------------------------------------------------------------
+
+    async def rules(self, catalog: str) -> AlertRules:
+        doc = await self._rules.find_one({"_id": catalog})
+        return AlertRules() if doc is None else AlertRules(**{f: doc[f] for f in _RULE_FIELDS if f in doc})
+
+    async def set_rules(self, catalog: str, rules: AlertRules) -> AlertRules:
+        await self._require_catalog(catalog)
+        doc = {f: getattr(rules, f) for f in _RULE_FIELDS}
+        await self._rules.replace_one({"_id": catalog}, {"_id": catalog, **doc}, upsert=True)
+        return rules
+
+    async def watching(self, catalog: str) -> AlertRules | None:
+        rules = await self.rules(catalog)
+        return rules if rules.enabled else None
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    async def subscribe(self, catalog: str, item_id: str, user_id: str, types: tuple[AlertType, ...]
+                        ) -> AlertSubscription:
+        check_subscription_input(item_id, user_id, types)
+        await self._require_catalog(catalog)
+        doc = await self._db["items"].find_one({"_catalog": catalog, "id": item_id})
+        if doc is None:
+            raise AlertTargetNotFound(f"catalog {catalog!r} has no item {item_id!r}",
+                                      fix="Use an item id listed by Catalog.items.")
+        refuse_in_stock(CatalogItem.from_document(doc), await self.rules(catalog), types)
+        key = f"{catalog}/{item_id}/{user_id}"
+        wanted = [t.value for t in dict.fromkeys(types)]
+        for _ in range(5):
+            now = self._now()
+            merged = await self._subscriptions.find_one_and_update(
+                {"key": key, "expires_at": {"$gt": now}, "types.0": {"$exists": True}},
+                {"$addToSet": {"types": {"$each": wanted}}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if merged is not None:
+                return _subscription(merged)
+            await self._subscriptions.delete_many({"key": key, "$or": [{"expires_at": {"$lte": now}}, {"types": []}]})
+            new = {"_id": secrets.token_hex(12), "key": key, "catalog": catalog, "item_id": item_id,
+                   "user_id": user_id, "types": wanted, "created_at": now, "expires_at": now + SUBSCRIPTION_LIFETIME}
+            try:
+                await self._subscriptions.insert_one(new)
+            except DuplicateKeyError:  # another request subscribed the same user meanwhile: merge
+                continue
+            return _subscription(new)
+        raise AlertTargetNotFound(f"the subscription of {user_id!r} to {item_id!r} kept changing",
+                                  fix="Retry the request.")
+
+    async def unsubscribe(self, subscription_id: str) -> bool:
+        result = await self._subscriptions.delete_one(
+            {"_id": subscription_id, "expires_at": {"$gt": self._now()}, "types.0": {"$exists": True}})
+        if result.deleted_count == 0:
+            await self._subscriptions.delete_one({"_id": subscription_id})
+        return result.deleted_count == 1
+
+    async def subscriptions(self, catalog: str, *, first: int, item_id: str | None, user_id: str | None
+                            ) -> list[AlertSubscription]:
+        if first == 0:
+            return []
+        query = self._active_query(catalog)
+        if item_id is not None:
+            query["item_id"] = item_id
+        if user_id is not None:
+            query["user_id"] = user_id
+        docs = await self._subscriptions.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]
+                                                           ).limit(first).to_list()
+        return [_subscription(doc) for doc in docs]
+
+    async def count_subscriptions(self, catalog: str) -> int:
+        return await self._subscriptions.count_documents(self._active_query(catalog))
+
+    async def end_missing_items(self, catalog: str) -> None:
+        """Subscriptions of items no longer in the catalog end (after a sweep deleted items)."""
+        item_ids = await self._subscriptions.distinct("item_id", {"catalog": catalog})
+        for chunk in in_chunks(item_ids):
+            present = await self._db["items"].distinct("id", {"_catalog": catalog, "id": {"$in": chunk}})
+            gone = set(chunk) - set(present)
+            if gone:
+                await self._subscriptions.delete_many({"catalog": catalog, "item_id": {"$in": sorted(gone)}})
+
+    async def delete_catalog(self, catalog: str) -> None:
+        await self._rules.delete_one({"_id": catalog})
+        await self._subscriptions.delete_many({"catalog": catalog})
+        await self._events.delete_many({"catalog": catalog})
+        await self._minutes.delete_many({"catalog": catalog})
+
+    def _active_query(self, catalog: str) -> Document:
+        return {"catalog": catalog, "expires_at": {"$gt": self._now()}, "types.0": {"$exists": True}}
+
+    # -- detection -------------------------------------------------------------------------
+
+    async def on_landed(self, catalog: str, rules: AlertRules, landed: Sequence[LandedWrite], source: AlertSource
+                        ) -> list[AlertEvent]:
+        found = [(change, write.token) for write in landed if write.previous.price is not None
+                 for change in transitions(rules, write.previous.price, write.previous.inventory, write.item)]
+        if not found:
+            return []
+        item_ids = sorted({change.item_id for change, _ in found})
+        subscribed: dict[str, list[Document]] = {}
+        for chunk in in_chunks(item_ids):
+            query = {**self._active_query(catalog), "item_id": {"$in": chunk}}
+            for doc in await self._subscriptions.find(query, {"item_id": 1, "user_id": 1, "types": 1}).to_list():
+                subscribed.setdefault(doc["item_id"], []).append(doc)
+        created: list[AlertEvent] = []
+        for change, token in found:
+            candidates = [d for d in subscribed.get(change.item_id, ()) if change.type.value in d["types"]]
+            if not candidates:
+                continue
+            id_ = event_id(catalog, change.variant_id, token, change.type)
+            users: list[str] = []
+            for doc in candidates:
+                consumed = await self._subscriptions.update_one(
+                    {"_id": doc["_id"], "types": change.type.value, "expires_at": {"$gt": self._now()}},
+                    {"$pull": {"types": change.type.value}, "$set": {f"consumed.{change.type.value}": id_}},
+                )
+                if consumed.modified_count == 1:
+                    users.append(doc["user_id"])
+            if not users:
+                continue
+            await self._subscriptions.delete_many({"_id": {"$in": [d["_id"] for d in candidates]}, "types": []})
+            now = self._now()
+            event = AlertEvent(id_, catalog, change.item_id, change.type, change.previous_value, change.new_value,
+                               tuple(sorted(users)), source, now, await self._release(catalog, rules, now))
+            await self._events.update_one({"_id": id_}, {"$setOnInsert": _event_document(event)}, upsert=True)
+            created.append(event)
+        return created
+
+    async def _release(self, catalog: str, rules: AlertRules, now: datetime) -> datetime:
+        """Count the event in the first minute from now with room under the cap."""
+        minute = minute_of(now)
+        for _ in range(MAX_MINUTES_AHEAD):
+            try:
+                await self._minutes.update_one(
+                    {"_id": f"{catalog}/{minute.isoformat()}", "count": {"$lt": rules.max_events_per_minute}},
+                    {"$inc": {"count": 1},
+                     "$setOnInsert": {"catalog": catalog, "expires_at": minute + timedelta(days=1)}},
+                    upsert=True,
+                )
+                return release_time(now, minute)
+            except DuplicateKeyError:  # that minute is full
+                minute += MINUTE
+        return release_time(now, minute)
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def events(self, catalog: str, *, first: int, type_: AlertType | None) -> list[AlertEvent]:
+        if first == 0:
+            return []
+        query: Document = {"catalog": catalog}
+        if type_ is not None:
+            query["type"] = type_.value
+        docs = await self._events.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]
+                                                    ).limit(first).to_list()
+        return [_event(doc) for doc in docs]
+
+    async def released(self, catalog: str, since: datetime, until: datetime) -> list[AlertEvent]:
+        query = {"catalog": catalog, "release_at": {"$gte": since, "$lte": until}}
+        docs = await self._events.find(query).sort([("release_at", ASCENDING), ("_id", ASCENDING)]).to_list()
+        return [_event(doc) for doc in docs]
+
+    # -- outbound deliveries ---------------------------------------------------------------
+
+    async def claim_deliveries(self, limit: int, lease: timedelta) -> list[PendingDelivery]:
+        claimed: list[PendingDelivery] = []
+        now = self._now()
+        for _ in range(limit):
+            doc = await self._events.find_one_and_update(
+                {"delivery.state": DeliveryState.PENDING.value, "delivery.due_at": {"$lte": now},
+                 "delivery.lease_until": {"$lte": now}},
+                {"$set": {"delivery.lease_until": now + lease}},
+                sort=[("delivery.due_at", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                break
+            claimed.append(PendingDelivery(_event(doc), int(doc["delivery"]["attempts"])))
+        return claimed
+
+    async def finish_delivery(self, event_id_: str, *, delivered: bool, retry_at: datetime | None,
+                              error: str | None) -> DeliveryState | None:
+        doc = await self._events.find_one({"_id": event_id_}, {"release_at": 1})
+        if doc is None:
+            return None
+        change: Document
+        if delivered:
+            state, change = DeliveryState.DELIVERED, {"delivery.state": DeliveryState.DELIVERED.value}
+        elif retry_at is None or retry_at > doc["release_at"] + DELIVERY_WINDOW:
+            state, change = DeliveryState.FAILED, {"delivery.state": DeliveryState.FAILED.value}
+        else:
+            state, change = DeliveryState.PENDING, {"delivery.due_at": retry_at}
+        update: Document = {"$set": {**change, "delivery.lease_until": NEVER}}
+        if not delivered:
+            update["$inc"] = {"delivery.attempts": 1}
+            update["$set"]["delivery.last_error"] = (error or "")[:1000]
+        await self._events.update_one({"_id": event_id_}, update)
+        return state
+
+    async def _require_catalog(self, catalog: str) -> None:
+        if await self._db["catalogs"].find_one({"_id": catalog}, {"_id": 1}) is None:
+            raise AlertTargetNotFound(f"catalog {catalog!r} does not exist",
+                                      fix="Use a catalog name listed by `catalogs` (shopify_<shop>).")
+
+
+def _subscription(doc: Document) -> AlertSubscription:
+    return AlertSubscription(doc["_id"], doc["catalog"], doc["item_id"], doc["user_id"],
+                             tuple(AlertType(t) for t in doc["types"]), doc["created_at"], doc["expires_at"])
+
+
+def _event_document(event: AlertEvent) -> Document:
+    return {
+        "catalog": event.catalog, "item_id": event.item_id, "type": event.type.value,
+        "previous_value": event.previous_value, "new_value": event.new_value, "user_ids": list(event.user_ids),
+        "source": event.source.value, "created_at": event.created_at, "release_at": event.release_at,
+        "delivery": {"state": DeliveryState.PENDING.value, "attempts": 0, "due_at": event.release_at,
+                     "lease_until": NEVER},
+    }
+
+
+def _event(doc: Document) -> AlertEvent:
+    return AlertEvent(doc["_id"], doc["catalog"], doc["item_id"], AlertType(doc["type"]), doc["previous_value"],
+                      doc["new_value"], tuple(doc["user_ids"]), AlertSource(doc["source"]), doc["created_at"],
+                      doc["release_at"])
+
+
+class MongoAlertsApi:
+    """The alert methods of the CatalogStore protocol for a store holding a MongoAlerts (`alerts`)."""
+
+    _alerts: MongoAlerts | None  # set by the store's start()
+
+    @property
+    def alerts(self) -> MongoAlerts:
+        if self._alerts is None:
+            raise StoreError("the MongoDB store is not started", fix="Call and await start() first.")
+        return self._alerts
+
+    async def get_alert_rules(self, catalog: str) -> AlertRules:
+        return await self.alerts.rules(catalog)
+
+    async def set_alert_rules(self, catalog: str, rules: AlertRules) -> AlertRules:
+        return await self.alerts.set_rules(catalog, rules)
+
+    async def subscribe_to_alerts(
+        self, catalog: str, item_id: str, user_id: str, types: tuple[AlertType, ...]
+    ) -> AlertSubscription:
+        return await self.alerts.subscribe(catalog, item_id, user_id, types)
+
+    async def unsubscribe_from_alerts(self, subscription_id: str) -> bool:
+        return await self.alerts.unsubscribe(subscription_id)
+
+    async def list_alert_subscriptions(
+        self, catalog: str, *, first: int = 50, item_id: str | None = None, user_id: str | None = None
+    ) -> list[AlertSubscription]:
+        return await self.alerts.subscriptions(catalog, first=page_size(first), item_id=item_id, user_id=user_id)
+
+    async def count_alert_subscriptions(self, catalog: str) -> int:
+        return await self.alerts.count_subscriptions(catalog)
+
+    async def list_alert_events(
+        self, catalog: str, *, first: int = 50, type: AlertType | None = None
+    ) -> list[AlertEvent]:
+        return await self.alerts.events(catalog, first=page_size(first), type_=type)
+
+    async def released_alert_events(self, catalog: str, since: datetime, until: datetime) -> list[AlertEvent]:
+        return await self.alerts.released(catalog, since, until)
+
+    async def claim_alert_deliveries(self, *, limit: int, lease_seconds: float) -> list[PendingDelivery]:
+        return await self.alerts.claim_deliveries(limit, timedelta(seconds=lease_seconds))
+
+    async def finish_alert_delivery(
+        self, event_id: str, *, delivered: bool, retry_at: datetime | None = None, error: str | None = None
+    ) -> DeliveryState | None:
+        return await self.alerts.finish_delivery(event_id, delivered=delivered, retry_at=retry_at, error=error)
