@@ -73,6 +73,9 @@ class Settings:
     lease_ttl_seconds: int = DEFAULT_LEASE_TTL
     # Items per write of a full sync (a few batches are held in memory, see bulk.mapping.assemble).
     ingest_batch_size: int = DEFAULT_INGEST_BATCH_SIZE
+    # Outbound alert events: POSTed here, signed with the secret (None: not sent, only stored and pushed).
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = field(default=None, repr=False)
 
     @property
     def effective_public_url(self) -> str:
@@ -92,6 +95,22 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+
+    def alert_webhook(self) -> tuple[str | None, str | None]:
+        """ALERT_WEBHOOK_URL and ALERT_WEBHOOK_SECRET: both or neither (deliveries are always signed)."""
+        url, secret = self.get("ALERT_WEBHOOK_URL"), self.get("ALERT_WEBHOOK_SECRET")
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                self.problems.append(f"ALERT_WEBHOOK_URL={url!r} is not an http(s) URL: set it to the receiver's "
+                                     "address, e.g. https://hooks.example.com/alerts, or leave it unset.")
+            if secret is None:
+                self.problems.append("ALERT_WEBHOOK_URL is set without ALERT_WEBHOOK_SECRET: set the secret the "
+                                     "receiver verifies X-Catalog-Gateway-Hmac-Sha256 with.")
+        elif secret is not None:
+            self.problems.append("ALERT_WEBHOOK_SECRET is set without ALERT_WEBHOOK_URL: set the URL alert "
+                                 "events are POSTed to, or unset the secret.")
+        return url, secret
 
     def get(self, name: str) -> str | None:
         value = self.env.get(name)
@@ -199,9 +218,12 @@ class _Reader:
             "GATEWAY_INGEST_BATCH_SIZE", DEFAULT_INGEST_BATCH_SIZE, 1, MAX_INGEST_BATCH_SIZE,
             f"a number of items between 1 and {MAX_INGEST_BATCH_SIZE} (e.g. {DEFAULT_INGEST_BATCH_SIZE})",
         )
+        alert_url, alert_secret = self.alert_webhook()
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
+            alert_webhook_url=alert_url,
+            alert_webhook_secret=alert_secret,
             mongodb_uri=mongodb_uri,
             mongodb_database=database,
             host=host,

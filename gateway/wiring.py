@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from bulk.alerts.delivery import AlertDeliveryWorker, DeliverySettings
 from bulk.full_sync.service import SyncService, SyncSettings
 from bulk.notifications import EmailSender, Notifier
 from bulk.progress import Broadcaster
@@ -57,6 +58,13 @@ def sync_service_for(
                        session=session, owner_id=owner_id)
 
 
+def alert_delivery_for(settings: Settings) -> DeliverySettings | None:
+    """Outbound alert delivery when ALERT_WEBHOOK_URL (and its secret) are set."""
+    if settings.alert_webhook_url is None or settings.alert_webhook_secret is None:
+        return None
+    return DeliverySettings(url=settings.alert_webhook_url, secret=settings.alert_webhook_secret)
+
+
 class Gateway:
     """One gateway process: the store, the sync service, notifications, and their lifecycle."""
 
@@ -73,6 +81,7 @@ class Gateway:
         owner_id: str | None = None,
         schema: GatewaySchema = default_schema,
         webhook_settings: ProcessorSettings | None = None,
+        alert_delivery: DeliverySettings | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -84,6 +93,8 @@ class Gateway:
         self.services = Services(store=store, sync=self.sync, live=live or LiveSettings())
         self.feed: ChangeFeed | None = None  # created by start(), from the connected store
         self.authenticator = Authenticator(settings.admin_token, settings.read_token, enabled=auth)
+        delivery = alert_delivery or alert_delivery_for(settings)
+        self.alert_delivery = None if delivery is None else AlertDeliveryWorker(store, delivery, self.notifier)
 
     async def start(self) -> None:
         await self.store.start()
@@ -93,11 +104,15 @@ class Gateway:
         self.feed = self.services.feed = feed
         await self.sync.start()
         await self.webhooks.start()
+        if self.alert_delivery is not None:
+            await self.alert_delivery.start()
 
     async def close(self) -> None:
         try:
             if self.feed is not None:
                 await self.feed.close()
+            if self.alert_delivery is not None:
+                await self.alert_delivery.close()
             await self.webhooks.close()
             await self.sync.close()
         finally:

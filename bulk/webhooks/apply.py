@@ -35,6 +35,7 @@ from bulk.webhooks.clients import ShopClients
 from bulk.webhooks.delivery import Outcome, WebhookDelivery
 from bulk.webhooks.link import FullSyncLink
 from bulk.webhooks.locks import KeyedLocks
+from catalog_store.alerts import AlertSource
 from catalog_store.models import Conflict, NotificationLevel, SyncConfig, SyncErrorCode, utcnow
 from catalog_store.store import CatalogStore
 
@@ -87,8 +88,11 @@ class WebhookApplier:
             return Outcome.NOT_FOUND
         return await self.apply_snapshot(config, snapshot)
 
-    async def apply_snapshot(self, config: SyncConfig, snapshot: ProductSnapshot) -> Outcome:
-        """Write a product's items unless the catalog holds newer data for it."""
+    async def apply_snapshot(
+        self, config: SyncConfig, snapshot: ProductSnapshot, *, source: AlertSource = AlertSource.WEBHOOK
+    ) -> Outcome:
+        """Write a product's items unless the catalog holds newer data for it (`source`: which path
+        made the change, as alert events report it)."""
         shop, catalog = config.shop_domain, config.catalog_name
         product_id = snapshot.product_id
         async with self._products.hold((shop, product_id)):
@@ -113,7 +117,7 @@ class WebhookApplier:
                 # The tombstone just before this snapshot refuses only data older than it.
                 await self.store.delete_product(catalog, product_id, mapped.updated_at - timedelta(milliseconds=1))
             result = await self.store.write_items(catalog, mapped.items,
-                                                  limit_bytes=self.sync.settings.storage_limit_bytes)
+                                                  limit_bytes=self.sync.settings.storage_limit_bytes, source=source)
         if result.conflicts:
             await self._report_conflicts(config, product_id, result.conflicts)
         if result.limit_reached:

@@ -20,6 +20,7 @@ from strawberry.types.execution import PreExecutionError
 from catalog_store.items import normalize_shop_domain
 from catalog_store.store import MAX_PAGE_SIZE
 from gateway.errors import ApiError, BadUserInput, NotFoundError, api_error_for
+from gateway.graphql.alerts import AlertMutations, AlertSubscriptions
 from gateway.graphql.context import Context
 from gateway.graphql.limits import (
     MAX_ALIASES,
@@ -107,7 +108,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(AlertMutations):
     @strawberry.mutation(description="Store the shop and its token, register webhooks, start the first sync.")
     async def enable_shopify_sync(self, info: Info[Context, None], input: EnableShopifySyncInput) -> ShopifySync:
         info.context.require_admin("enableShopifySync")
@@ -148,7 +149,7 @@ class Mutation:
 
 
 @strawberry.type
-class Subscription:
+class Subscription(AlertSubscriptions):
     @strawberry.subscription(
         description="The shop's current run at once, then a snapshot on every change (at most ~5 per "
         "second; phase changes at once); completes after the final snapshot."
