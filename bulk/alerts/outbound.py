@@ -30,7 +30,7 @@ def event_payload(event: AlertEvent) -> dict[str, Any]:
         "newValue": event.new_value,
         "userIds": list(event.user_ids),
         "source": event.source.value,
-        "createdAt": event.created_at.isoformat().replace("+00:00", "Z"),
+        "createdAt": event.created_at.isoformat(),  # as the GraphQL DateTime shows it
     }
 
 
