@@ -13,7 +13,7 @@ import socket
 import sys
 from typing import Protocol
 
-from catalog_store.items import Identifier
+from catalog_store.items import Identifier, catalog_name
 from gateway.settings import Settings
 
 DEMO_SHOP = "demo.myshopify.com"
@@ -59,6 +59,7 @@ async def demo(args: argparse.Namespace) -> None:
 
     from catalog_store.memory import MemoryCatalogStore
     from gateway.app import create_app
+    from gateway.cli.demo_alerts import run_demo_alerts
     from gateway.wiring import Gateway, sync_settings_for
     from shopify_emulator import Emulator
 
@@ -72,6 +73,7 @@ async def demo(args: argparse.Namespace) -> None:
     await emulator.start()
     server: uvicorn.Server | None = None
     changer_task: asyncio.Task[None] | None = None
+    alerts_task: asyncio.Task[None] | None = None
     sock = socket.create_server((args.host, args.port))  # bound first: port 0 becomes a real port
     port = sock.getsockname()[1]
     base = f"http://{args.host}:{port}"
@@ -84,6 +86,8 @@ async def demo(args: argparse.Namespace) -> None:
             admin_token=admin_token,
             shopify_admin_api_url=emulator.admin_api_url_template,
             shopify_api_secrets=(api_secret,),
+            alert_webhook_url=args.alert_webhook_url,
+            alert_webhook_secret=args.alert_webhook_secret if args.alert_webhook_url else None,
         )
         gateway = Gateway(settings, MemoryCatalogStore(),
                           sync_settings=sync_settings_for(settings, poll_interval=0.5, max_poll_interval=2.0))
@@ -106,16 +110,20 @@ async def demo(args: argparse.Namespace) -> None:
             f"{{ phase itemsWritten status }} }}\n"
             f"  re-sync          : mutation {{ resyncShopifyCatalog(shopDomain: \"{DEMO_SHOP}\") {{ id status }} }}\n"
             f"The emulated store changes every {args.change_every:g} s (price drops, rises, sell-outs, restocks); "
-            "webhooks bring each change into the catalog within a second. Ctrl-C stops.\n",
+            "webhooks bring each change into the catalog within a second; alert events print below as "
+            "they fire. Ctrl-C stops.\n",
             flush=True,
         )
         changer_task = asyncio.create_task(_keep_changing(shop, random.Random(args.seed), args.change_every))
+        alerts_task = asyncio.create_task(run_demo_alerts(gateway.store, shop, catalog_name(DEMO_SHOP),
+                                                          random.Random(args.seed)))
         await serving
     finally:
-        if changer_task is not None:
-            changer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await changer_task
+        for task in (changer_task, alerts_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if server is not None:
             server.should_exit = True
         sock.close()
