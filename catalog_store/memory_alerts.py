@@ -2,7 +2,8 @@
 
 Every method runs without awaiting, so each is atomic on the event loop (the memory store serves
 one process): a subscription consumed by one event cannot be named by another. Expired
-subscriptions are skipped by every read and forgotten by `sweep_expired` (called on each subscribe).
+subscriptions are skipped by every read and forgotten by `sweep_expired` (on a subscribe, at most once
+a minute).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from catalog_store.filters import page_size
 from catalog_store.items import CatalogItem
 
 ItemLookup = Callable[[str, str], CatalogItem | None]  # (catalog, item id) -> item
-Landed = tuple[CatalogItem, CatalogItem]  # (the item replaced, the item that replaced it)
+Landed = tuple[CatalogItem, CatalogItem]
+SWEEP_EVERY = timedelta(minutes=1)  # expired subscriptions are forgotten at most this often (reads skip them)  # (the item replaced, the item that replaced it)
 
 
 @dataclass(slots=True)
@@ -63,6 +65,7 @@ class MemoryAlerts:
         self._event_by_id: dict[str, AlertEvent] = {}
         self._minutes: dict[tuple[str, datetime], int] = {}
         self._revisions = itertools.count()
+        self._swept_at: datetime | None = None
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -85,7 +88,9 @@ class MemoryAlerts:
                                       fix="Use an item id listed by Catalog.items.")
         refuse_in_stock(item, self.rules(catalog), types)
         now = self._now()
-        self.sweep_expired()
+        if self._swept_at is None or now - self._swept_at >= SWEEP_EVERY:
+            self.sweep_expired()
+            self._swept_at = now
         for existing in self._active(catalog, item_id):
             if existing.user_id == user_id:  # one active subscription per (user, item): add the types
                 merged = replace(existing, types=tuple(dict.fromkeys(existing.types + types)))
