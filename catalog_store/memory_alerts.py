@@ -37,8 +37,8 @@ from catalog_store.filters import page_size
 from catalog_store.items import CatalogItem
 
 ItemLookup = Callable[[str, str], CatalogItem | None]  # (catalog, item id) -> item
-Landed = tuple[CatalogItem, CatalogItem]
-SWEEP_EVERY = timedelta(minutes=1)  # expired subscriptions are forgotten at most this often (reads skip them)  # (the item replaced, the item that replaced it)
+Landed = tuple[CatalogItem, CatalogItem]  # (the item replaced, the item that replaced it)
+SWEEP_EVERY = timedelta(minutes=1)  # expired subscriptions are forgotten at most this often (reads skip them)
 
 
 @dataclass(slots=True)
