@@ -318,3 +318,51 @@ def test_alert_webhook_settings() -> None:
             Settings.from_env(broken)
     unsent = Gateway(Settings(admin_token=ADMIN_TOKEN), MemoryCatalogStore())
     assert unsent.alert_delivery is None
+
+
+async def test_a_change_found_by_reconciliation_fires_with_its_source(store: CatalogStore) -> None:  # noqa: F811
+    async with emulated() as (emulator, shop), gateway(emulator, shop, store, None) as world:
+        await world.query(RULES, {"catalog": CATALOG, "rules": {"priceDrop": True, "priceDropMinAmount": "1.00"}})
+        variant_id, price = variant_priced(shop)
+        await world.subscribe(variant_id, "alice", ["PRICE_DROP"])
+        emulator.faults.drop_webhooks(times=1, shop=SHOP)
+        lower = f"{float(price) - 1:.2f}"  # exactly the amount bound
+        shop.set_price(variant_id, lower)
+        await world.settle()
+        assert await world.events() == []  # the webhook was dropped
+        await world.running.gateway.webhooks.reconcile(SHOP)
+        [event] = await world.events()
+        assert (event["newValue"], event["source"], event["userIds"]) == (lower, "reconcile", ["alice"])
+
+
+async def test_a_delivery_given_up_after_24_hours_is_an_error_notification(caplog: pytest.LogCaptureFixture) -> None:
+    """An event released 25 hours ago whose receiver does not answer: one more failed attempt (logged),
+    then the delivery is given up and the operators are told."""
+    from datetime import timedelta
+
+    from bulk.alerts.delivery import AlertDeliveryWorker
+    from bulk.notifications import NoEmail, Notifier
+    from bulk.progress import Broadcaster
+    from catalog_store.alerts import AlertRules, AlertType
+    from catalog_store.models import utcnow
+    from tests.catalog_store.helpers import make_item
+    from tests.secantus import free_port
+
+    memory = MemoryCatalogStore(clock=lambda: utcnow() - timedelta(hours=25))
+    await memory.ensure_catalog(CATALOG, SHOP, "Alerts Store")
+    await memory.write_items(CATALOG, [make_item("1", price="10.00")])
+    await memory.set_alert_rules(CATALOG, AlertRules(price_drop=True))
+    await memory.subscribe_to_alerts(CATALOG, "1", "alice", (AlertType.PRICE_DROP,))
+    await memory.write_items(CATALOG, [make_item("1", price="5.00", updated=1)])
+    memory.clock = utcnow
+    notifier = Notifier(memory, NoEmail(), Broadcaster())
+    worker = AlertDeliveryWorker(memory, DeliverySettings(url=f"http://127.0.0.1:{free_port()}/", secret="s"), notifier)
+    await worker.start()
+    try:
+        assert await worker.run_once() == 1
+    finally:
+        await worker.close()
+    assert any("outbound attempt 1" in r.getMessage() for r in caplog.records)
+    [notification] = await memory.list_notifications()
+    assert notification.title == "Alert delivery given up" and notification.level.value == "error"
+    assert await worker.run_once() == 0  # given up: never tried again
