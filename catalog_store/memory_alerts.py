@@ -315,3 +315,8 @@ class MemoryAlertsApi:
         self, event_id: str, *, delivered: bool, retry_at: datetime | None = None, error: str | None = None
     ) -> DeliveryState | None:
         return self.alerts.finish_delivery(event_id, delivered=delivered, retry_at=retry_at, error=error)
+
+    async def recover_alert_events(self, older_than_seconds: float) -> int:
+        """Nothing to recover: item writes and their events happen in one step, and a stopped process
+        loses both."""
+        return 0

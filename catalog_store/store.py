@@ -252,3 +252,7 @@ class CatalogStore(Protocol):
     ) -> DeliveryState | None:
         """Record an attempt: delivered, or failed (retried at `retry_at`; given up, FAILED, when
         that is past the delivery window or None). None for an unknown event."""
+
+    async def recover_alert_events(self, older_than_seconds: float) -> int:
+        """Make the events of item writes that landed more than `older_than_seconds` ago while the
+        process writing them stopped before their events were stored (idempotent). Returns how many."""

@@ -45,6 +45,7 @@ class StoredState:
     digest: bytes | None = None  # MongoDB store: content digest of the stored item
     price: str | None = None  # MongoDB store: the stored price and quantity (alert rules compare them)
     inventory: int | None = None
+    alerts: Any = None  # MongoDB store: alert intents the stored document carries (a replacement keeps them)
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 
 from bulk.alerts.delivery import AlertDeliveryWorker, DeliverySettings
+from bulk.alerts.recovery import AlertRecovery
 from bulk.full_sync.service import SyncService, SyncSettings
 from bulk.notifications import EmailSender, Notifier
 from bulk.progress import Broadcaster
@@ -95,6 +96,7 @@ class Gateway:
         self.authenticator = Authenticator(settings.admin_token, settings.read_token, enabled=auth)
         delivery = alert_delivery or alert_delivery_for(settings)
         self.alert_delivery = None if delivery is None else AlertDeliveryWorker(store, delivery, self.notifier)
+        self.alert_recovery = AlertRecovery(store)
 
     async def start(self) -> None:
         await self.store.start()
@@ -104,6 +106,7 @@ class Gateway:
         self.feed = self.services.feed = feed
         await self.sync.start()
         await self.webhooks.start()
+        await self.alert_recovery.start()
         if self.alert_delivery is not None:
             await self.alert_delivery.start()
 
@@ -113,6 +116,7 @@ class Gateway:
                 await self.feed.close()
             if self.alert_delivery is not None:
                 await self.alert_delivery.close()
+            await self.alert_recovery.close()
             await self.webhooks.close()
             await self.sync.close()
         finally:

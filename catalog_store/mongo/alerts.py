@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -45,7 +46,8 @@ from catalog_store.alerts import (
 from catalog_store.errors import StoreError
 from catalog_store.filters import page_size
 from catalog_store.items import CatalogItem
-from catalog_store.mongo.items import LandedWrite, in_chunks
+from catalog_store.mongo.items import IntentFor, LandedWrite, in_chunks
+from catalog_store.writes import PlannedWrite
 
 Document = dict[str, Any]
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # lease_until of an unclaimed delivery
@@ -64,6 +66,9 @@ ALERT_INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("delivery.state", ASCENDING), ("delivery.due_at", ASCENDING)], name="delivery_due"),
     ],
     "alert_minutes": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry")],
+    # items whose document carries unsettled alert intents (almost none: settled right after the write)
+    "items": [IndexModel([("_written_at", ASCENDING)], name="alert_intents",
+                         partialFilterExpression={"_alerts": {"$exists": True}})],
 }
 
 _RULE_FIELDS = ("back_in_stock", "back_in_stock_threshold", "price_drop", "price_drop_min_percent",
@@ -175,43 +180,90 @@ class MongoAlerts:
     def _active_query(self, catalog: str) -> Document:
         return {"catalog": catalog, "expires_at": {"$gt": self._now()}, "types.0": {"$exists": True}}
 
-    # -- detection -------------------------------------------------------------------------
+    # -- detection: intents written with the item, then settled ---------------------------------
 
-    async def on_landed(self, catalog: str, rules: AlertRules, landed: Sequence[LandedWrite], source: AlertSource
-                        ) -> list[AlertEvent]:
-        found = [(change, write.token) for write in landed if write.previous.price is not None
-                 for change in transitions(rules, write.previous.price, write.previous.inventory, write.item)]
-        if not found:
-            return []
-        item_ids = sorted({change.item_id for change, _ in found})
-        subscribed: dict[str, list[Document]] = {}
-        for chunk in in_chunks(item_ids):
+    async def subscribed_items(self, catalog: str, item_ids: set[str]) -> set[str]:
+        """The batch's item ids someone is subscribed to (only those are compared)."""
+        found: set[str] = set()
+        for chunk in in_chunks(sorted(item_ids)):
             query = {**self._active_query(catalog), "item_id": {"$in": chunk}}
-            for doc in await self._subscriptions.find(query, {"item_id": 1, "user_id": 1, "types": 1}).to_list():
-                subscribed.setdefault(doc["item_id"], []).append(doc)
+            found.update(await self._subscriptions.distinct("item_id", query))
+        return found
+
+    @staticmethod
+    def intent_hook(catalog: str, rules: AlertRules | None, subscribed: set[str], source: AlertSource) -> IntentFor:
+        """What each item document carries: the qualifying changes of subscribed items (each with the id
+        of the event it becomes) plus the intents of the document it replaces not yet settled."""
+
+        def intent(write: PlannedWrite, token: ObjectId) -> list[Document] | None:
+            previous = write.previous
+            if previous is None:
+                return None
+            carried: list[Document] = list(previous.alerts or ())
+            item = write.prepared.item
+            if rules is not None and item.id in subscribed and previous.price is not None:
+                carried.extend(
+                    {"id": event_id(catalog, change.variant_id, str(token), change.type), "type": change.type.value,
+                     "item_id": change.item_id, "previous": change.previous_value, "new": change.new_value,
+                     "source": source.value}
+                    for change in transitions(rules, previous.price, previous.inventory, item))
+            return carried or None
+
+        return intent
+
+    async def settle(self, catalog: str, landed: Sequence[LandedWrite]) -> list[AlertEvent]:
+        """Turn the intents of writes that landed into events, then clear them from the item (only
+        while it is still that write's document: a replacement carried them over)."""
         created: list[AlertEvent] = []
-        for change, token in found:
-            candidates = [d for d in subscribed.get(change.item_id, ()) if change.type.value in d["types"]]
-            if not candidates:
-                continue
-            id_ = event_id(catalog, change.variant_id, token, change.type)
-            users: list[str] = []
-            for doc in candidates:
-                consumed = await self._subscriptions.update_one(
-                    {"_id": doc["_id"], "types": change.type.value, "expires_at": {"$gt": self._now()}},
-                    {"$pull": {"types": change.type.value}, "$set": {f"consumed.{change.type.value}": id_}},
-                )
-                if consumed.modified_count == 1:
-                    users.append(doc["user_id"])
-            if not users:
-                continue
-            await self._subscriptions.delete_many({"_id": {"$in": [d["_id"] for d in candidates]}, "types": []})
-            now = self._now()
-            event = AlertEvent(id_, catalog, change.item_id, change.type, change.previous_value, change.new_value,
-                               tuple(sorted(users)), source, now, await self._release(catalog, rules, now))
-            await self._events.update_one({"_id": id_}, {"$setOnInsert": _event_document(event)}, upsert=True)
-            created.append(event)
+        if not landed:
+            return created
+        rules = await self.rules(catalog)
+        for write in landed:
+            for intent in write.intents:
+                event = await self._settle_intent(catalog, rules, intent)
+                if event is not None:
+                    created.append(event)
+            await self._db["items"].update_one({"_id": f"{catalog}/{write.variant_id}", "_rev": write.token},
+                                               {"$unset": {"_alerts": 1}})
         return created
+
+    async def recover(self, older_than: timedelta) -> int:
+        """Settle intents a process wrote and did not settle (it stopped between the item write and
+        the event): idempotent, so a process still settling them does no harm. Returns events made."""
+        query = {"_alerts": {"$exists": True}, "_written_at": {"$lt": self._now() - older_than}}
+        made = 0
+        for doc in await self._db["items"].find(query, {"_catalog": 1, "shopify_variant_id": 1, "_rev": 1,
+                                                          "_alerts": 1}).limit(1000).to_list():
+            landed = [LandedWrite(doc["shopify_variant_id"], doc["_rev"], doc["_alerts"])]
+            made += len(await self.settle(doc["_catalog"], landed))
+        return made
+
+    async def _settle_intent(self, catalog: str, rules: AlertRules, intent: Document) -> AlertEvent | None:
+        """One intent to its event, idempotently: subscribers are consumed with the event's id, so a
+        second settlement finds the same users, and the event is inserted once."""
+        id_, type_ = intent["id"], intent["type"]
+        existing = await self._events.find_one({"_id": id_})
+        if existing is not None:
+            return None
+        item_id = intent["item_id"]
+        candidates = await self._subscriptions.find(
+            {**self._active_query(catalog), "item_id": item_id, "types": type_}, {"_id": 1}).to_list()
+        for doc in candidates:
+            await self._subscriptions.update_one(
+                {"_id": doc["_id"], "types": type_, "expires_at": {"$gt": self._now()}},
+                {"$pull": {"types": type_}, "$set": {f"consumed.{type_}": id_}},
+            )
+        named = await self._subscriptions.find({"catalog": catalog, "item_id": item_id, f"consumed.{type_}": id_},
+                                               {"user_id": 1}).to_list()
+        if not named:
+            return None
+        now = self._now()
+        event = AlertEvent(id_, catalog, item_id, AlertType(type_), intent["previous"], intent["new"],
+                           tuple(sorted({d["user_id"] for d in named})), AlertSource(intent["source"]), now,
+                           await self._release(catalog, rules, now))
+        await self._events.update_one({"_id": id_}, {"$setOnInsert": _event_document(event)}, upsert=True)
+        await self._subscriptions.delete_many({"_id": {"$in": [d["_id"] for d in named]}, "types": []})
+        return event
 
     async def _release(self, catalog: str, rules: AlertRules, now: datetime) -> datetime:
         """Count the event in the first minute from now with room under the cap."""
@@ -358,3 +410,6 @@ class MongoAlertsApi:
         self, event_id: str, *, delivered: bool, retry_at: datetime | None = None, error: str | None = None
     ) -> DeliveryState | None:
         return await self.alerts.finish_delivery(event_id, delivered=delivered, retry_at=retry_at, error=error)
+
+    async def recover_alert_events(self, older_than_seconds: float) -> int:
+        return await self.alerts.recover(timedelta(seconds=older_than_seconds))

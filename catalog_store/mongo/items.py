@@ -53,6 +53,7 @@ _STATE_FIELDS = {
     "_digest": 1,
     "_price": 1,
     "inventory_quantity": 1,
+    "_alerts": 1,
 }
 
 
@@ -77,11 +78,15 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class LandedWrite:
-    """A replacement that landed: the state it replaced, the new item, the write's token."""
+    """A write that landed with alert intents (`_alerts` of its document): its variant and token."""
 
-    previous: StoredState
-    item: CatalogItem
-    token: str
+    variant_id: str
+    token: ObjectId
+    intents: list[Document]
+
+
+# The alert intents a write's document carries (None: none), given the write and its token.
+IntentFor = Callable[[PlannedWrite, ObjectId], list[Document] | None]
 
 
 @dataclass(slots=True)
@@ -89,6 +94,7 @@ class _Op:
     write: PlannedWrite
     token: ObjectId
     expected_rev: Any  # the `_rev` the replaced document must still have (None: insert)
+    intents: list[Document] | None = None  # the `_alerts` sent with it
 
 
 class ItemWriter:
@@ -119,8 +125,10 @@ class ItemWriter:
     async def write(
         self, catalog: str, prepared: list[PreparedItem], run_id: str | None, limit_bytes: int | None,
         landed: list[LandedWrite] | None = None,
+        intent: IntentFor | None = None,
     ) -> WriteResult:
-        """Write a batch; with `landed`, append to it every replacement that surely landed (for alerts)."""
+        """Write a batch. With `intent`, each document carries the alert intents it returns (written
+        with the item, atomically), and the writes that surely landed with some are added to `landed`."""
         snapshot, tombstones, catalogs = await asyncio.gather(
             self.snapshot(catalog, prepared, holders=False),
             self.tombstones(catalog, {p.item.shopify_product_id for p in prepared}),
@@ -149,14 +157,14 @@ class ItemWriter:
         applied: list[_Op] = []
         unchanged = list(plan.unchanged)
         try:
-            await self._settle(catalog, _ops(plan.writes), tombstones, run_id, applied, unchanged, result)
+            await self._settle(catalog, _ops(plan.writes), tombstones, run_id, applied, unchanged, result, intent)
             if run_id is not None:
                 await self.mark_seen(catalog, [w.state.variant_id for w in unchanged if w.state.run_id != run_id],
                                      run_id)
         finally:
             if landed is not None:
-                landed.extend(LandedWrite(op.write.previous, op.write.prepared.item, str(op.token))
-                              for op in applied if op.write.previous is not None)
+                landed.extend(LandedWrite(op.write.state.variant_id, op.token, op.intents)
+                              for op in applied if op.intents)
             result.written = len(applied) + len(unchanged)
             result.bytes_delta = sum(op.write.state.size - _size(op.write.previous) for op in applied)
             inserted = sum(1 for op in applied if op.write.previous is None)
@@ -172,12 +180,13 @@ class ItemWriter:
         applied: list[_Op],
         unchanged: list[PlannedWrite],
         result: WriteResult,
+        intent: IntentFor | None = None,
     ) -> None:
         """Send the writes until each one has landed or was refused on fresh state."""
         for _ in range(MAX_SETTLE_ROUNDS):
             if not pending:
                 return
-            if await self._send(catalog, pending, run_id, self._now()):
+            if await self._send(catalog, pending, run_id, self._now(), intent):
                 applied.extend(pending)
                 return
             fresh = await self.snapshot(catalog, [op.write.prepared for op in pending])
@@ -199,7 +208,8 @@ class ItemWriter:
                 f"{len(pending)} item writes to {catalog!r} kept colliding with concurrent writes; the others landed"
             )
 
-    async def _send(self, catalog: str, ops: list[_Op], run_id: str | None, written_at: datetime) -> bool:
+    async def _send(self, catalog: str, ops: list[_Op], run_id: str | None, written_at: datetime,
+                    intent: IntentFor | None = None) -> bool:
         """Send the writes, a variant's successive writes in successive rounds. True when every
         write surely landed; False when any may not have (then the caller settles them by token)."""
         rounds: list[list[_Op]] = []
@@ -226,6 +236,10 @@ class ItemWriter:
                     "_rev": op.token,
                     "_digest": op.write.prepared.digest,
                 }
+                if intent is not None:
+                    op.intents = intent(op.write, op.token)
+                    if op.intents:
+                        doc["_alerts"] = op.intents
                 if op.write.previous is None:
                     requests.append(InsertOne(doc))
                 else:
@@ -281,6 +295,7 @@ class ItemWriter:
                     digest=doc.get("_digest"),
                     price=doc.get("_price"),
                     inventory=doc.get("inventory_quantity"),
+                    alerts=doc.get("_alerts"),
                 )
                 snapshot.states[state.variant_id] = state
                 snapshot.holders[state.item_id] = state.variant_id

@@ -278,14 +278,14 @@ class MongoCatalogStore(MongoAlertsApi):
     ) -> WriteResult:
         prepared = prepare_items(catalog, items)
         rules = await self.alerts.watching(catalog)
-        if rules is None:
-            return await self._items.write(catalog, prepared, run_id, limit_bytes)
+        subscribed = set() if rules is None else await self.alerts.subscribed_items(catalog, {p.item.id for p in prepared})
+        intent = self.alerts.intent_hook(catalog, rules if subscribed else None, subscribed,
+                                         default_source(source, run_id))
         landed: list[LandedWrite] = []
         try:
-            return await self._items.write(catalog, prepared, run_id, limit_bytes, landed)
+            return await self._items.write(catalog, prepared, run_id, limit_bytes, landed, intent)
         finally:
-            if landed:
-                await self.alerts.on_landed(catalog, rules, landed, default_source(source, run_id))
+            await self.alerts.settle(catalog, landed)
 
     @_translated
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:

@@ -61,3 +61,28 @@ async def test_expiry_index(pair: tuple[MongoCatalogStore, MongoCatalogStore]) -
     indexes = {i["name"]: i async for i in await one.database["alert_subscriptions"].list_indexes()}
     assert indexes["expiry"].get("expireAfterSeconds") == 0
     assert indexes["key"].get("unique") is True
+
+
+async def test_a_process_stopping_after_the_item_write_loses_no_event(
+    pair: tuple[MongoCatalogStore, MongoCatalogStore], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The intent is written with the item: when the writer stops before making the event, another
+    process makes it, once, naming the subscribers; a later write of the item keeps the intent."""
+    one, two = pair
+
+    async def stopped(catalog: str, landed: object) -> list[object]:  # the process dies here
+        return []
+
+    monkeypatch.setattr(one.alerts, "settle", stopped)
+    await one.write_items(CATALOG, [make_item("0", product="0", price="50.00", updated=1),
+                                    make_item("1", product="1", price="40.00", updated=1)])
+    assert await two.list_alert_events(CATALOG) == []
+    # another process writes item 1 again (a later change) before any recovery: the intent goes along
+    await two.write_items(CATALOG, [make_item("1", product="1", price="40.00", title="Renamed", updated=2)])
+    assert {e.item_id for e in await two.list_alert_events(CATALOG)} == {"1"}
+    assert await two.recover_alert_events(0) == 1  # item 0's event
+    assert await two.recover_alert_events(0) == 0  # once
+    events = await two.list_alert_events(CATALOG)
+    assert sorted((e.item_id, e.previous_value, e.new_value, e.user_ids) for e in events) == [
+        ("0", "100.00", "50.00", ("alice", "bob")), ("1", "100.00", "40.00", ("alice", "bob"))]
+    assert await two.database["items"].count_documents({"_alerts": {"$exists": True}}) == 0
