@@ -150,8 +150,7 @@ def plan_writes(
             plan.limit_reached = True
             plan.written_upto = index
             return plan
-        state = StoredState(variant_id, item.id, item.shopify_product_id, updated_at, entry.size, run_id,
-                            price=item.price, inventory=item.inventory_quantity)
+        state = StoredState(variant_id, item.id, item.shopify_product_id, updated_at, entry.size, run_id)
         plan.writes.append(PlannedWrite(index, entry, previous, state))
         if previous is not None and previous.item_id != item.id and holding(previous.item_id) == variant_id:
             holder_overlay[previous.item_id] = None
