@@ -61,7 +61,8 @@ from catalog_store.models import (
     WriteResult,
     utcnow,
 )
-from catalog_store.mongo.alerts import MongoAlerts, MongoAlertsApi
+from catalog_store.mongo.alerts import MongoAlerts
+from catalog_store.mongo.alerts_api import MongoAlertsApi
 from catalog_store.mongo.feed import MongoChangeFeed
 from catalog_store.mongo.indexes import INDEXES, filter_query, index_for
 from catalog_store.mongo.items import ItemWriter, LandedWrite, in_chunks, item_key
