@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from strawberry.http.websocket_origin import normalize_allowed_origins
 
+from catalog_store.token_cipher import KEY_HINT, parse_keys
 from gateway.errors import SettingsError
 
 DEFAULT_DATABASE = "catalog_gateway"
@@ -76,6 +77,8 @@ class Settings:
     # Outbound alert events: POSTed here, signed with the secret (None: not sent, only stored and pushed).
     alert_webhook_url: str | None = None
     alert_webhook_secret: str | None = field(default=None, repr=False)
+    # -- access tokens at rest: GATEWAY_SECRET_KEY (the first key writes, a second one only reads) --
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def effective_public_url(self) -> str:
@@ -219,6 +222,7 @@ class _Reader:
             f"a number of items between 1 and {MAX_INGEST_BATCH_SIZE} (e.g. {DEFAULT_INGEST_BATCH_SIZE})",
         )
         alert_url, alert_secret = self.alert_webhook()
+        secret_keys = self.secret_keys(required=mongodb_uri is not None and not self.problems_about("MONGODB_URI"))
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -244,7 +248,25 @@ class _Reader:
             body_timeout=body_timeout,
             lease_ttl_seconds=lease_ttl,
             ingest_batch_size=batch_size,
+            secret_keys=secret_keys,
         )
+
+    def problems_about(self, name: str) -> bool:
+        return any(problem.startswith(name) for problem in self.problems)
+
+    def secret_keys(self, *, required: bool) -> tuple[str, ...]:
+        """GATEWAY_SECRET_KEY: required with MongoDB, where it seals the Shopify access tokens."""
+        raw = self.get("GATEWAY_SECRET_KEY")
+        if raw is None:
+            if required:
+                self.problems.append("GATEWAY_SECRET_KEY is not set: with MONGODB_URI it is required (it encrypts "
+                                     f"the Shopify access tokens stored in MongoDB); {KEY_HINT}.")
+            return ()
+        try:
+            return parse_keys(raw)
+        except ValueError as exc:
+            self.problems.append(str(exc))
+            return ()
 
     def public_url(self) -> str | None:
         raw = self.get("GATEWAY_PUBLIC_URL")

@@ -325,6 +325,17 @@ class ShopifyClient:
         except ValueError as exc:
             raise ShopifyServerError(f"Unreadable bulk operation {operation_id} from Shopify: {exc}") from None
 
+    async def newest_bulk_query(self) -> BulkOperationState | None:
+        """The app's most recent bulk query operation on this shop, finished or not (None: never ran one)."""
+        data = await self.execute(documents.NEWEST_BULK_QUERY)
+        nodes = (data.get("bulkOperations") or {}).get("nodes") or []
+        if not nodes:
+            return None
+        try:
+            return BulkOperationState.from_node(nodes[0])
+        except ValueError as exc:
+            raise ShopifyServerError(f"Unreadable bulk operation from Shopify: {exc}") from None
+
     async def cancel_bulk_operation(self, operation_id: str) -> BulkCancelResult:
         """bulkOperationCancel; an already finished operation comes back as `user_errors`."""
         data = await self.execute(documents.BULK_OPERATION_CANCEL, {"id": operation_id})

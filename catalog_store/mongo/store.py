@@ -8,7 +8,7 @@ Collections of the database:
   `_rev`, a fresh token set by every write that changes the document, and `_digest`
   (writes.item_digest: an item equal to the stored one is marked as seen, not rewritten).
 - `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
-  `storage_bytes` kept by `$inc`, recounted from the items by `sweep`), `syncs`, `runs`,
+  `storage_bytes` kept by `$inc`, healed by `sweep` after a crashed writer: mongo.counters), `syncs`, `runs`,
   `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each),
   `webhook_claims` (one per recent webhook delivery, so that one process applies it).
 
@@ -66,7 +66,9 @@ from catalog_store.mongo.alerts_api import MongoAlertsApi
 from catalog_store.mongo.feed import MongoChangeFeed
 from catalog_store.mongo.indexes import INDEXES, filter_query, index_for
 from catalog_store.mongo.items import ItemWriter, LandedWrite, in_chunks, item_key
+from catalog_store.mongo.syncs import opened, reseal, reseal_all, sealed_fields
 from catalog_store.rules import check_catalog_name, check_image_url, utc_millis
+from catalog_store.token_cipher import TokenCipher
 from catalog_store.writes import prepare_items
 
 Document = dict[str, Any]
@@ -99,8 +101,10 @@ class MongoCatalogStore(MongoAlertsApi):
         *,
         clock: Callable[[], datetime] = utcnow,
         server_selection_timeout: float = 10.0,
+        cipher: TokenCipher | None = None,
     ) -> None:
         self.clock = clock
+        self._cipher = cipher  # None: access tokens are stored as given (tests, tools; `serve` always has one)
         self._uri = uri
         self._database_name = database
         self._timeout_ms = int(server_selection_timeout * 1000)
@@ -183,29 +187,37 @@ class MongoCatalogStore(MongoAlertsApi):
 
     @_translated
     async def save_sync(self, config: SyncConfig) -> None:
-        doc = sync_to_document(config)
+        doc = sealed_fields(sync_to_document(config), self._cipher)
         await self._coll("syncs").replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
     @_translated
     async def get_sync(self, shop_domain: str) -> SyncConfig | None:
         doc = await self._coll("syncs").find_one({"_id": shop_domain})
-        return None if doc is None else sync_from_document(doc)
+        return None if doc is None else sync_from_document(opened(doc, self._cipher))
 
     @_translated
     async def update_sync(self, shop_domain: str, change: Callable[[SyncConfig], object]) -> bool:
         doc = await self._coll("syncs").find_one({"_id": shop_domain})
         if doc is None:
             return False
-        changed = changed_sync_fields(sync_from_document(doc), change)
+        changed = changed_sync_fields(sync_from_document(opened(doc, self._cipher)), change)
+        if "access_token" not in changed:
+            await reseal(self._coll("syncs"), doc, self._cipher)  # a plain or old-key token: sealed now
         if changed:
-            result = await self._coll("syncs").update_one({"_id": shop_domain}, {"$set": changed})
+            result = await self._coll("syncs").update_one({"_id": shop_domain},
+                                                          {"$set": sealed_fields(changed, self._cipher)})
             return result.matched_count == 1
         return True
 
     @_translated
     async def list_syncs(self) -> list[SyncConfig]:
         docs = await self._coll("syncs").find({}).sort("_id", ASCENDING).to_list()
-        return [sync_from_document(doc) for doc in docs]
+        return [sync_from_document(opened(doc, self._cipher)) for doc in docs]
+
+    @_translated
+    async def reseal_tokens(self) -> int:
+        """Re-encrypt every access token with the writing key (see catalog_store.mongo.syncs)."""
+        return await reseal_all(self._coll("syncs"), self._cipher)
 
     @_translated
     async def delete_sync(self, shop_domain: str) -> bool:
@@ -314,8 +326,7 @@ class MongoCatalogStore(MongoAlertsApi):
         unmarked = {"_run_id": {"$ne": run_id}}
         query = {"_catalog": catalog, **unmarked, "_written_at": {"$lt": started_at}}
         deleted = await self._items.delete(catalog, query, unmarked, rounds=1)
-        if await self._coll("catalogs").find_one({"_id": catalog}, {"_id": 1}) is not None:
-            await self._items.recount(catalog)
+        await self._items.counters.heal(catalog, run_id)
         if deleted:
             await self.alerts.end_missing_items(catalog)
         return deleted

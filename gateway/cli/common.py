@@ -4,11 +4,17 @@ which store a command runs on, so that nobody mistakes the in-memory store for a
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
+from catalog_store.errors import CatalogGatewayError
 from gateway.errors import SettingsError
+
+if TYPE_CHECKING:
+    from catalog_store.store import CatalogStore
 from gateway.settings import Settings
 
 EXIT_USAGE = 2
+EXIT_STORE = 1
 
 
 def load_settings() -> Settings | None:
@@ -24,3 +30,23 @@ def store_description(persistent: bool, settings: Settings) -> str:
     if persistent:
         return f"store: MongoDB database {settings.mongodb_database!r} (persistent)"
     return "store: in-memory (NOT persistent: everything is lost when the process stops; set MONGODB_URI to keep it)"
+
+
+async def start_store(store: CatalogStore, command: str) -> bool:
+    """Start the store before anything uses it; on MongoDB, seal every access token with the writing
+    key (after an upgrade or a key rotation), which also proves the key opens them. False after
+    printing what went wrong and its fix (never a traceback)."""
+    from catalog_store.mongo.store import MongoCatalogStore
+
+    try:
+        await store.start()
+        if isinstance(store, MongoCatalogStore):
+            resealed = await store.reseal_tokens()
+            if resealed:
+                print(f"{command}: {resealed} stored access token(s) encrypted with the current GATEWAY_SECRET_KEY",
+                      flush=True)
+    except CatalogGatewayError as exc:
+        await store.close()
+        print(f"{command}: {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
+        return False
+    return True

@@ -11,41 +11,61 @@ import random
 import secrets
 import socket
 import sys
-from typing import Protocol
 
 from catalog_store.items import Identifier, catalog_name
+from gateway.cli.common import EXIT_USAGE
 from gateway.settings import Settings
 
 DEMO_SHOP = "demo.myshopify.com"
 DEMO_STORE_NAME = "Demo Store"
-CHANGES_PER_STEP = 4
+DEMO_CHANGES_PER_SECOND = 1.0
+DEFAULT_INVENTORY_SHARE = 0.2  # shopify_emulator.changes.DEFAULT_INVENTORY_SHARE (tested equal): read
+# here without importing the emulator, which `serve` never needs
 DEMO_BULK_SECONDS = 3.0  # the bulk operation runs long enough to watch its progress
 
 
-class ChangingShop(Protocol):
-    def random_change(self, rng: random.Random) -> str:
-        """Apply one plausible change (price drop or rise, restock, sell-out); say what it was."""
+def add_change_arguments(parser: argparse.ArgumentParser, default_rate: float | None) -> None:
+    """--changes-per-second and --inventory-share of `demo` and `emulator`."""
+    default = "the store stays still" if default_rate is None else f"{default_rate:g}"
+    parser.add_argument("--changes-per-second", type=float, default=default_rate, metavar="RATE",
+                        help=f"change the emulated store at RATE changes/s (default: {default})")
+    parser.add_argument("--inventory-share", type=float, default=DEFAULT_INVENTORY_SHARE, metavar="SHARE",
+                        help="share of the changes that are inventory changes (inventory_levels/update); "
+                        f"the rest are price changes (products/update) (default {DEFAULT_INVENTORY_SHARE:g})")
 
 
-def change_store(shop: ChangingShop, rng: random.Random, count: int = CHANGES_PER_STEP) -> list[str]:
-    """One round of changes to the emulated store."""
-    return [shop.random_change(rng) for _ in range(count)]
+def change_arguments_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with --changes-per-second/--inventory-share (checked by the emulator's own rule,
+    once the emulator is known to be importable), or None."""
+    from shopify_emulator.changes import check_rate
+
+    try:
+        check_rate(1.0 if args.changes_per_second is None else args.changes_per_second, args.inventory_share)
+    except ValueError as exc:
+        return f"catalog-gateway {args.command}: {exc} (--changes-per-second, --inventory-share)"
+    return None
 
 
 def run_emulator(args: argparse.Namespace) -> int:
     """The emulator alone, until Ctrl-C."""
     from shopify_emulator import serve
 
+    if (problem := change_arguments_problem(args)) is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     try:
         asyncio.run(serve(args.host, args.port, variants=args.variants, seed=args.seed, shop_domain=args.shop,
                           access_token=args.access_token, api_secret=args.api_secret,
-                          change_interval=args.change_every))
+                          changes_per_second=args.changes_per_second, inventory_share=args.inventory_share))
     except KeyboardInterrupt:
         pass
     return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if (problem := change_arguments_problem(args)) is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     try:
         asyncio.run(demo(args))
     except KeyboardInterrupt:
@@ -62,6 +82,7 @@ async def demo(args: argparse.Namespace) -> None:
     from gateway.cli.demo_alerts import run_demo_alerts
     from gateway.wiring import Gateway, sync_settings_for
     from shopify_emulator import Emulator
+    from shopify_emulator.changes import keep_changing
 
     logging.getLogger("shopify_emulator").setLevel(logging.WARNING)
     admin_token = secrets.token_urlsafe(24)
@@ -107,14 +128,17 @@ async def demo(args: argparse.Namespace) -> None:
             f"  admin token      : {admin_token}\n"
             f"  shop             : {DEMO_SHOP} (Shopify emulator at {emulator.base_url})\n"
             f"  try              : subscription {{ syncProgress(shopDomain: \"{DEMO_SHOP}\") "
-            f"{{ phase itemsWritten status }} }}\n"
+            f"{{ phase itemsWritten status }} }}  (stays open: shows every re-sync)\n"
             f"  re-sync          : mutation {{ resyncShopifyCatalog(shopDomain: \"{DEMO_SHOP}\") {{ id status }} }}\n"
-            f"The emulated store changes every {args.change_every:g} s (price drops, rises, sell-outs, restocks); "
+            f"The emulated store changes {args.changes_per_second:g} times a second "
+            f"({args.inventory_share:.0%} inventory: sell-outs, restocks; the rest price moves); "
             "webhooks bring each change into the catalog within a second; alert events print below as "
             "they fire. Ctrl-C stops.\n",
             flush=True,
         )
-        changer_task = asyncio.create_task(_keep_changing(shop, random.Random(args.seed), args.change_every))
+        changer_task = asyncio.create_task(keep_changing(
+            shop, rate=args.changes_per_second, inventory_share=args.inventory_share,
+            rng=random.Random(args.seed), print_fn=lambda line: print(line, flush=True)))
         alerts_task = asyncio.create_task(run_demo_alerts(gateway.store, shop, catalog_name(DEMO_SHOP),
                                                           random.Random(args.seed)))
         await serving
@@ -128,10 +152,3 @@ async def demo(args: argparse.Namespace) -> None:
             server.should_exit = True
         sock.close()
         await emulator.close()
-
-
-async def _keep_changing(shop: ChangingShop, rng: random.Random, every: float) -> None:
-    while True:
-        await asyncio.sleep(every)
-        for line in change_store(shop, rng):
-            print(f"  store change: {line}", flush=True)

@@ -26,7 +26,7 @@ from bulk.outcomes import ERROR_FIXES
 from catalog_store.items import Identifier, normalize_shop_domain
 from catalog_store.models import RunStatus, SyncRun
 from catalog_store.store import CatalogStore
-from gateway.cli.common import EXIT_USAGE, load_settings, store_description
+from gateway.cli.common import EXIT_STORE, EXIT_USAGE, load_settings, start_store, store_description
 from gateway.settings import Settings
 from gateway.wiring import notifier_for, sync_service_for, sync_settings_for
 
@@ -91,7 +91,7 @@ def run_sync(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from catalog_store import open_store
 
-    store = open_store(settings.mongodb_uri, settings.mongodb_database)
+    store = open_store(settings.mongodb_uri, settings.mongodb_database, settings.secret_keys)
     console.print(store_description(store.persistent, settings))
     try:
         return asyncio.run(sync_once(store, settings, shop, token, Identifier(args.identifier), console))
@@ -103,7 +103,8 @@ def run_sync(args: argparse.Namespace) -> int:
 async def sync_once(store: CatalogStore, settings: Settings, shop: str, token: str,
                     identifier: Identifier, console: Console) -> int:
     """Enable (or re-sync) `shop` and follow its run to the end. Returns the exit code."""
-    await store.start()
+    if not await start_store(store, "catalog-gateway sync"):
+        return EXIT_STORE
     service = sync_service_for(store, notifier_for(settings, store), sync_settings_for(settings, public_url=None))
     try:
         await service.start(only_shops=[shop])

@@ -151,8 +151,9 @@ class Mutation(AlertMutations):
 @strawberry.type
 class Subscription(AlertSubscriptions):
     @strawberry.subscription(
-        description="The shop's current run at once, then a snapshot on every change (at most ~5 per "
-        "second; phase changes at once); completes after the final snapshot."
+        description="The shop's current (or last) run at once, then a snapshot on every change (at most "
+        "~5 per second; phase changes at once), then every later run of the shop (each re-sync) until "
+        "the client leaves. A run's final snapshot has a status other than RUNNING."
     )
     async def sync_progress(self, info: Info[Context, None], shop_domain: str) -> AsyncGenerator[SyncRun, None]:
         shop = shop_domain_arg(shop_domain)

@@ -53,6 +53,8 @@
     "  }",
     "}",
     "",
+    "# The last run at once, then every change and every later re-sync until you press stop;",
+    "# a run's final snapshot has a status other than RUNNING.",
     "subscription Progress {",
     '  syncProgress(shopDomain: "demo.myshopify.com") { phase objectCount bytesDownloaded fileSize itemsWritten status }',
     "}",

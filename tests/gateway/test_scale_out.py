@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,9 +32,10 @@ from catalog_store.mongo.store import MongoCatalogStore
 from shopify_emulator import Delivery, Emulator
 from shopify_emulator.models import Product, Variant
 from shopify_emulator.shop import EmulatedShop
-from tests.gateway.e2e import ENABLE, PROGRESS, SYNC
+from tests.gateway.e2e import ENABLE, PROGRESS, SYNC, is_final
 from tests.gateway.harness import ADMIN_TOKEN, READ_TOKEN
 from tests.gateway.processes import GatewayProcess, gateway_processes
+from tests.keys import TEST_CIPHER, TEST_SECRET_KEY
 
 SHOP = "scale-store.myshopify.com"
 SHOP_TOKEN = "shpat_scale_out_token"
@@ -98,8 +99,9 @@ class Timeline:
 
 @dataclass
 class ProgressWatch:
-    """One `syncProgress` subscriber of one gateway process: every snapshot it received, and how the
-    subscription ended (None: completed after the final snapshot)."""
+    """One `syncProgress` subscriber of one gateway process: every snapshot it received up to the run's
+    final one (where it stops: the subscription would follow later runs), and how it ended (None:
+    it saw the final snapshot)."""
 
     gateway: GatewayProcess
     snapshots: list[dict[str, Any]] = field(default_factory=list)
@@ -110,8 +112,11 @@ class ProgressWatch:
         try:
             async with self.gateway.ws(READ_TOKEN) as live:
                 request = GraphQLRequest(PROGRESS, variable_values={"shop": SHOP})
-                async for event in live.subscribe(request):
-                    self.snapshots.append(event["syncProgress"])
+                async with aclosing(live.subscribe(request)) as events:
+                    async for event in events:
+                        self.snapshots.append(event["syncProgress"])
+                        if is_final(self.snapshots[-1]):
+                            return
         except Exception as exc:  # the process was killed: its connection went away
             self.ended_by = exc
 
@@ -246,7 +251,7 @@ async def test_three_gateways_share_one_sync_survive_a_kill_and_apply_webhooks_o
     emulator = Emulator(api_secret=SECRET, bulk_duration=0.3, webhook_retry_delays=(0.05,))
     shop = emulator.add_shop(SHOP, access_token=SHOP_TOKEN, variants=VARIANTS, seed=5, name="Scale Store")
     await emulator.start()
-    store = MongoCatalogStore(mongodb_uri, database)  # the test's own reader of the shared database
+    store = MongoCatalogStore(mongodb_uri, database, cipher=TEST_CIPHER)  # the test's own reader of the database
     await store.start()
     watches: list[ProgressWatch] = []
     try:
@@ -254,7 +259,8 @@ async def test_three_gateways_share_one_sync_survive_a_kill_and_apply_webhooks_o
             env = {"MONGODB_URI": mongodb_uri, "MONGODB_DATABASE": database, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
                    "GATEWAY_READ_TOKEN": READ_TOKEN, "SHOPIFY_API_SECRET": SECRET,
                    "SHOPIFY_ADMIN_API_URL": emulator.admin_api_url_template, "GATEWAY_PUBLIC_URL": edge_url,
-                   "GATEWAY_LEASE_TTL_SECONDS": str(LEASE_TTL), "GATEWAY_INGEST_BATCH_SIZE": str(BATCH_SIZE)}
+                   "GATEWAY_LEASE_TTL_SECONDS": str(LEASE_TTL), "GATEWAY_INGEST_BATCH_SIZE": str(BATCH_SIZE),
+                   "GATEWAY_SECRET_KEY": TEST_SECRET_KEY}
             async with gateway_processes(["a", "b", "c"], env, tmp_path) as gateways:
                 try:
                     timeline.mark("three gateways healthy")
