@@ -135,6 +135,16 @@ class MemoryAlerts:
         for item_id in item_ids:
             for subscription_id in self._by_item.get(catalog, {}).pop(item_id, set()):
                 self._subscriptions.pop(subscription_id, None)
+        if not self._by_item.get(catalog, True):
+            del self._by_item[catalog]
+
+    def end_orphans(self) -> int:
+        ended = 0
+        for catalog, items in list(self._by_item.items()):
+            missing = [item_id for item_id in items if self._item(catalog, item_id) is None]
+            ended += sum(len(items[item_id]) for item_id in missing)
+            self.end_item_subscriptions(catalog, missing)
+        return ended
 
     def delete_catalog(self, catalog: str) -> None:
         self._rules.pop(catalog, None)
@@ -320,3 +330,6 @@ class MemoryAlertsApi:
         """Nothing to recover: item writes and their events happen in one step, and a stopped process
         loses both."""
         return 0
+
+    async def end_orphaned_alert_subscriptions(self) -> int:
+        return self.alerts.end_orphans()

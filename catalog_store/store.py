@@ -256,3 +256,8 @@ class CatalogStore(Protocol):
     async def recover_alert_events(self, older_than_seconds: float) -> int:
         """Make the events of item writes that landed more than `older_than_seconds` ago while the
         process writing them stopped before their events were stored (idempotent). Returns how many."""
+
+    async def end_orphaned_alert_subscriptions(self) -> int:
+        """End the subscriptions of items no longer in their catalog (a deleted product; a full sync's
+        sweep ends them at once). Called now and then, not on the delete itself: a webhook replacing a
+        product's items deletes and rewrites them. Returns how many ended."""

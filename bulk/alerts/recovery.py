@@ -1,6 +1,7 @@
 """Events of item writes whose process stopped before storing them: every gateway process looks for
 such writes now and then (the store keeps the intent with the item, atomically) and makes their events;
-a write is only looked at once it is old enough that its own process would have settled it."""
+a write is only looked at once it is old enough that its own process would have settled it. The
+same loop ends the subscriptions of items deleted from their catalogs."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ class AlertRecovery:
                 made = await self.store.recover_alert_events(self.older_than)
                 if made:
                     log.warning("made %d alert events of item writes whose process had stopped", made)
+                ended = await self.store.end_orphaned_alert_subscriptions()
+                if ended:
+                    log.info("ended %d alert subscriptions of items deleted from their catalogs", ended)
             except StoreError as exc:
                 log.warning("alert recovery: the store could not be read: %s", exc)
             except Exception:  # a bug must not end recovery for good

@@ -160,14 +160,23 @@ class MongoAlerts:
     async def count_subscriptions(self, catalog: str) -> int:
         return await self._subscriptions.count_documents(self._active_query(catalog))
 
-    async def end_missing_items(self, catalog: str) -> None:
+    async def end_missing_items(self, catalog: str) -> int:
         """Subscriptions of items no longer in the catalog end (after a sweep deleted items)."""
         item_ids = await self._subscriptions.distinct("item_id", {"catalog": catalog})
+        ended = 0
         for chunk in in_chunks(item_ids):
             present = await self._db["items"].distinct("id", {"_catalog": catalog, "id": {"$in": chunk}})
             gone = set(chunk) - set(present)
             if gone:
-                await self._subscriptions.delete_many({"catalog": catalog, "item_id": {"$in": sorted(gone)}})
+                result = await self._subscriptions.delete_many({"catalog": catalog, "item_id": {"$in": sorted(gone)}})
+                ended += result.deleted_count
+        return ended
+
+    async def end_orphans(self) -> int:
+        ended = 0
+        for catalog in await self._subscriptions.distinct("catalog"):
+            ended += await self.end_missing_items(catalog)
+        return ended
 
     async def delete_catalog(self, catalog: str) -> None:
         await self._rules.delete_one({"_id": catalog})

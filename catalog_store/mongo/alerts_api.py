@@ -61,3 +61,6 @@ class MongoAlertsApi:
 
     async def recover_alert_events(self, older_than_seconds: float) -> int:
         return await self.alerts.recover(timedelta(seconds=older_than_seconds))
+
+    async def end_orphaned_alert_subscriptions(self) -> int:
+        return await self.alerts.end_orphans()
