@@ -366,3 +366,36 @@ async def test_a_delivery_given_up_after_24_hours_is_an_error_notification(caplo
     [notification] = await memory.list_notifications()
     assert notification.title == "Alert delivery given up" and notification.level.value == "error"
     assert await worker.run_once() == 0  # given up: never tried again
+
+
+async def test_rules_input_keeps_clears_and_refuses() -> None:
+    from tests.catalog_store.helpers import make_item
+
+    memory = MemoryCatalogStore()
+    await memory.ensure_catalog(CATALOG, SHOP, "Alerts Store")
+    await memory.write_items(CATALOG, [make_item("1", price="10.00", quantity=0)])
+    async with serve_gateway(memory, settings=Settings(admin_token=ADMIN_TOKEN, read_token=READ_TOKEN)) as running:
+        first = await running.query(RULES, {"catalog": CATALOG, "rules": {"priceDrop": True, "priceDropMinAmount": "2.50",
+                                                                         "priceDropMinPercent": 5}})
+        assert first["setAlertRules"] == {"backInStock": False, "backInStockThreshold": 0, "priceDrop": True,
+                                          "priceDropMinPercent": 5.0, "priceDropMinAmount": "2.50",
+                                          "maxEventsPerMinute": 1000}
+        second = await running.query(RULES, {"catalog": CATALOG, "rules": {"priceDropMinAmount": None}})
+        assert second["setAlertRules"]["priceDropMinAmount"] is None
+        assert second["setAlertRules"]["priceDropMinPercent"] == 5.0  # left out: kept
+        for bad in ({"priceDropMinPercent": 0}, {"maxEventsPerMinute": 0}, {"backInStockThreshold": -1},
+                    {"priceDropMinAmount": "-1"}, {"priceDrop": None}):
+            with pytest.raises(TransportQueryError) as refused:
+                await running.query(RULES, {"catalog": CATALOG, "rules": bad})
+            assert refused.value.errors[0]["extensions"]["code"] == "BAD_USER_INPUT", bad
+        with pytest.raises(TransportQueryError) as unknown:
+            await running.query(RULES, {"catalog": "shopify_nope", "rules": {"priceDrop": True}})
+        assert unknown.value.errors[0]["extensions"]["code"] == "NOT_FOUND"
+        with pytest.raises(TransportQueryError) as forbidden:
+            await running.query(RULES, {"catalog": CATALOG, "rules": {"priceDrop": True}}, token=READ_TOKEN)
+        assert forbidden.value.errors[0]["extensions"]["code"] == "FORBIDDEN"
+        sub = (await running.query(SUBSCRIBE, {"input": {"catalogName": CATALOG, "itemId": "1", "userId": "u",
+                                                          "types": ["BACK_IN_STOCK"]}}))["subscribeToItemAlerts"]
+        gone = "mutation U($id: ID!) { unsubscribeFromItemAlerts(id: $id) }"
+        assert (await running.query(gone, {"id": sub["id"]}))["unsubscribeFromItemAlerts"] is True
+        assert (await running.query(gone, {"id": sub["id"]}))["unsubscribeFromItemAlerts"] is False
