@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from catalog_store.alerts import AlertSource, default_source
 from catalog_store.checks import check_batch, item_size
 from catalog_store.documents import (
     changed_sync_fields,
@@ -32,6 +33,7 @@ from catalog_store.errors import StoreError, UnknownCatalog
 from catalog_store.filters import CheckedFilter, check_filter, cursor, page_size
 from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.items import CatalogItem
+from catalog_store.memory_alerts import Landed, MemoryAlerts, MemoryAlertsApi
 from catalog_store.memory_catalog import MemoryCatalog, index_ids, matches
 from catalog_store.memory_inbox import MemoryInbox
 from catalog_store.models import (
@@ -52,7 +54,7 @@ from catalog_store.writes import (
 )
 
 
-class MemoryCatalogStore:
+class MemoryCatalogStore(MemoryAlertsApi):
     """CatalogStore in process memory; `clock` (UTC now) is injectable for tests."""
 
     def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
@@ -64,6 +66,7 @@ class MemoryCatalogStore:
         self._sequence = itertools.count()
         self._leases: dict[str, tuple[str, datetime]] = {}
         self._inbox = MemoryInbox(self._now)
+        self.alerts = MemoryAlerts(self._now, self._item_now, self._catalogs.__contains__)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -93,6 +96,11 @@ class MemoryCatalogStore:
 
     def _now(self) -> datetime:
         return utc_millis(self.clock())
+
+    def _item_now(self, catalog: str, item_id: str) -> CatalogItem | None:
+        target = self._catalogs.get(catalog)
+        variant_id = None if target is None else target.holder(item_id)
+        return None if target is None or variant_id is None else target.entries[variant_id].item
 
     # -- sync configurations ---------------------------------------------------------------
 
@@ -145,6 +153,7 @@ class MemoryCatalogStore:
 
     async def delete_catalog(self, name: str) -> int:
         catalog = self._catalogs.pop(name, None)
+        self.alerts.delete_catalog(name)
         return 0 if catalog is None else len(catalog.entries)
 
     async def total_storage_bytes(self) -> int:
@@ -166,6 +175,7 @@ class MemoryCatalogStore:
         run_id: str | None = None,
         limit_bytes: int | None = None,
         listed_after: datetime | None = None,
+        source: AlertSource | None = None,
     ) -> WriteResult:
         checked, sizes = check_batch(catalog, items)
         target = self._catalog(catalog)
@@ -187,8 +197,14 @@ class MemoryCatalogStore:
             limit_bytes=limit_bytes,
             now=now,
         )
+        rules = self.alerts.watching(catalog)
+        landed: list[Landed] = []
         for write in plan.writes:
+            if rules is not None and write.previous is not None:
+                landed.append((target.entries[write.previous.variant_id].item, write.prepared.item))
             target.put(write, now)
+        if landed and rules is not None:
+            self.alerts.on_landed(catalog, rules, landed, default_source(source, run_id))
         return WriteResult(
             written=done + len(plan.writes),
             stale=plan.stale,
@@ -241,6 +257,7 @@ class MemoryCatalogStore:
             for variant_id, entry in target.entries.items()
             if entry.run_id != run_id and entry.written_at < started_at
         ]
+        self.alerts.end_item_subscriptions(catalog, [target.entries[v].item.id for v in doomed])
         for variant_id in doomed:
             target.remove(variant_id)
         return len(doomed)

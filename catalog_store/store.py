@@ -27,6 +27,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from catalog_store.alerts import (
+    AlertEvent,
+    AlertRules,
+    AlertSource,
+    AlertSubscription,
+    AlertType,
+    DeliveryState,
+    PendingDelivery,
+)
 from catalog_store.feed import ChangeFeed
 from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.items import CatalogItem
@@ -104,6 +113,7 @@ class CatalogStore(Protocol):
         run_id: str | None = None,
         limit_bytes: int | None = None,
         listed_after: datetime | None = None,
+        source: AlertSource | None = None,
     ) -> WriteResult:
         """Upsert a batch of items (one unordered round trip or a few, never one per item).
 
@@ -119,6 +129,8 @@ class CatalogStore(Protocol):
         start): the tombstones of their products recorded before it end (`writes.ended_tombstones`).
         Raises InvalidItem (nothing written) when an item breaks a rule of catalog_store.items or has
         no tz-aware `updated_at`, and UnknownCatalog for a catalog `ensure_catalog` did not create.
+        Each replacement that landed is checked against the catalog's alert rules (see the alerts
+        block); `source` is what its events report (default: `sync` with a run id, else `webhook`).
         """
 
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
@@ -222,3 +234,56 @@ class CatalogStore(Protocol):
 
     async def inbox_status(self, shop_domain: str) -> InboxStatus:
         """Backlog, oldest pending entry and outcome counters of one shop."""
+
+    # -- alerts (catalog_store.alerts: rules, subscriptions, events, outbound deliveries) ------
+    async def get_alert_rules(self, catalog: str) -> AlertRules:
+        """The catalog's rules; the defaults (all off) until set."""
+
+    async def set_alert_rules(self, catalog: str, rules: AlertRules) -> AlertRules:
+        """Replace the catalog's rules (checked by the caller: alerts.updated_rules). Raises
+        AlertTargetNotFound for an unknown catalog."""
+
+    async def subscribe_to_alerts(
+        self, catalog: str, item_id: str, user_id: str, types: tuple[AlertType, ...]
+    ) -> AlertSubscription:
+        """A subscription expiring 90 days later; a user's active subscription to the item gets the
+        types added instead (one per user and item). Raises AlertTargetNotFound (catalog or item),
+        ItemInStock (BACK_IN_STOCK above the threshold), InvalidAlertInput."""
+
+    async def unsubscribe_from_alerts(self, subscription_id: str) -> bool:
+        """End a subscription; False when it is unknown, consumed or expired."""
+
+    async def list_alert_subscriptions(
+        self, catalog: str, *, first: int = 50, item_id: str | None = None, user_id: str | None = None
+    ) -> list[AlertSubscription]:
+        """Active subscriptions (types left, not expired), oldest first."""
+
+    async def count_alert_subscriptions(self, catalog: str) -> int:
+        """Active subscriptions of the catalog (what disabling it affects)."""
+
+    async def list_alert_events(
+        self, catalog: str, *, first: int = 50, type: AlertType | None = None
+    ) -> list[AlertEvent]:
+        """Newest first."""
+
+    async def released_alert_events(self, catalog: str, since: datetime, until: datetime) -> list[AlertEvent]:
+        """Events whose `release_at` is in [since, until], oldest first (what live subscribers get)."""
+
+    async def claim_alert_deliveries(self, *, limit: int, lease_seconds: float) -> list[PendingDelivery]:
+        """Up to `limit` pending outbound deliveries that are due, each claimed by the caller (in any
+        process) for `lease_seconds`: another claim gets it again only after the lease ran out."""
+
+    async def finish_alert_delivery(
+        self, event_id: str, *, delivered: bool, retry_at: datetime | None = None, error: str | None = None
+    ) -> DeliveryState | None:
+        """Record an attempt: delivered, or failed (retried at `retry_at`; given up, FAILED, when
+        that is past the delivery window or None). None for an unknown event."""
+
+    async def recover_alert_events(self, older_than_seconds: float) -> int:
+        """Make the events of item writes that landed more than `older_than_seconds` ago while the
+        process writing them stopped before their events were stored (idempotent). Returns how many."""
+
+    async def end_orphaned_alert_subscriptions(self) -> int:
+        """End the subscriptions of items no longer in their catalog (a deleted product; a full sync's
+        sweep ends them at once). Called now and then, not on the delete itself: a webhook replacing a
+        product's items deletes and rewrites them. Returns how many ended."""

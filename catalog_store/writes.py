@@ -48,6 +48,8 @@ class StoredState:
     digest: bytes | None = None  # MongoDB store: `item_digest` of the stored item
     inventory_quantity: int | None = None  # MongoDB store: the stored item's (its digest leaves it out)
     item: CatalogItem | None = None  # memory store: the stored item itself (digested when a tie needs it)
+    price: str | None = None  # MongoDB store: the stored price (alert rules compare it, and the quantity)
+    alerts: Any = None  # MongoDB store: alert intents the stored document carries (a replacement keeps them)
 
 
 @dataclass(slots=True)

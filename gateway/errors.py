@@ -10,6 +10,7 @@ from __future__ import annotations
 import orjson
 
 from bulk.errors import SyncServiceError
+from catalog_store.alerts import AlertError
 from catalog_store.errors import CatalogGatewayError, InvalidQuery, StoreUnavailable
 from catalog_store.token_cipher import SecretKeyError
 
@@ -110,6 +111,8 @@ def api_error_for(exc: BaseException) -> ApiError | None:
         return ApiError(str(exc), exc.code, exc.fix, retryable=exc.retryable)
     if isinstance(exc, InvalidQuery):
         return ApiError(str(exc), "BAD_USER_INPUT", exc.fix)
+    if isinstance(exc, AlertError):
+        return ApiError(str(exc), exc.code, exc.fix)
     if isinstance(exc, StoreUnavailable):
         return ApiError("The catalog database is unavailable.", "SERVICE_UNAVAILABLE", exc.fix, retryable=True)
     if isinstance(exc, SecretKeyError):  # an operator's mistake: say so, with the fix

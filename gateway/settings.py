@@ -87,6 +87,9 @@ class Settings:
     realtime_lag_alert_seconds: float = DEFAULT_REALTIME_LAG_ALERT
     webhook_workers: int = DEFAULT_WEBHOOK_WORKERS
     webhook_claim_ttl_seconds: float = DEFAULT_WEBHOOK_CLAIM_TTL
+    # Outbound alert events: POSTed here, signed with the secret (None: not sent, only stored and pushed).
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = field(default=None, repr=False)
     # -- access tokens at rest: GATEWAY_SECRET_KEY (the first key writes, a second one only reads) --
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
 
@@ -108,6 +111,22 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+
+    def alert_webhook(self) -> tuple[str | None, str | None]:
+        """ALERT_WEBHOOK_URL and ALERT_WEBHOOK_SECRET: both or neither (deliveries are always signed)."""
+        url, secret = self.get("ALERT_WEBHOOK_URL"), self.get("ALERT_WEBHOOK_SECRET")
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                self.problems.append(f"ALERT_WEBHOOK_URL={url!r} is not an http(s) URL: set it to the receiver's "
+                                     "address, e.g. https://hooks.example.com/alerts, or leave it unset.")
+            if secret is None:
+                self.problems.append("ALERT_WEBHOOK_URL is set without ALERT_WEBHOOK_SECRET: set the secret the "
+                                     "receiver verifies X-Catalog-Gateway-Hmac-Sha256 with.")
+        elif secret is not None:
+            self.problems.append("ALERT_WEBHOOK_SECRET is set without ALERT_WEBHOOK_URL: set the URL alert "
+                                 "events are POSTed to, or unset the secret.")
+        return url, secret
 
     def get(self, name: str) -> str | None:
         value = self.env.get(name)
@@ -227,10 +246,13 @@ class _Reader:
         )
         claim_ttl = self.seconds("GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS", DEFAULT_WEBHOOK_CLAIM_TTL, 1, 3600,
                                  "seconds between 1 and 3600 (default 60)")
+        alert_url, alert_secret = self.alert_webhook()
         secret_keys = self.secret_keys(required=mongodb_uri is not None and not self.problems_about("MONGODB_URI"))
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
+            alert_webhook_url=alert_url,
+            alert_webhook_secret=alert_secret,
             mongodb_uri=mongodb_uri,
             mongodb_database=database,
             host=host,

@@ -9,6 +9,8 @@ from typing import Any
 
 import aiohttp
 
+from bulk.alerts.delivery import AlertDeliveryWorker, DeliverySettings
+from bulk.alerts.recovery import AlertRecovery
 from bulk.full_sync.service import SyncService, SyncSettings
 from bulk.notifications import EmailSender, Notifier
 from bulk.progress import Broadcaster
@@ -67,6 +69,13 @@ def sync_service_for(
                        session=session, owner_id=owner_id)
 
 
+def alert_delivery_for(settings: Settings) -> DeliverySettings | None:
+    """Outbound alert delivery when ALERT_WEBHOOK_URL (and its secret) are set."""
+    if settings.alert_webhook_url is None or settings.alert_webhook_secret is None:
+        return None
+    return DeliverySettings(url=settings.alert_webhook_url, secret=settings.alert_webhook_secret)
+
+
 class Gateway:
     """One gateway process: the store, the sync service, notifications, and their lifecycle."""
 
@@ -83,6 +92,7 @@ class Gateway:
         owner_id: str | None = None,
         schema: GatewaySchema = default_schema,
         webhook_settings: ProcessorSettings | None = None,
+        alert_delivery: DeliverySettings | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -99,6 +109,9 @@ class Gateway:
         self.feed: ChangeFeed | None = None  # created by start(), from the connected store
         self.authenticator = Authenticator(settings.admin_token, settings.read_token, enabled=auth)
         self.started = False  # start() finished and close() not begun: /readyz
+        delivery = alert_delivery or alert_delivery_for(settings)
+        self.alert_delivery = None if delivery is None else AlertDeliveryWorker(store, delivery, self.notifier)
+        self.alert_recovery = AlertRecovery(store)
 
     async def start(self) -> None:
         await self.store.start()
@@ -109,6 +122,9 @@ class Gateway:
         await self.sync.start()
         await self.webhooks.start()
         self._monitor = asyncio.create_task(self.lag_monitor.run(), name="realtime-monitor")
+        await self.alert_recovery.start()
+        if self.alert_delivery is not None:
+            await self.alert_delivery.start()
         self.started = True
 
     async def close(self) -> None:
@@ -120,6 +136,9 @@ class Gateway:
                 self._monitor = None
             if self.feed is not None:
                 await self.feed.close()
+            if self.alert_delivery is not None:
+                await self.alert_delivery.close()
+            await self.alert_recovery.close()
             await self.webhooks.close()
             await self.sync.close()
         finally:

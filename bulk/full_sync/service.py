@@ -214,6 +214,7 @@ class SyncService:
         async with self._lock(shop):
             config = await self._config(shop)  # re-read: the run may have registered webhooks meanwhile
             webhook_problems = await self._delete_webhooks(config)
+            subscriptions = await self.store.count_alert_subscriptions(config.catalog_name)
             items_deleted = await self.store.delete_catalog(config.catalog_name)
             await self.store.delete_runs(shop)
             await self.store.delete_sync(shop)
@@ -224,7 +225,7 @@ class SyncService:
         if webhook_problems:
             message += " Some webhooks could not be removed in Shopify: " + "; ".join(webhook_problems)
         await self.notifier.notify(shop, NotificationLevel.INFO, "Shopify product sync disabled", message)
-        return DisableResult(shop_domain=shop, items_deleted=items_deleted, alert_subscriptions_affected=0)
+        return DisableResult(shop_domain=shop, items_deleted=items_deleted, alert_subscriptions_affected=subscriptions)
 
     async def wait_for_run(self, run_id: str, *, timeout: float | None = None) -> SyncRun:
         """The run once finished (waits on the local task, else polls the store)."""

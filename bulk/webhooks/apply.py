@@ -42,6 +42,7 @@ from bulk.webhooks.delivery import Outcome, WebhookDelivery
 from bulk.webhooks.link import FullSyncLink
 from bulk.webhooks.locks import KeyedLocks
 from bulk.webhooks.refusals import RefusalNotices
+from catalog_store.alerts import AlertSource
 from catalog_store.models import Conflict, NotificationLevel, SyncConfig, SyncErrorCode, utcnow
 from catalog_store.store import CatalogStore
 from catalog_store.writes import trusted
@@ -107,8 +108,11 @@ class WebhookApplier:
         each, in order. Raises like `apply` (the caller then retries them one by one)."""
         return [await self.apply(delivery) for delivery in deliveries]
 
-    async def apply_snapshot(self, config: SyncConfig, snapshot: ProductSnapshot) -> Outcome:
-        """Write a product's items unless the catalog holds newer data for it."""
+    async def apply_snapshot(
+        self, config: SyncConfig, snapshot: ProductSnapshot, *, source: AlertSource = AlertSource.WEBHOOK
+    ) -> Outcome:
+        """Write a product's items unless the catalog holds newer data for it (`source`: which path
+        made the change, as alert events report it)."""
         shop, catalog = config.shop_domain, config.catalog_name
         product_id = snapshot.product_id
         async with self._products.hold((shop, product_id)):
@@ -138,7 +142,7 @@ class WebhookApplier:
                 # The tombstone just before this snapshot refuses only data older than it.
                 await self.store.delete_product(catalog, product_id, mapped.updated_at - timedelta(milliseconds=1))
             result = await self.store.write_items(catalog, mapped.items,
-                                                  limit_bytes=self.sync.settings.storage_limit_bytes)
+                                                  limit_bytes=self.sync.settings.storage_limit_bytes, source=source)
         if result.conflicts:
             await self._report_conflicts(config, product_id, result.conflicts)
         if result.limit_reached:

@@ -18,6 +18,7 @@ from bulk.shopify.reads import connection_page, product_number, read_product
 from bulk.webhooks.apply import WebhookApplier
 from bulk.webhooks.delivery import Outcome, ReconcileResult
 from bulk.webhooks.link import FullSyncLink
+from catalog_store.alerts import AlertSource
 from catalog_store.models import RunStatus, utcnow
 from catalog_store.store import CatalogStore
 
@@ -64,7 +65,7 @@ class Reconciler:
             for node in connection["nodes"]:
                 snapshot = await read_product(client, product_number(node), first_page=node)
                 if snapshot is not None:
-                    outcomes[(await self.applier.apply_snapshot(config, snapshot)).value] += 1
+                    outcomes[(await self.applier.apply_snapshot(config, snapshot, source=AlertSource.RECONCILE)).value] += 1
                     products += 1
             if not connection["pageInfo"]["hasNextPage"]:
                 break

@@ -62,7 +62,9 @@ _STATE_FIELDS = {
     "_run_id": 1,
     "_rev": 1,
     "_digest": 1,
+    "_price": 1,
     "inventory_quantity": 1,
+    "_alerts": 1,
 }
 
 
@@ -85,11 +87,25 @@ class Snapshot:
     holders: dict[str, str]  # item id -> variant id
 
 
+@dataclass(frozen=True, slots=True)
+class LandedWrite:
+    """A write that landed with alert intents (`_alerts` of its document): its variant and token."""
+
+    variant_id: str
+    token: ObjectId
+    intents: list[Document]
+
+
+# The alert intents a write's document carries (None: none), given the write and its token.
+IntentFor = Callable[[PlannedWrite, ObjectId], list[Document] | None]
+
+
 @dataclass(slots=True)
 class _Op:
     write: PlannedWrite
     token: ObjectId
     expected_rev: Any  # the `_rev` the replaced document must still have (None: insert)
+    intents: list[Document] | None = None  # the `_alerts` sent with it
 
 
 class ItemWriter:
@@ -105,7 +121,11 @@ class ItemWriter:
     async def write(
         self, catalog: str, prepared: list[PreparedItem], run_id: str | None, limit_bytes: int | None,
         listed_after: datetime | None = None,
+        landed: list[LandedWrite] | None = None,
+        intent: IntentFor | None = None,
     ) -> WriteResult:
+        """Write a batch. With `intent`, each document carries the alert intents it returns (written
+        with the item, atomically), and the writes that surely landed with some are added to `landed`."""
         snapshot, tombstones, catalogs = await asyncio.gather(
             self.snapshot(catalog, prepared, holders=False),
             self.tombstones(catalog, {p.item.shopify_product_id for p in prepared}, listed_after),
@@ -138,7 +158,8 @@ class ItemWriter:
             if plan.writes:
                 async with self.counters.moving(catalog, run_id) as move:
                     try:
-                        await self._settle(catalog, _ops(plan.writes), tombstones, run_id, applied, unchanged, result)
+                        await self._settle(catalog, _ops(plan.writes), tombstones, run_id, applied, unchanged, result,
+                                          intent)
                     finally:
                         move.add(items=sum(1 for op in applied if op.write.previous is None),
                                  storage_bytes=_bytes_delta(applied))
@@ -146,6 +167,9 @@ class ItemWriter:
                 await self.mark_seen(catalog, [w.state.variant_id for w in unchanged if w.state.run_id != run_id],
                                      run_id)
         finally:
+            if landed is not None:
+                landed.extend(LandedWrite(op.write.state.variant_id, op.token, op.intents)
+                              for op in applied if op.intents)
             result.written = len(applied) + len(unchanged)
             result.bytes_delta = _bytes_delta(applied)
         return result
@@ -159,12 +183,13 @@ class ItemWriter:
         applied: list[_Op],
         unchanged: list[PlannedWrite],
         result: WriteResult,
+        intent: IntentFor | None = None,
     ) -> None:
         """Send the writes until each one has landed or was refused on fresh state."""
         for _ in range(MAX_SETTLE_ROUNDS):
             if not pending:
                 return
-            if await self._send(catalog, pending, run_id, self._now()):
+            if await self._send(catalog, pending, run_id, self._now(), intent):
                 applied.extend(pending)
                 return
             fresh = await self.snapshot(catalog, [op.write.prepared for op in pending])
@@ -187,7 +212,8 @@ class ItemWriter:
                 f"{len(pending)} item writes to {catalog!r} kept colliding with concurrent writes; the others landed"
             )
 
-    async def _send(self, catalog: str, ops: list[_Op], run_id: str | None, written_at: datetime) -> bool:
+    async def _send(self, catalog: str, ops: list[_Op], run_id: str | None, written_at: datetime,
+                    intent: IntentFor | None = None) -> bool:
         """Send the writes, a variant's successive writes in successive rounds. True when every
         write surely landed; False when any may not have (then the caller settles them by token)."""
         rounds: list[list[_Op]] = []
@@ -214,6 +240,10 @@ class ItemWriter:
                     "_rev": op.token,
                     "_digest": op.write.prepared.digest,
                 }
+                if intent is not None:
+                    op.intents = intent(op.write, op.token)
+                    if op.intents:
+                        doc["_alerts"] = op.intents
                 if op.write.previous is None:
                     requests.append(InsertOne(doc))
                 else:
@@ -268,6 +298,8 @@ class ItemWriter:
                     rev=doc["_rev"],
                     digest=doc.get("_digest"),
                     inventory_quantity=doc.get("inventory_quantity"),
+                    price=doc.get("_price"),
+                    alerts=doc.get("_alerts"),
                 )
                 snapshot.states[state.variant_id] = state
                 snapshot.holders[state.item_id] = state.variant_id

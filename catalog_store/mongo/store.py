@@ -38,6 +38,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
+from catalog_store.alerts import AlertSource, default_source
 from catalog_store.documents import (
     catalog_from_document,
     changed_sync_fields,
@@ -63,10 +64,12 @@ from catalog_store.models import (
     WriteResult,
     utcnow,
 )
+from catalog_store.mongo.alerts import MongoAlerts
+from catalog_store.mongo.alerts_api import MongoAlertsApi
 from catalog_store.mongo.feed import MongoChangeFeed
 from catalog_store.mongo.inbox import MongoInbox, inbox_write_concern
 from catalog_store.mongo.indexes import INDEXES, filter_query, index_for
-from catalog_store.mongo.items import ItemWriter, in_chunks, item_key
+from catalog_store.mongo.items import ItemWriter, LandedWrite, in_chunks, item_key
 from catalog_store.mongo.syncs import opened, reseal, reseal_all, sealed_fields
 from catalog_store.rules import check_catalog_name, check_image_url, utc_millis
 from catalog_store.token_cipher import TokenCipher
@@ -92,7 +95,7 @@ def _translated(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coro
     return wrapper
 
 
-class MongoCatalogStore:
+class MongoCatalogStore(MongoAlertsApi):
     """CatalogStore on MongoDB. `clock` (UTC now) is injectable for tests."""
 
     def __init__(
@@ -113,6 +116,7 @@ class MongoCatalogStore:
         self._db: AsyncDatabase[Document] | None = None
         self._writer: ItemWriter | None = None
         self._inbox_impl: MongoInbox | None = None
+        self._alerts: MongoAlerts | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -125,6 +129,8 @@ class MongoCatalogStore:
             await db.command("ping")
             await asyncio.gather(*(db[name].create_indexes(indexes) for name, indexes in INDEXES.items()))
             inbox_concern = await inbox_write_concern(db)
+            alerts = MongoAlerts(db, self._now)
+            await alerts.create_indexes()
         except ConnectionFailure as exc:
             await client.close()
             raise StoreUnavailable(f"MongoDB is unreachable: {exc}") from exc
@@ -134,6 +140,7 @@ class MongoCatalogStore:
         self._client, self._db = client, db
         self._writer = ItemWriter(db, self._now)
         self._inbox_impl = MongoInbox(db, self._now, inbox_concern)
+        self._alerts = alerts
 
     def _connect(self, **options: Any) -> AsyncMongoClient[Document]:
         try:
@@ -156,6 +163,7 @@ class MongoCatalogStore:
         self._client = self._db = None
         self._writer = None
         self._inbox_impl = None
+        self._alerts = None
 
     @property
     def persistent(self) -> bool:
@@ -265,6 +273,7 @@ class MongoCatalogStore:
         result = await self._coll("items").delete_many({"_catalog": name})
         await self._coll("tombstones").delete_many({"_catalog": name})
         await self._coll("catalogs").delete_one({"_id": name})
+        await self.alerts.delete_catalog(name)
         return result.deleted_count
 
     @_translated
@@ -287,9 +296,19 @@ class MongoCatalogStore:
         run_id: str | None = None,
         limit_bytes: int | None = None,
         listed_after: datetime | None = None,
+        source: AlertSource | None = None,
     ) -> WriteResult:
         listed_after = None if listed_after is None else utc_millis(listed_after)
-        return await self._items.write(catalog, prepare_items(catalog, items), run_id, limit_bytes, listed_after)
+        prepared = prepare_items(catalog, items)
+        rules = await self.alerts.watching(catalog)
+        subscribed = set() if rules is None else await self.alerts.subscribed_items(catalog, {p.item.id for p in prepared})
+        intent = self.alerts.intent_hook(catalog, rules if subscribed else None, subscribed,
+                                         default_source(source, run_id))
+        landed: list[LandedWrite] = []
+        try:
+            return await self._items.write(catalog, prepared, run_id, limit_bytes, listed_after, landed, intent)
+        finally:
+            await self.alerts.settle(catalog, landed)
 
     @_translated
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
@@ -319,6 +338,8 @@ class MongoCatalogStore:
         query = {"_catalog": catalog, **unmarked, "_written_at": {"$lt": started_at}}
         deleted = await self._items.delete(catalog, query, unmarked, rounds=1)
         await self._items.counters.heal(catalog, run_id)
+        if deleted:
+            await self.alerts.end_missing_items(catalog)
         return deleted
 
     # -- items: reads ----------------------------------------------------------------------

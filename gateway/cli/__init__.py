@@ -1,4 +1,4 @@
-"""`catalog-gateway`: serve | demo | sync | emulator | export-schema."""
+"""`catalog-gateway`: serve | demo | sync | emulator | alert-receiver | export-schema."""
 
 from __future__ import annotations
 
@@ -42,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--variants", type=int, default=3000, help="variants in the generated store (default 3000)")
     add_change_arguments(demo, DEMO_CHANGES_PER_SECOND)
     demo.add_argument("--seed", type=int, default=1, help="seed of the generated store and its changes")
+    demo.add_argument("--alert-webhook-url", default=None, metavar="URL",
+                      help="POST alert events there (e.g. an alert-receiver's http://127.0.0.1:8002/)")
+    demo.add_argument("--alert-webhook-secret", default="demo-alert-secret", metavar="SECRET",
+                      help="secret signing them (default demo-alert-secret)")
+
+    receiver = commands.add_parser("alert-receiver", help="print verified outbound alert events (demo receiver)")
+    receiver.add_argument("--host", default="127.0.0.1")
+    receiver.add_argument("--port", type=int, default=8002, help="default 8002")
+    receiver.add_argument("--secret", default="demo-alert-secret", help="ALERT_WEBHOOK_SECRET of the gateway")
 
     sync = commands.add_parser("sync", help="one full sync from the terminal, with a progress bar")
     sync.add_argument("shop_domain", metavar="SHOP_DOMAIN", help="e.g. my-store.myshopify.com")
@@ -145,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.cli.demo import run_demo
 
         return run_demo(args)
+    if args.command == "alert-receiver":
+        from gateway.cli.demo_alerts import run_alert_receiver
+
+        return run_alert_receiver(args)
     if args.command == "emulator":
         from gateway.cli.demo import run_emulator
 

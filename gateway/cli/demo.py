@@ -14,7 +14,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from catalog_store.items import Identifier
+from catalog_store.items import Identifier, catalog_name
 from gateway.cli.common import EXIT_FAILED, EXIT_USAGE, bind
 from gateway.settings import DEFAULT_PORT, Settings
 
@@ -107,6 +107,7 @@ async def demo(args: argparse.Namespace, sock: socket.socket) -> None:
 
     from catalog_store.memory import MemoryCatalogStore
     from gateway.app import create_app
+    from gateway.cli.demo_alerts import run_demo_alerts
     from gateway.wiring import Gateway, sync_settings_for
     from shopify_emulator import Emulator
     from shopify_emulator.changes import keep_changing
@@ -122,6 +123,7 @@ async def demo(args: argparse.Namespace, sock: socket.socket) -> None:
     server: uvicorn.Server | None = None
     changer_task: asyncio.Task[None] | None = None
     status_task: asyncio.Task[None] | None = None
+    alerts_task: asyncio.Task[None] | None = None
     port = sock.getsockname()[1]  # bound first: port 0 became a real port
     base = f"http://{args.host}:{port}"
     try:
@@ -133,6 +135,8 @@ async def demo(args: argparse.Namespace, sock: socket.socket) -> None:
             admin_token=admin_token,
             shopify_admin_api_url=emulator.admin_api_url_template,
             shopify_api_secrets=(api_secret,),
+            alert_webhook_url=args.alert_webhook_url,
+            alert_webhook_secret=args.alert_webhook_secret if args.alert_webhook_url else None,
         )
         gateway = Gateway(settings, MemoryCatalogStore(),
                           sync_settings=sync_settings_for(settings, poll_interval=0.5, max_poll_interval=2.0))
@@ -149,9 +153,11 @@ async def demo(args: argparse.Namespace, sock: socket.socket) -> None:
             shop, rate=args.changes_per_second, inventory_share=args.inventory_share,
             rng=random.Random(args.seed), print_fn=lambda line: print(line, flush=True)))
         status_task = asyncio.create_task(_print_realtime(gateway, REALTIME_EVERY))
+        alerts_task = asyncio.create_task(run_demo_alerts(gateway.store, shop, catalog_name(DEMO_SHOP),
+                                                          random.Random(args.seed)))
         await serving
     finally:
-        for task in (changer_task, status_task):
+        for task in (changer_task, status_task, alerts_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -179,7 +185,8 @@ def demo_banner(args: argparse.Namespace, base: str, admin_token: str, shop_toke
         f"  metrics, ready   : {base}/metrics  {base}/readyz\n"
         f"The emulated store changes {args.changes_per_second:g} times a second "
         f"({args.inventory_share:.0%} inventory: sell-outs, restocks; the rest price moves); "
-        "webhooks bring each change into the catalog within a second. Ctrl-C stops.\n"
+        "webhooks bring each change into the catalog within a second; alert events print below as "
+        "they fire. Ctrl-C stops.\n"
     )
 
 

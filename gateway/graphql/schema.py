@@ -21,6 +21,7 @@ from bulk.outcomes import ERROR_FIXES
 from catalog_store.items import normalize_shop_domain
 from catalog_store.store import MAX_PAGE_SIZE
 from gateway.errors import ApiError, BadUserInput, NotFoundError, api_error_for
+from gateway.graphql.alerts import AlertMutations, AlertSubscriptions
 from gateway.graphql.context import Context
 from gateway.graphql.limits import (
     MAX_ALIASES,
@@ -113,7 +114,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(AlertMutations):
     @strawberry.mutation(description="Store the shop and its token, register webhooks, start the first sync.")
     async def enable_shopify_sync(self, info: Info[Context, None], input: EnableShopifySyncInput) -> ShopifySync:
         info.context.require_admin("enableShopifySync")
@@ -154,7 +155,7 @@ class Mutation:
 
 
 @strawberry.type
-class Subscription:
+class Subscription(AlertSubscriptions):
     @strawberry.subscription(
         description="The shop's current (or last) run at once, then a snapshot on every change (at most "
         "~5 per second; phase changes at once), then every later run of the shop (each re-sync) until "

@@ -22,6 +22,7 @@ from catalog_store.items import Identifier
 from catalog_store.items import catalog_name as catalog_name_for
 from catalog_store.models import EmailStatus, ItemFilter, RunStatus, SyncErrorCode, SyncStatus, utcnow
 from gateway.errors import BadUserInput
+from gateway.graphql import alerts
 from gateway.graphql.context import Context
 from gateway.graphql.pagination import check_page_size, decode_cursor, encode_cursor
 from gateway.graphql.realtime import RealtimeStatus
@@ -246,6 +247,24 @@ class Catalog:
         if current is None:  # deleted while the request ran
             return models.CatalogInfo(name=self.name, shop_domain="", store_name=self.store_name)
         return current
+
+    @strawberry.field(description="Back-in-stock and price-drop rules.")
+    async def alert_rules(self, info: Info[Context, None]) -> alerts.AlertRules:
+        return await alerts.catalog_alert_rules(info, self.name)
+
+    @strawberry.field(description="Active alert subscriptions, oldest first (`first` ≤ 250).")
+    async def alert_subscriptions(
+        self, info: Info[Context, None], first: int | None = 50, item_id: str | None = strawberry.UNSET,
+        user_id: str | None = strawberry.UNSET,
+    ) -> list[alerts.AlertSubscription]:
+        return await alerts.catalog_alert_subscriptions(info, self.name, first, _given(item_id), _given(user_id))
+
+    @strawberry.field(description="Alert events, newest first (`first` ≤ 250).")
+    async def alert_events(
+        self, info: Info[Context, None], first: int | None = 50,
+        type: alerts.AlertType | None = strawberry.UNSET,  # type: ignore[valid-type]
+    ) -> list[alerts.AlertEvent]:
+        return await alerts.catalog_alert_events(info, self.name, first, _given(type))
 
     @strawberry.field(description="Exact number of items.")
     async def item_count(self, info: Info[Context, None]) -> int:
