@@ -7,14 +7,17 @@ anywhere, so it can never be selected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from catalog_store import models
+from catalog_store.items import CATALOG_FIELDS
 from catalog_store.items import CatalogItem as ItemRecord
 from catalog_store.items import Identifier
 from catalog_store.items import catalog_name as catalog_name_for
@@ -134,28 +137,22 @@ class CatalogItem:
     @classmethod
     def from_model(cls, item: ItemRecord) -> CatalogItem:
         """Money is rebuilt from the exact strings Shopify wrote ("19.99" stays "19.99")."""
-        return cls(
-            id=item.id,
-            store_name=item.store_name,
-            shopify_product_id=item.shopify_product_id,
-            shopify_variant_id=item.shopify_variant_id,
-            product_title=item.product_title,
-            variant_title=item.variant_title,
-            status=item.status,
-            product_image_url=item.product_image_url,
-            variant_image_url=item.variant_image_url,
-            vendor=item.vendor,
-            product_type=item.product_type,
-            product_url=item.product_url,
-            product_handle=item.product_handle,
-            published_scope=item.published_scope,
-            price=Decimal(item.price),
-            compare_at_price=None if item.compare_at_price is None else Decimal(item.compare_at_price),
-            inventory_quantity=item.inventory_quantity,
-            options=list(item.options),
-            option_values=list(item.option_values),
-            sku=item.sku,
-        )
+        return cls(**{name: value(item) for name, value in ITEM_VALUES.items()})
+
+
+def _money(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+# Each CatalogItem field from the stored item (by Python name): the one mapping `from_model` and the
+# read fast path (`gateway.graphql.fastpath`, which serialises these values itself) share.
+ITEM_VALUES: dict[str, Callable[[ItemRecord], object]] = {name: attrgetter(name) for name in CATALOG_FIELDS}
+ITEM_VALUES.update(
+    price=lambda item: Decimal(item.price),
+    compare_at_price=lambda item: _money(item.compare_at_price),
+    options=lambda item: list(item.options),
+    option_values=lambda item: list(item.option_values),
+)
 
 
 @strawberry.type
@@ -230,19 +227,13 @@ class Catalog:
     def from_model(cls, info: models.CatalogInfo) -> Catalog:
         return cls(name=info.name, store_name=info.store_name)
 
-    async def _info(self, info: Info[Context, None]) -> models.CatalogInfo:
-        current = await info.context.loaders.catalogs.load(self.name)
-        if current is None:  # deleted while the request ran
-            return models.CatalogInfo(name=self.name, shop_domain="", store_name=self.store_name)
-        return current
-
     @strawberry.field(description="Exact number of items.")
     async def item_count(self, info: Info[Context, None]) -> int:
-        return (await self._info(info)).item_count
+        return (await catalog_info(info.context, self.name, self.store_name)).item_count
 
     @strawberry.field(description="Stored size of the items in bytes (what the storage limit counts)." + _CAPPED)
     async def storage_bytes(self, info: Info[Context, None]) -> int:
-        return int32((await self._info(info)).storage_bytes)
+        return int32((await catalog_info(info.context, self.name, self.store_name)).storage_bytes)
 
     @strawberry.field(description="Items in ascending id order (keyset pagination; `first` ≤ 250).")
     async def items(
@@ -252,12 +243,7 @@ class Catalog:
         after: str | None = strawberry.UNSET,
         filter: CatalogItemFilter | None = strawberry.UNSET,
     ) -> CatalogItemConnection:
-        first = check_page_size(DEFAULT_PAGE_SIZE if first is None else first)
-        after_id = None if after is None or after is strawberry.UNSET else decode_cursor(after)
-        item_filter = None if filter is None or filter is strawberry.UNSET else filter.to_model()
-        page = await info.context.services.store.list_items(
-            self.name, first=first, after=after_id, filter=item_filter
-        )
+        page, after_id = await items_page(info.context, self.name, first, after, filter)
         edges = [CatalogItemEdge(cursor=encode_cursor(i.id), node=CatalogItem.from_model(i)) for i in page.items]
         return CatalogItemConnection(
             edges=edges,
@@ -274,6 +260,28 @@ class Catalog:
     async def item(self, info: Info[Context, None], id: str) -> CatalogItem | None:
         found = await info.context.services.store.get_item(self.name, id)
         return None if found is None else CatalogItem.from_model(found)
+
+
+# -- what the catalog resolvers do, as plain functions (the read fast path calls them too) --------
+
+
+async def catalog_info(context: Context, name: str, store_name: str) -> models.CatalogInfo:
+    """The catalog's current counts (through the request's loader)."""
+    current = await context.loaders.catalogs.load(name)
+    if current is None:  # deleted while the request ran
+        return models.CatalogInfo(name=name, shop_domain="", store_name=store_name)
+    return current
+
+
+async def items_page(
+    context: Context, name: str, first: int | None, after: str | None, filter: CatalogItemFilter | None
+) -> tuple[models.ItemPage, str | None]:
+    """One page of `Catalog.items` and the item id its cursor `after` names (None: first page)."""
+    first = check_page_size(DEFAULT_PAGE_SIZE if first is None else first)
+    after_id = None if after is None or after is strawberry.UNSET else decode_cursor(after)
+    item_filter = None if filter is None or filter is strawberry.UNSET else filter.to_model()
+    page = await context.services.store.list_items(name, first=first, after=after_id, filter=item_filter)
+    return page, after_id
 
 
 @strawberry.type(description="A shop's sync configuration and status. The access token is never returned.")
