@@ -29,9 +29,9 @@ from catalog_store.documents import (
     sync_to_document,
 )
 from catalog_store.errors import StoreError, UnknownCatalog
-from catalog_store.filters import CheckedFilter, check_filter, cursor, page_size
+from catalog_store.filters import check_filter, cursor, page_size
 from catalog_store.items import CatalogItem
-from catalog_store.memory_catalog import MemoryCatalog, index_ids, matches
+from catalog_store.memory_catalog import MemoryCatalog, index_ids
 from catalog_store.models import (
     CatalogInfo,
     ItemFilter,
@@ -283,22 +283,13 @@ class MemoryCatalogStore:
         target = self._catalogs.get(catalog)
         if target is None:
             return ItemPage([], False, 0)
+        if not checked.empty:
+            items, more, count = target.filtered(checked, size, after)
+            return ItemPage(items, more, count)
         ids = target.ids()
         start = 0 if after is None else bisect_right(ids, after)
-        page: list[CatalogItem] = []
-        for position in range(start, len(ids)):
-            item = target.entries[target.holder(ids[position])].item  # type: ignore[index]
-            if checked.empty or matches(checked, item):
-                if len(page) == size:
-                    return ItemPage(page, True, self._count(target, checked))
-                page.append(item)
-        return ItemPage(page, False, self._count(target, checked))
-
-    @staticmethod
-    def _count(target: MemoryCatalog, checked: CheckedFilter) -> int:
-        if checked.empty:
-            return len(target.entries)
-        return sum(1 for entry in target.entries.values() if matches(checked, entry.item))
+        page = [target.item(item_id) for item_id in ids[start:start + size]]
+        return ItemPage(page, start + size < len(ids), len(target.entries))
 
     # -- runs ------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import msgspec
 
 from catalog_store.filters import CheckedFilter
 from catalog_store.items import CatalogItem
+from catalog_store.memory_index import ItemIndex, page_of
 from catalog_store.models import (
     CatalogInfo,
 )
@@ -58,6 +59,8 @@ class MemoryCatalog:
     tombstones: dict[str, datetime] = field(default_factory=dict)  # product id -> deleted_at
     storage_bytes: int = 0
     sorted_ids: list[str] | None = None  # None: ids were added or removed since the last sort
+    # the filter and search indexes (catalog_store.memory_index): built on the first filtered read
+    index: ItemIndex | None = None
 
     def info(self) -> CatalogInfo:
         return CatalogInfo(
@@ -80,6 +83,18 @@ class MemoryCatalog:
         if self.sorted_ids is None:
             self.sorted_ids = sorted(entry.item.id for entry in self.entries.values())
         return self.sorted_ids
+
+    def item(self, item_id: str) -> CatalogItem:
+        """The stored item with id `item_id` (which must be held)."""
+        return self.entries[self.holder(item_id)].item  # type: ignore[index]
+
+    def filtered(self, checked: CheckedFilter, size: int, after: str | None) -> tuple[list[CatalogItem], bool, int]:
+        """A page of the items matching `checked` (not empty), whether more follow, and their count."""
+        if self.index is None:
+            self.index = ItemIndex(entry.item for entry in self.entries.values())
+        matching = self.index.select(checked, self.ids, lambda item_id: matches(checked, self.item(item_id)))
+        page, more = page_of(matching, self.ids(), after, size)
+        return [self.item(item_id) for item_id in page], more, len(matching)
 
     def by_inventory_item(self, inventory_item_id: str) -> list[str]:
         if self.inventory is None:
@@ -131,6 +146,8 @@ class MemoryCatalog:
             _add(products, product_id, variant_id)
             if inventory is not None and item.inventory_item_id is not None:
                 _add(inventory, item.inventory_item_id, variant_id)
+            if self.index is not None:
+                self.index.add(item)
             self.storage_bytes += size
             added += 1
         if added:
@@ -148,6 +165,8 @@ class MemoryCatalog:
         _add(self.products, item.shopify_product_id, variant_id)
         if self.inventory is not None and item.inventory_item_id is not None:
             _add(self.inventory, item.inventory_item_id, variant_id)
+        if self.index is not None:
+            self.index.add(item)
 
     def _unlink(self, entry: Entry) -> None:
         item = entry.item
@@ -157,6 +176,8 @@ class MemoryCatalog:
         _discard(self.products, item.shopify_product_id, variant_id)
         if self.inventory is not None and item.inventory_item_id is not None:
             _discard(self.inventory, item.inventory_item_id, variant_id)
+        if self.index is not None:
+            self.index.remove(item)
         self.storage_bytes -= entry.size
 
 

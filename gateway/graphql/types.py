@@ -187,10 +187,11 @@ class CatalogItemFilter:
     search: str | None = strawberry.field(
         default=strawberry.UNSET,
         description=(
-            "Items whose product title, variant title or SKU contains this text, ignoring case (a literal "
-            "substring, not a pattern). It tests every item of the catalog, so it costs a pass over the "
-            "catalog. On MongoDB the other conditions read through an index, and combined with one of "
-            "them `search` tests only the items that condition selects."
+            "Items whose product title, variant title or SKU contains this text as a literal substring, "
+            "ignoring case (each character equal to the other's upper or lower case; no pattern syntax). The same "
+            "rule on every store. In memory, a text of letters and digits only is answered from a word index, and "
+            "a longer text narrows through its words before each candidate is tested. On MongoDB the other "
+            "conditions read through an index, and `search` tests the items they select (alone: every item)."
         ),
     )
 
