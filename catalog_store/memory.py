@@ -31,7 +31,7 @@ from catalog_store.documents import (
 from catalog_store.errors import StoreError, UnknownCatalog
 from catalog_store.filters import check_filter, cursor, page_size
 from catalog_store.items import CatalogItem
-from catalog_store.memory_catalog import MemoryCatalog, index_ids
+from catalog_store.memory_catalog import CHANGES, MemoryCatalog, index_ids
 from catalog_store.models import (
     CatalogInfo,
     ItemFilter,
@@ -62,6 +62,7 @@ class MemoryCatalogStore:
         self._sequence = itertools.count()
         self._leases: dict[str, tuple[str, datetime]] = {}
         self._webhook_claims: dict[tuple[str, str], datetime] = {}  # (shop, webhook id) -> expiry
+        self._dropped = next(CHANGES)  # stamp of the last catalog deletion (or of this store's creation)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -129,9 +130,10 @@ class MemoryCatalogStore:
         catalog = self._catalogs.get(name)
         if catalog is None:
             catalog = self._catalogs[name] = MemoryCatalog(name, shop_domain, store_name, self._now())
-        else:
+        elif (catalog.shop_domain, catalog.store_name) != (shop_domain, store_name):
             catalog.shop_domain = shop_domain
             catalog.store_name = store_name
+            catalog.touch()
         return catalog.info()
 
     async def get_catalog(self, name: str) -> CatalogInfo | None:
@@ -143,7 +145,13 @@ class MemoryCatalogStore:
 
     async def delete_catalog(self, name: str) -> int:
         catalog = self._catalogs.pop(name, None)
+        if catalog is not None:
+            self._dropped = next(CHANGES)
         return 0 if catalog is None else len(catalog.entries)
+
+    def change_count(self) -> int:
+        """Grows whenever a catalog or an item changes (HTTP caching keys on it): never repeats."""
+        return max(self._dropped, *(c.version for c in self._catalogs.values()))
 
     async def total_storage_bytes(self) -> int:
         return sum(c.storage_bytes for c in self._catalogs.values())
@@ -212,6 +220,7 @@ class MemoryCatalogStore:
         target.storage_bytes += size - entry.size
         entry.item = item
         entry.size = size
+        target.touch()
         return True
 
     async def delete_product(self, catalog: str, product_id: str, deleted_at: datetime) -> int:

@@ -6,6 +6,7 @@ Apart from `memory.py` so the store's methods read as the contract, and the data
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,7 +23,10 @@ from catalog_store.writes import (
     StoredState,
 )
 
-_Ids = str | list[str]  # one variant id (the usual case: no container per entry), or several
+_Ids = str | list[str]
+# Stamps of catalog changes, increasing across every catalog of the process: the largest stamp of a
+# store's catalogs changes whenever any of them does (see MemoryCatalogStore.change_count).
+CHANGES = itertools.count(1)  # one variant id (the usual case: no container per entry), or several
 
 
 class Entry(msgspec.Struct, gc=False):
@@ -61,6 +65,11 @@ class MemoryCatalog:
     sorted_ids: list[str] | None = None  # None: ids were added or removed since the last sort
     # the filter and search indexes (catalog_store.memory_index): built on the first filtered read
     index: ItemIndex | None = None
+    version: int = field(default_factory=lambda: next(CHANGES))  # CHANGES at this catalog's last change
+
+    def touch(self) -> None:
+        """Record a change of the catalog or of its items (what HTTP caching keys on)."""
+        self.version = next(CHANGES)
 
     def info(self) -> CatalogInfo:
         return CatalogInfo(
@@ -114,6 +123,7 @@ class MemoryCatalog:
             self.sorted_ids = None
         self.entries[variant_id] = Entry(item, write.state.size, write.state.run_id, written_at)
         self._link(item)
+        self.touch()
         self.storage_bytes += write.state.size
 
     def insert_new(
@@ -152,11 +162,13 @@ class MemoryCatalog:
             added += 1
         if added:
             self.sorted_ids = None
+            self.touch()
         return added
 
     def remove(self, variant_id: str) -> None:
         self._unlink(self.entries.pop(variant_id))
         self.sorted_ids = None
+        self.touch()
 
     def _link(self, item: CatalogItem) -> None:
         variant_id = item.shopify_variant_id

@@ -206,7 +206,7 @@ def _collect(schema: GraphQLSchema, parent: GraphQLObjectType, sets: list[Select
     for key, same in nodes.items():
         name = same[0].name.value
         if name == TYPENAME:
-            out.append(Selected(key, name, same[0], None, leaf=lambda _item, t=parent.name: t))
+            out.append(Selected(key, name, same[0], None, leaf=_constant(parent.name)))
             continue
         definition = parent.fields[name]
         selected = Selected(key, name, same[0], definition)
@@ -247,6 +247,10 @@ def _gather(parent: GraphQLObjectType, selection_set: SelectionSetNode, fragment
             _gather(parent, fragment.selection_set, fragments, nodes, spread)
         else:
             raise _NoPlan
+
+
+def _constant(value: str) -> Callable[[Any], object]:
+    return lambda _item: value
 
 
 def _named(gtype: GraphQLOutputType) -> Any:
@@ -314,5 +318,19 @@ async def read_fast_path(
         return None
     try:
         return await plan.run(variable_values, context_value)
-    except Exception:  # noqa: BLE001 - any failure: the normal path answers, and reports it
+    except Exception:
         return None
+
+
+def has_read_plan(schema: Any, query: str, operation_name: str | None) -> bool:
+    """True when `query` (already accepted) is a catalog read with a plan: its answer depends only on
+    the store's catalogs and items (HTTP caching relies on that)."""
+    documents = getattr(schema, "documents", None)
+    if not isinstance(documents, DocumentCache):
+        return False
+    prepared = documents.valid(query, RULES)
+    if prepared is None:
+        return False
+    if operation_name not in prepared.plans:
+        prepared.plans[operation_name] = compile_plan(schema._schema, prepared.document, operation_name)
+    return prepared.plans[operation_name] is not None

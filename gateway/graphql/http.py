@@ -3,10 +3,12 @@ graphql-transport-ws only, origin checks and the offline GraphiQL page."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 from importlib import resources
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import urlsplit
 
 import orjson
@@ -27,8 +29,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorM
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.errors import ApiError, RequestRefused, Unauthenticated
-from gateway.graphql.auth import Authenticator
+from gateway.graphql.auth import Authenticator, Role
 from gateway.graphql.context import Context, Loaders, Services
+from gateway.graphql.fastpath import has_read_plan
 from gateway.settings import DEFAULT_MAX_SUBSCRIPTIONS, LOCAL_HOSTNAMES
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -154,6 +157,64 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return None
 
 
+# Change counts are per process (the memory store's): a tag from another process must never match.
+_PROCESS_SALT = secrets.token_hex(16)
+
+
+@runtime_checkable
+class CountsChanges(Protocol):
+    """A store that can tell cheaply whether anything a catalog read returns may have changed."""
+
+    def change_count(self) -> int: ...
+
+
+class HttpCache:
+    """`ETag` and `304 Not Modified` for GET catalog reads (the documents the read fast path
+    serves: their answer depends only on the catalogs and their items). The tag hashes the store's
+    change count, the caller's role, the media type and the request's query string, so it changes
+    whenever the answer may, and never matches across tokens with different rights. Mutations never
+    come here (GET refuses them); other queries (runs, progress, notifications) get no tag. The
+    count is read before and after the request: a change while it ran leaves the response untagged."""
+
+    def __init__(self, view: GatewayGraphQL, request: Request, tag: str, count: int, store: CountsChanges) -> None:
+        self.view = view
+        self.request = request
+        self.tag = tag
+        self.count = count
+        self.store = store
+
+    @classmethod
+    def of(cls, view: GatewayGraphQL, request: Request, role: Role | None) -> HttpCache | None:
+        store = view.services.store
+        query = request.query_params.get("query")
+        if request.method != "GET" or role is None or query is None or not isinstance(store, CountsChanges):
+            return None
+        count = store.change_count()
+        key = "\n".join((_PROCESS_SALT, str(count), role.value, negotiate_media_type(request.headers.get("accept")),
+                          request.url.query))
+        return cls(view, request, f'"{hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]}"', count, store)
+
+    def _cacheable(self) -> bool:
+        params = self.request.query_params
+        return has_read_plan(self.view.schema, params["query"], params.get("operationName"))
+
+    def fresh(self, request: Request) -> bool:
+        given = request.headers.get("if-none-match")
+        if given is None or not self._cacheable():
+            return False
+        return self.tag in (t.strip().removeprefix("W/") for t in given.split(","))
+
+    def not_modified(self) -> Response:
+        return Response(status_code=304, headers=self._headers())
+
+    def label(self, response: Response) -> None:
+        if response.status_code == 200 and self.store.change_count() == self.count and self._cacheable():
+            response.headers.update(self._headers())
+
+    def _headers(self) -> dict[str, str]:
+        return {"ETag": self.tag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Accept"}
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     """`/graphql` for GET, POST and WebSocket (graphql-transport-ws)."""
 
@@ -195,10 +256,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if role is None and not self._wants_ide(request):
             await self._unauthenticated(request)(scope, receive, send)  # before reading any body
             return
+        cache = HttpCache.of(self, request, role)
+        if cache is not None and cache.fresh(request):
+            await cache.not_modified()(scope, receive, send)
+            return
         try:
             response = await self.run(request)
         except HTTPException as exc:
             response = self._refused(request, http_refusal(exc))
+        if cache is not None:
+            cache.label(response)
         await response(scope, receive, send)
 
     def _refused(self, request: Request, refused: RequestRefused) -> Response:

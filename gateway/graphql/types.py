@@ -11,15 +11,14 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from catalog_store import models
-from catalog_store.items import CATALOG_FIELDS
+from catalog_store.items import CATALOG_FIELDS, Identifier
 from catalog_store.items import CatalogItem as ItemRecord
-from catalog_store.items import Identifier
 from catalog_store.items import catalog_name as catalog_name_for
 from catalog_store.models import EmailStatus, ItemFilter, RunStatus, SyncErrorCode, SyncStatus, utcnow
 from gateway.errors import BadUserInput
@@ -137,7 +136,8 @@ class CatalogItem:
     @classmethod
     def from_model(cls, item: ItemRecord) -> CatalogItem:
         """Money is rebuilt from the exact strings Shopify wrote ("19.99" stays "19.99")."""
-        return cls(**{name: value(item) for name, value in ITEM_VALUES.items()})
+        values: dict[str, Any] = {name: value(item) for name, value in ITEM_VALUES.items()}
+        return cls(**values)
 
 
 def _money(value: str | None) -> Decimal | None:
