@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
@@ -45,7 +46,7 @@ from catalog_store.items import CatalogItem as ItemRecord
 from gateway.graphql.context import Context
 from gateway.graphql.documents import DocumentCache
 from gateway.graphql.pagination import encode_cursor
-from gateway.graphql.types import ITEM_VALUES, CatalogItemFilter, catalog_info, int32, items_page
+from gateway.graphql.types import ITEM_CONVERSIONS, CatalogItemFilter, catalog_info, int32, items_page
 
 # The fields a plan serves, per GraphQL type (everything else: no plan).
 SERVED: dict[str, frozenset[str]] = {
@@ -72,6 +73,7 @@ class Selected:
     definition: GraphQLField | None  # None for __typename
     children: list[Selected] = field(default_factory=list)
     leaf: Callable[[Any], object] | None = None  # for CatalogItem fields: stored item -> JSON value
+    shape: Callable[[ItemRecord], dict[str, Any]] | None = None  # for fields of type CatalogItem
 
 
 @dataclass(slots=True)
@@ -117,7 +119,7 @@ class Plan:
                 out[selected.key] = int32((await catalog_info(context, name, store_name)).storage_bytes)
             elif which == "item":
                 found = await context.services.store.get_item(name, self._args(selected, coerced)["id"])
-                out[selected.key] = None if found is None else _item(selected.children, found)
+                out[selected.key] = None if found is None else selected.shape(found)  # type: ignore[misc]
             else:
                 out[selected.key] = await self._items(selected, name, coerced, context)
         return out
@@ -156,14 +158,46 @@ def _edge(fields: list[Selected], item: ItemRecord, cursor: str) -> dict[str, An
         if selected.name == "cursor":
             out[selected.key] = cursor
         elif selected.name == "node":
-            out[selected.key] = _item(selected.children, item)
+            out[selected.key] = selected.shape(item)  # type: ignore[misc]
         else:
             out[selected.key] = "CatalogItemEdge"
     return out
 
 
-def _item(fields: list[Selected], item: ItemRecord) -> dict[str, Any]:
-    return {selected.key: selected.leaf(item) for selected in fields}  # type: ignore[misc]
+def _shape(fields: list[Selected]) -> Callable[[ItemRecord], dict[str, Any]]:
+    """The response object of one item for `fields`: the plain fields (strings, numbers, booleans
+    the item holds as they are sent) in one `attrgetter` call, the others through their leaf."""
+    keys = tuple(f.key for f in fields)
+    attrs: list[str] = []
+    specials: list[tuple[int, Callable[[Any], object]]] = []
+    required: list[int] = []
+    for position, selected in enumerate(fields):
+        python = "id" if selected.definition is None else _python_name(selected.name)
+        attrs.append(python)
+        gtype = None if selected.definition is None else selected.definition.type
+        inner = gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype
+        if isinstance(inner, GraphQLScalarType) and inner.name in _PLAIN and python not in ITEM_CONVERSIONS:
+            if isinstance(gtype, GraphQLNonNull):
+                required.append(position)
+        else:
+            assert selected.leaf is not None
+            specials.append((position, selected.leaf))
+    get = attrgetter(*attrs)
+    single = len(attrs) == 1
+
+    def shape(item: ItemRecord) -> dict[str, Any]:
+        values = [get(item)] if single else list(get(item))
+        for position, leaf in specials:
+            values[position] = leaf(item)
+        for position in required:
+            if values[position] is None:
+                raise Fallback
+        return dict(zip(keys, values))
+
+    return shape
+
+
+_PLAIN = frozenset({"String", "ID", "Int", "Boolean"})
 
 
 # -- compiling ------------------------------------------------------------------------------------
@@ -212,12 +246,14 @@ def _collect(schema: GraphQLSchema, parent: GraphQLObjectType, sets: list[Select
         selected = Selected(key, name, same[0], definition)
         inner = _named(definition.type)
         if parent.name == "CatalogItem":
-            selected.leaf = _leaf(definition.type, ITEM_VALUES[_python_name(name)])
+            selected.leaf = _leaf(definition.type, _python_name(name))
         elif isinstance(inner, GraphQLObjectType):
             if inner.name not in SERVED and inner.name != "CatalogItem":
                 raise _NoPlan
             children = [n.selection_set for n in same if n.selection_set is not None]
             selected.children = _collect(schema, inner, children, fragments)
+            if inner.name == "CatalogItem":
+                selected.shape = _shape(selected.children)
         out.append(selected)
     return out
 
@@ -259,11 +295,34 @@ def _named(gtype: GraphQLOutputType) -> Any:
     return gtype
 
 
-def _leaf(gtype: GraphQLOutputType, value: Callable[[ItemRecord], object]) -> Callable[[ItemRecord], object]:
+def _leaf(gtype: GraphQLOutputType, attribute: str) -> Callable[[ItemRecord], object]:
     """The JSON value of one item field, as graphql-core completes it (Fallback on a null where the
-    schema says non-null)."""
+    schema says non-null). Scalars converted from a stored string (money) are remembered per string:
+    a catalog has far fewer distinct prices than items."""
     complete = _completer(gtype)
-    return lambda item: complete(value(item))
+    get = attrgetter(attribute)
+    convert = ITEM_CONVERSIONS.get(attribute)
+    if convert is None:
+        return lambda item: complete(get(item))
+    if isinstance(gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype, GraphQLList):
+        return lambda item: complete(None if (raw := get(item)) is None else convert(raw))
+    known: dict[object, object] = {}
+
+    def converted(item: ItemRecord) -> object:
+        raw = get(item)
+        found = known.get(raw, _MISSING)
+        if found is _MISSING:
+            found = complete(None if raw is None else convert(raw))
+            if len(known) >= _REMEMBERED:
+                known.clear()
+            known[raw] = found
+        return found
+
+    return converted
+
+
+_MISSING = object()
+_REMEMBERED = 100_000  # distinct values remembered per field and plan
 
 
 def _completer(gtype: GraphQLOutputType) -> Callable[[object], object]:

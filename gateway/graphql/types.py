@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from operator import attrgetter
 from typing import Any, TypeVar
 
 import strawberry
@@ -136,23 +135,22 @@ class CatalogItem:
     @classmethod
     def from_model(cls, item: ItemRecord) -> CatalogItem:
         """Money is rebuilt from the exact strings Shopify wrote ("19.99" stays "19.99")."""
-        values: dict[str, Any] = {name: value(item) for name, value in ITEM_VALUES.items()}
+        values: dict[str, Any] = {}
+        for name in CATALOG_FIELDS:
+            value = getattr(item, name)
+            convert = ITEM_CONVERSIONS.get(name)
+            values[name] = value if convert is None or value is None else convert(value)
         return cls(**values)
 
 
-def _money(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-# Each CatalogItem field from the stored item (by Python name): the one mapping `from_model` and the
-# read fast path (`gateway.graphql.fastpath`, which serialises these values itself) share.
-ITEM_VALUES: dict[str, Callable[[ItemRecord], object]] = {name: attrgetter(name) for name in CATALOG_FIELDS}
-ITEM_VALUES.update(
-    price=lambda item: Decimal(item.price),
-    compare_at_price=lambda item: _money(item.compare_at_price),
-    options=lambda item: list(item.options),
-    option_values=lambda item: list(item.option_values),
-)
+# The CatalogItem fields that are not the stored value as it is (by Python name), applied to non-null
+# values only: the one mapping `from_model` and the read fast path (`gateway.graphql.fastpath`) share.
+ITEM_CONVERSIONS: dict[str, Callable[[Any], object]] = {
+    "price": Decimal,
+    "compare_at_price": Decimal,
+    "options": list,
+    "option_values": list,
+}
 
 
 @strawberry.type
