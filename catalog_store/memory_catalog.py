@@ -101,9 +101,9 @@ class MemoryCatalog:
         """A page of the items matching `checked` (not empty), whether more follow, and their count."""
         if self.index is None:
             self.index = ItemIndex(entry.item for entry in self.entries.values())
-        matching = self.index.select(checked, self.ids, lambda item_id: matches(checked, self.item(item_id)))
-        page, more = page_of(matching, self.ids(), after, size)
-        return [self.item(item_id) for item_id in page], more, len(matching)
+        selection = self.index.select(checked, self.ids, lambda item_id: matches(checked, self.item(item_id)))
+        page, more = page_of(selection, self.ids(), after, size)
+        return [self.item(item_id) for item_id in page], more, selection.count
 
     def by_inventory_item(self, inventory_item_id: str) -> list[str]:
         if self.inventory is None:

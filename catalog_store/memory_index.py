@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
@@ -155,11 +156,10 @@ class ItemIndex:
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def select(self, f: CheckedFilter, all_ids: Callable[[], set[str] | list[str]],
-               test: Callable[[str], bool]) -> set[str]:
-        """The ids of the items matching `f` (not empty). `all_ids` gives every id, for a filter
-        that no index narrows; `test(id)` applies the whole filter to one item, for the candidates
-        an index could only narrow."""
+    def select(self, f: CheckedFilter, all_ids: Callable[[], list[str]], test: Callable[[str], bool]) -> Selection:
+        """The items matching `f` (not empty). `all_ids` gives every id, for a filter that no index
+        narrows; `test(id)` applies the whole filter to one item, for the candidates an index could
+        only narrow."""
         narrowed: list[set[str]] = []
         for name in _EQUALITIES:
             value = getattr(f, name)
@@ -178,11 +178,25 @@ class ItemIndex:
         price_range = f.price_min is not None or f.price_max is not None
         low = -float("inf") if f.price_min is None else f.price_min
         high = float("inf") if f.price_max is None else f.price_max
+        price_of = self.price_of
+
+        def in_range(item_id: str) -> bool:
+            return low <= price_of[item_id] <= high
+
         if price_range:
             keys = self.price_keys[bisect_left(self.price_keys, low):bisect_right(self.price_keys, high)]
-            size = sum(len(self.prices[k]) for k in keys)
-            if not narrowed or size < min(len(s) for s in narrowed):
-                narrowed.append(set().union(*(self.prices[k] for k in keys)))
+            prices = self.prices
+            if not narrowed and exact:  # the price range alone: counted per price, paged by walking the ids
+                return Selection(sum(len(prices[k]) for k in keys), None, in_range,
+                                 lambda: set().union(*(prices[k] for k in keys)))
+            smallest = min((len(s) for s in narrowed), default=0)
+            size = 0
+            for key in keys:  # stops as soon as the range holds more than the smallest set
+                size += len(prices[key])
+                if size >= smallest:
+                    break
+            if size < smallest:
+                narrowed.append(set().union(*(prices[k] for k in keys)))
                 price_range = False
         if not narrowed:
             result: set[str] = set(all_ids())
@@ -190,11 +204,10 @@ class ItemIndex:
             narrowed.sort(key=len)
             result = narrowed[0].intersection(*narrowed[1:]) if len(narrowed) > 1 else narrowed[0]
         if price_range:
-            price_of = self.price_of
-            result = {i for i in result if low <= price_of[i] <= high}
+            result = {i for i in result if in_range(i)}
         if not exact:
             result = {i for i in result if test(i)}
-        return result
+        return Selection(len(result), result, result.__contains__, lambda: result)
 
     def _search(self, text: str) -> tuple[set[str], bool] | None:
         """The ids whose words contain each word of `text` (True: exactly the matching items, as
@@ -222,15 +235,26 @@ class ItemIndex:
         return [w for w in first if run in w]
 
 
-def page_of(matching: set[str], ids: list[str], after: str | None, size: int) -> tuple[list[str], bool]:
-    """The first `size` ids of `matching` after `after` in `ids` (all ids, ascending), and whether
-    more follow. Walks `ids` when matches are dense, sorts `matching` when they are few."""
+@dataclass(slots=True)
+class Selection:
+    """The items a filter selects: how many, their ids when already at hand, a membership test,
+    and how to gather the ids when they are not."""
+
+    count: int
+    members: set[str] | None
+    contains: Callable[[str], bool]
+    gather: Callable[[], set[str]]
+
+
+def page_of(selection: Selection, ids: list[str], after: str | None, size: int) -> tuple[list[str], bool]:
+    """The first `size` selected ids after `after` in `ids` (all ids, ascending), and whether more
+    follow. Walks `ids` when the selected items are dense, sorts them when they are few."""
     start = 0 if after is None else bisect_right(ids, after)
-    density = len(matching) / max(1, len(ids))
-    if density and (size + 1) / density < 4 * len(matching):
-        found = list(islice(filter(matching.__contains__, islice(ids, start, None)), size + 1))
+    density = selection.count / max(1, len(ids))
+    if density and (size + 1) / density < 4 * selection.count:
+        found = list(islice(filter(selection.contains, islice(ids, start, None)), size + 1))
     else:
-        ordered = sorted(matching)
+        ordered = sorted(selection.members if selection.members is not None else selection.gather())
         first = 0 if after is None else bisect_right(ordered, after)
         found = ordered[first:first + size + 1]
     return found[:size], len(found) > size
