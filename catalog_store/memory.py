@@ -151,7 +151,7 @@ class MemoryCatalogStore:
 
     def change_count(self) -> int:
         """Grows whenever a catalog or an item changes (HTTP caching keys on it): never repeats."""
-        return max(self._dropped, *(c.version for c in self._catalogs.values()))
+        return max((self._dropped, *(c.version for c in self._catalogs.values())))
 
     async def total_storage_bytes(self) -> int:
         return sum(c.storage_bytes for c in self._catalogs.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from contextvars import ContextVar
 from datetime import timedelta
 from importlib import resources
 from typing import Any, Protocol, cast, runtime_checkable
@@ -73,6 +74,9 @@ def is_request_error(response: GraphQLHTTPResponse) -> bool:
     errors = cast(list[dict[str, object]], response.get("errors") or [])
     return response.get("data") is None and bool(errors) and all(not e.get("path") for e in errors)
 
+
+# The request body parse_http_body decoded, so Strawberry's own parse of the same bytes reuses it.
+_PARSED_BODY: ContextVar[tuple[bytes | str, Any] | None] = ContextVar("gateway_parsed_body", default=None)
 
 MAX_OPERATIONS_PER_CONNECTION = 50
 # Strawberry's HTTP refusals (HTTPException: status and reason) → a code and a fix for the client.
@@ -253,6 +257,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope, receive=receive)
         role = self.authenticator.role_for(request.headers.get("authorization"))
+        request.state.gateway_role = role  # get_context reads it: tokens are checked once per request
         if role is None and not self._wants_ide(request):
             await self._unauthenticated(request)(scope, receive, send)  # before reading any body
             return
@@ -278,6 +283,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return orjson.loads(data)
 
     def parse_json(self, data: str | bytes) -> Any:
+        parsed = _PARSED_BODY.get()
+        if parsed is not None and parsed[0] is data:  # parse_http_body parsed this very body already
+            return parsed[1]
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -288,9 +296,15 @@ class GatewayGraphQL(GraphQL[Context, None]):
         string would reach `.get` and end in a 500)."""
         content_type, _ = parse_content_type(request.content_type or "")
         if request.method == "POST" and "application/json" in content_type:
-            data = self.parse_json(await request.get_body())  # the body is cached: parsed twice, read once
+            body = await request.get_body()  # cached by the adapter: Strawberry reads the same object
+            data = self.parse_json(body)
             if not isinstance(data, (dict, list)):
                 raise HTTPException(400, "The request body must be a JSON object with a `query` string.")
+            token = _PARSED_BODY.set((body, data))
+            try:
+                return await super().parse_http_body(request)
+            finally:
+                _PARSED_BODY.reset(token)
         return await super().parse_http_body(request)
 
     @staticmethod
@@ -323,7 +337,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             # Role decided by the connection_init payload (on_ws_connect). The connection may live
             # for hours: loaders batch but do not cache across its operations.
             return Context(self.services, None, Loaders(self.services.store, cache=False), request, response)
-        role = self.authenticator.role_for(request.headers.get("authorization"))
+        role = getattr(request.state, "gateway_role", None)
+        if role is None:
+            role = self.authenticator.role_for(request.headers.get("authorization"))
         return Context(self.services, role, Loaders(self.services.store), request, response)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:

@@ -66,3 +66,11 @@ async def test_other_reads_and_posts_get_no_tag(running: Running) -> None:
         assert posted.status_code == 200 and "etag" not in posted.headers
         mutation = await get(http, ADMIN_TOKEN, query='mutation { markNotificationRead(id: "x") { id } }')  # type: ignore[misc]
         assert mutation.status_code == 405 and "etag" not in mutation.headers
+
+
+async def test_a_store_without_catalogs_reads_as_null_and_is_tagged() -> None:
+    async with serve_gateway(MemoryCatalogStore()) as running, httpx.AsyncClient(base_url=running.base_url) as http:
+        first = await get(http, READ_TOKEN)  # type: ignore[misc]
+        assert first.status_code == 200 and first.json() == {"data": {"catalog": None}}
+        again = await get(http, READ_TOKEN, tag=first.headers["etag"])  # type: ignore[misc]
+        assert again.status_code == 304
