@@ -21,7 +21,8 @@ import re
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import islice
+from itertools import compress, islice
+from operator import and_
 from typing import Any
 
 from catalog_store.filters import CheckedFilter
@@ -95,6 +96,42 @@ def _discard(index: dict[Any, set[str]], key: object, item_id: str) -> bool:
     return True
 
 
+# Word postings hold one string while a key has one value (most SKU and product-number words: one
+# item each), a set from the second on: a set per key would cost ~200 bytes for each of them.
+_Postings = str | set[str]
+
+
+def _add_one(index: dict[str, _Postings], key: str, value: str) -> None:
+    """Add `value` under `key`; the caller guarantees it is not there yet."""
+    held = index.get(key)
+    if held is None:
+        index[key] = value
+    elif type(held) is str:
+        index[key] = {held, value}
+    else:
+        held.add(value)  # type: ignore[union-attr]
+
+
+def _discard_one(index: dict[str, _Postings], key: str, value: str) -> bool:
+    """Remove `value` under `key`; True when the key is now empty (and gone)."""
+    held = index.get(key)
+    if held is None:
+        return False
+    if type(held) is str:
+        if held != value:
+            return False
+        del index[key]
+        return True
+    held.discard(value)  # type: ignore[union-attr]
+    if len(held) == 1:
+        index[key] = next(iter(held))
+    return False
+
+
+def _members(held: _Postings | None) -> set[str] | tuple[str, ...]:
+    return () if held is None else (held,) if type(held) is str else held  # type: ignore[return-value]
+
+
 def _in_stock(item: CatalogItem) -> bool:
     quantity = item.inventory_quantity
     return quantity is not None and quantity > 0
@@ -109,8 +146,8 @@ class ItemIndex:
         self.prices: dict[float, set[str]] = {}
         self.price_keys: list[float] = []  # the distinct prices, ascending
         self.price_of: dict[str, float] = {}
-        self.words: dict[str, set[str]] = {}
-        self.vocabulary: dict[str, set[str]] = {}  # trigram -> words containing it
+        self.words: dict[str, _Postings] = {}
+        self.vocabulary: dict[str, _Postings] = {}  # trigram -> words containing it
         for item in items:
             self.add(item)
 
@@ -129,8 +166,8 @@ class ItemIndex:
         for word in self._item_words(item):
             if word not in self.words:
                 for gram in _grams(word):
-                    _add(self.vocabulary, gram, word)
-            _add(self.words, word, item_id)
+                    _add_one(self.vocabulary, gram, word)
+            _add_one(self.words, word, item_id)
 
     def remove(self, item: CatalogItem) -> None:
         item_id = item.id
@@ -141,9 +178,9 @@ class ItemIndex:
         if _discard(self.prices, price, item_id):
             del self.price_keys[bisect_left(self.price_keys, price)]
         for word in self._item_words(item):
-            if _discard(self.words, word, item_id):
+            if _discard_one(self.words, word, item_id):
                 for gram in _grams(word):
-                    _discard(self.vocabulary, gram, word)
+                    _discard_one(self.vocabulary, gram, word)
 
     @staticmethod
     def _item_words(item: CatalogItem) -> set[str]:
@@ -204,10 +241,17 @@ class ItemIndex:
             narrowed.sort(key=len)
             result = narrowed[0].intersection(*narrowed[1:]) if len(narrowed) > 1 else narrowed[0]
         if price_range:
-            result = {i for i in result if in_range(i)}
+            result = self._priced(result, low, high)
         if not exact:
             result = {i for i in result if test(i)}
         return Selection(len(result), result, result.__contains__, lambda: result)
+
+    def _priced(self, ids: set[str], low: float, high: float) -> set[str]:
+        """The ids of `ids` priced within [low, high], compared without a Python call per item."""
+        ordered = list(ids)
+        prices = list(map(self.price_of.__getitem__, ordered))
+        within = map(and_, map(low.__le__, prices), map(high.__ge__, prices))
+        return set(compress(ordered, within))
 
     def _search(self, text: str) -> tuple[set[str], bool] | None:
         """The ids whose words contain each word of `text` (True: exactly the matching items, as
@@ -218,7 +262,9 @@ class ItemIndex:
         single = len(runs) == 1 and len(runs[0]) == len(text)
         found: set[str] | None = None
         for run in sorted(set(runs), key=len, reverse=True):
-            ids: set[str] = set().union(*(self.words[w] for w in self._words_containing(run)))
+            containing = self._words_containing(run)
+            held = self.words[containing[0]] if len(containing) == 1 else None
+            ids = held if type(held) is set else set().union(*(_members(self.words[w]) for w in containing))
             found = ids if found is None else found & ids
             if not found:
                 break
@@ -228,11 +274,8 @@ class ItemIndex:
     def _words_containing(self, run: str) -> list[str]:
         if len(run) < _GRAM:
             return [w for w in self.words if run in w]
-        grams = sorted(_grams(run), key=lambda g: len(self.vocabulary.get(g, ())))
-        first = self.vocabulary.get(grams[0])
-        if not first:
-            return []
-        return [w for w in first if run in w]
+        grams = sorted(_grams(run), key=lambda g: len(_members(self.vocabulary.get(g))))
+        return [w for w in _members(self.vocabulary.get(grams[0])) if run in w]
 
 
 @dataclass(slots=True)
