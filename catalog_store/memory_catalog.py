@@ -102,7 +102,7 @@ class MemoryCatalog:
         if self.index is None:
             self.index = ItemIndex(entry.item for entry in self.entries.values())
         selection = self.index.select(checked, self.ids, lambda item_id: matches(checked, self.item(item_id)))
-        page, more = page_of(selection, self.ids(), after, size)
+        page, more = page_of(selection, self.ids(), self.index.columns, after, size)
         return [self.item(item_id) for item_id in page], more, selection.count
 
     def by_inventory_item(self, inventory_item_id: str) -> list[str]:

@@ -46,7 +46,7 @@ SEARCHES = ["mug", "MUG", "ug", "u", "blue mug", "(blue)", "ſ", "s", "STRASSE",
 
 def _random_item(rng: random.Random, n: int, updated: float) -> object:
     return make_item(
-        f"v{n:03d}", product=str(n // 3), updated=updated,
+        f"v{n:03d}", product=str(n // 3), updated=updated, id=rng.choice([None, None, f"sku-{n:03d}-{updated}"]),
         title=rng.choice(TITLES), variant_title=rng.choice([None, "M", "XL mug", "Tea"]),
         sku=rng.choice([None, f"SKU-{n}", "MUG-7"]), status=rng.choice(["active", "draft"]),
         vendor=rng.choice(["Acme", "Beta", None]), product_type=rng.choice(["Shirt", "Mug", None]),
