@@ -3,13 +3,11 @@ graphql-transport-ws only, origin checks and the offline GraphiQL page."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import timedelta
 from importlib import resources
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -30,42 +28,17 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorM
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.errors import ApiError, RequestRefused, Unauthenticated
-from gateway.graphql.auth import Authenticator, Role
+from gateway.graphql.auth import Authenticator
 from gateway.graphql.context import Context, Loaders, Services
-from gateway.graphql.fastpath import has_read_plan
+from gateway.graphql.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate_media_type
+from gateway.graphql.read_http import HttpCache, read_fast
 from gateway.settings import DEFAULT_MAX_SUBSCRIPTIONS, LOCAL_HOSTNAMES
 
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-JSON = "application/json"
 # The GraphiQL page loads only same-origin assets; this policy makes the browser enforce it.
 GRAPHIQL_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-
-
-def negotiate_media_type(accept: str | None) -> str:
-    """`application/graphql-response+json` when the client prefers (or only accepts) it, else
-    `application/json` (also for clients that send no Accept header: legacy GraphQL clients)."""
-    if not accept:
-        return JSON
-    best, best_q = JSON, -1.0
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        media = media.lower()
-        if media == GRAPHQL_RESPONSE_JSON and q > 0 and q >= best_q:
-            best, best_q = GRAPHQL_RESPONSE_JSON, q
-        elif media in (JSON, "application/*", "*/*") and q > 0 and q > best_q:
-            best, best_q = JSON, q
-    return best
 
 
 def is_request_error(response: GraphQLHTTPResponse) -> bool:
@@ -161,64 +134,6 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return None
 
 
-# Change counts are per process (the memory store's): a tag from another process must never match.
-_PROCESS_SALT = secrets.token_hex(16)
-
-
-@runtime_checkable
-class CountsChanges(Protocol):
-    """A store that can tell cheaply whether anything a catalog read returns may have changed."""
-
-    def change_count(self) -> int: ...
-
-
-class HttpCache:
-    """`ETag` and `304 Not Modified` for GET catalog reads (the documents the read fast path
-    serves: their answer depends only on the catalogs and their items). The tag hashes the store's
-    change count, the caller's role, the media type and the request's query string, so it changes
-    whenever the answer may, and never matches across tokens with different rights. Mutations never
-    come here (GET refuses them); other queries (runs, progress, notifications) get no tag. The
-    count is read before and after the request: a change while it ran leaves the response untagged."""
-
-    def __init__(self, view: GatewayGraphQL, request: Request, tag: str, count: int, store: CountsChanges) -> None:
-        self.view = view
-        self.request = request
-        self.tag = tag
-        self.count = count
-        self.store = store
-
-    @classmethod
-    def of(cls, view: GatewayGraphQL, request: Request, role: Role | None) -> HttpCache | None:
-        store = view.services.store
-        query = request.query_params.get("query")
-        if request.method != "GET" or role is None or query is None or not isinstance(store, CountsChanges):
-            return None
-        count = store.change_count()
-        key = "\n".join((_PROCESS_SALT, str(count), role.value, negotiate_media_type(request.headers.get("accept")),
-                          request.url.query))
-        return cls(view, request, f'"{hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]}"', count, store)
-
-    def _cacheable(self) -> bool:
-        params = self.request.query_params
-        return has_read_plan(self.view.schema, params["query"], params.get("operationName"))
-
-    def fresh(self, request: Request) -> bool:
-        given = request.headers.get("if-none-match")
-        if given is None or not self._cacheable():
-            return False
-        return self.tag in (t.strip().removeprefix("W/") for t in given.split(","))
-
-    def not_modified(self) -> Response:
-        return Response(status_code=304, headers=self._headers())
-
-    def label(self, response: Response) -> None:
-        if response.status_code == 200 and self.store.change_count() == self.count and self._cacheable():
-            response.headers.update(self._headers())
-
-    def _headers(self) -> dict[str, str]:
-        return {"ETag": self.tag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Accept"}
-
-
 class GatewayGraphQL(GraphQL[Context, None]):
     """`/graphql` for GET, POST and WebSocket (graphql-transport-ws)."""
 
@@ -266,7 +181,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await cache.not_modified()(scope, receive, send)
             return
         try:
-            response = await self.run(request)
+            response = await read_fast(self.schema, self.services, request, role) or await self.run(request)
         except HTTPException as exc:
             response = self._refused(request, http_refusal(exc))
         if cache is not None:
