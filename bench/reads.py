@@ -1,10 +1,10 @@
 """Reads at frontend speed, gateway against a raw endpoint in one run: `python -m bench.reads`
 (run by `make bench`).
 
-For each store and size a server process (`bench.reads_server`: one uvicorn worker on 127.0.0.1)
-holds a generated catalog and serves it twice: through the gateway (`/graphql`, POST, the read
-token... here the admin token, auth on) and through a raw Starlette endpoint that returns the same
-page from the same store as JSON (no GraphQL, auth or middleware). Each case runs `--concurrency`
+For each store and size a server process (`bench.reads_server`) holds a generated catalog and
+serves it twice, from one event loop: through the gateway app (`/graphql`, POST, bearer token) on
+one port and through a raw Starlette app returning the same page from the same store as JSON (no
+GraphQL, auth or middleware) on another. Each case runs `--concurrency`
 clients (aiohttp, keep-alive, this process) for `--seconds`, after a warm-up, on each path in turn:
 requests/s, p50 and p99 latency. `item(id:)` is also run one request at a time (`sequential`).
 The server's RSS is read from /proc once its catalog is loaded and its indexes built.
@@ -102,8 +102,8 @@ class Client:
     """Requests as a frontend sends them, encoded once up front: the client shares the machine's
     cores with the server, and its own JSON encoding is no part of either path's cost."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, token: str, size: int) -> None:
-        self.session, self.url, self.size = session, url, size
+    def __init__(self, session: aiohttp.ClientSession, url: str, raw_url: str, token: str, size: int) -> None:
+        self.session, self.url, self.raw_url, self.size = session, url, raw_url, size
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.n = 0
         self.ids = [item_id((k * 7919) % size) for k in range(1000)]
@@ -131,9 +131,9 @@ class Client:
 
     async def raw(self, case: Case) -> None:
         if "id" in case.raw:
-            url, params = f"{self.url}/raw/item", {"id": self.ids[self._next()]}
+            url, params = f"{self.raw_url}/raw/item", {"id": self.ids[self._next()]}
         else:
-            url, params = f"{self.url}/raw/items", case.raw
+            url, params = f"{self.raw_url}/raw/items", case.raw
         async with self.session.get(url, params=params) as response:
             body = await response.read()
         if response.status != 200 or body == b"null":
@@ -177,11 +177,12 @@ async def _timed(call: Callable[[], Awaitable[None]], concurrency: int, seconds:
 SEQUENTIAL = ("item(id:)", CASES[5].name, CASES[6].name)
 
 
-async def measure(store: str, size: int, url: str, token: str, pid: int, args: argparse.Namespace) -> list[Series]:
+async def measure(store: str, size: int, url: str, raw_url: str, token: str, pid: int,
+                  args: argparse.Namespace) -> list[Series]:
     out: list[Series] = []
     connector = aiohttp.TCPConnector(limit=args.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        client = Client(session, url, token, size)
+        client = Client(session, url, raw_url, token, size)
         for case in CASES:
             for path in ("gateway", "raw"):
                 call = (lambda c=case: client.gateway(c)) if path == "gateway" else (lambda c=case: client.raw(c))
@@ -212,19 +213,20 @@ def _rss_mb(pid: int) -> float | None:
 
 
 @contextlib.contextmanager
-def _server(store: str, size: int, mongo_uri: str | None) -> Iterator[tuple[str, str, int]]:
-    port, token = _free_port(), secrets.token_urlsafe(24)
+def _server(store: str, size: int, mongo_uri: str | None) -> Iterator[tuple[str, str, str, int]]:
+    port, raw_port, token = _free_port(), _free_port(), secrets.token_urlsafe(24)
     command = [sys.executable, "-m", "bench.reads_server", "--store", store, "--items", str(size),
-               "--port", str(port), "--token", token]
+               "--port", str(port), "--raw-port", str(raw_port), "--token", token]
     if mongo_uri:
         command += ["--mongo-uri", mongo_uri, "--database", f"bench_reads_{size}"]
     proc = subprocess.Popen(command, cwd=ROOT)
     try:
         _wait_for_port(port, proc, "the reads server", timeout=1800)
+        _wait_for_port(raw_port, proc, "the raw endpoint", timeout=60)
         url = f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(f"{url}/healthz", timeout=30) as response:
             assert response.status == 200
-        yield url, token, proc.pid
+        yield url, f"http://127.0.0.1:{raw_port}", token, proc.pid
     finally:
         proc.terminate()
         try:
@@ -255,9 +257,9 @@ def run(args: argparse.Namespace) -> tuple[list[Series], dict[tuple[str, int], f
         mongo_uri = stack.enter_context(_mongo()) if args.mongo_sizes else None
         for store, size in plan:
             print(f"{store} store, {size:,} items", flush=True)
-            with _server(store, size, mongo_uri if store == "mongo" else None) as (url, token, pid):
+            with _server(store, size, mongo_uri if store == "mongo" else None) as (url, raw_url, token, pid):
                 rss[(store, size)] = _rss_mb(pid)
-                results += asyncio.run(measure(store, size, url, token, pid, args))
+                results += asyncio.run(measure(store, size, url, raw_url, token, pid, args))
     return results, rss
 
 

@@ -1,9 +1,10 @@
 """The server process of `bench.reads`: a catalog of N generated items in the memory store or on
-MongoDB, served by the gateway (`/graphql`, the real app with its middleware and auth) and by a raw
-Starlette endpoint (`/raw/items`, `/raw/item`) that returns the same page from the same store as
-JSON, without GraphQL, auth or middleware. One uvicorn worker on 127.0.0.1.
+MongoDB, served by the gateway (`/graphql`: the app `catalog-gateway serve` runs, with its
+middleware and auth) on one port and by a raw Starlette app (`/raw/items`, `/raw/item`) that returns
+the same page from the same store as JSON, without GraphQL, auth or middleware, on another: two
+uvicorn servers in one process and event loop on 127.0.0.1.
 
-`python -m bench.reads_server --store memory --items 100000 --port P --token T [--mongo-uri U --database D]`
+`python -m bench.reads_server --store memory --items 100000 --port P --raw-port R --token T [--mongo-uri U]`
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from catalog_store.items import CATALOG_FIELDS, CatalogItem
 from catalog_store.models import ItemFilter
@@ -120,11 +121,10 @@ async def serve(args: argparse.Namespace) -> None:
         await fill(store, args.items)
         if args.store == "memory":  # the indexes are built on the first filtered read: not a request's cost
             await store.list_items(CATALOG, first=1, filter=ItemFilter(vendor="Vendor 0"))
-        app = Starlette(routes=[*raw_routes(store), Mount("/", app=create_app(gateway, manage_lifecycle=False))])
-        config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
-                                lifespan="off")
-        print("ready", flush=True)
-        await uvicorn.Server(config).serve()
+        apps = ((create_app(gateway, manage_lifecycle=False), args.port), (Starlette(routes=raw_routes(store)), args.raw_port))
+        servers = [uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                 access_log=False, lifespan="off")) for app, port in apps]
+        await asyncio.gather(*(server.serve() for server in servers))
     finally:
         await gateway.close()
 
@@ -133,7 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.reads_server")
     parser.add_argument("--store", choices=("memory", "mongo"), default="memory")
     parser.add_argument("--items", type=int, required=True)
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True, help="the gateway's port")
+    parser.add_argument("--raw-port", type=int, required=True, help="the raw endpoint's port")
     parser.add_argument("--token", required=True)
     parser.add_argument("--mongo-uri")
     parser.add_argument("--database", default="bench_reads")

@@ -6,34 +6,23 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast
 
 import orjson
-from graphql import GraphQLSchema
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.graphql.auth import Role
 from gateway.graphql.context import Context, Loaders, Services
-from gateway.graphql.documents import DocumentCache
 from gateway.graphql.fastpath import has_read_plan, read_fast_path
-from gateway.graphql.limits import QueryLimits, check_query_text
+from gateway.graphql.limits import check_query_text
 from gateway.graphql.media import JSON, negotiate_media_type
+from gateway.graphql.schema import GatewaySchema
 
 # Change counts are per process (the memory store's): a tag from another process must never match.
 _PROCESS_SALT = secrets.token_hex(16)
 
 
-@runtime_checkable
-class GatewaySchemaLike(Protocol):
-    """What the read fast path needs of the schema (gateway.graphql.schema.GatewaySchema)."""
-
-    limits: QueryLimits
-    documents: DocumentCache
-    _schema: GraphQLSchema
-
-
-@runtime_checkable
 class CountsChanges(Protocol):
     """A store that can tell cheaply whether anything a catalog read returns may have changed."""
 
@@ -59,12 +48,13 @@ class HttpCache:
     def of(cls, view: Any, request: Request, role: Role | None) -> HttpCache | None:
         store = view.services.store
         query = request.query_params.get("query")
-        if request.method != "GET" or role is None or query is None or not isinstance(store, CountsChanges):
+        if request.method != "GET" or role is None or query is None or not callable(getattr(store, "change_count", None)):
             return None
         count = store.change_count()
         key = "\n".join((_PROCESS_SALT, str(count), role.value, negotiate_media_type(request.headers.get("accept")),
                           request.url.query))
-        return cls(view, request, f'"{hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]}"', count, store)
+        return cls(view, request, f'"{hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]}"', count,
+                   cast(CountsChanges, store))
 
     def _cacheable(self) -> bool:
         params = self.request.query_params
@@ -104,7 +94,7 @@ async def read_fast(schema: object, services: Services, request: Request, role: 
     if (not isinstance(query, str) or not isinstance(variables, (dict, type(None)))
             or not isinstance(operation, (str, type(None)))):
         return None
-    if not isinstance(schema, GatewaySchemaLike) or check_query_text(query, schema.limits) is not None:
+    if not isinstance(schema, GatewaySchema) or check_query_text(query, schema.limits) is not None:
         return None
     context = Context(services, role, Loaders(services.store), request, None)
     answer = await read_fast_path(schema._schema, schema.documents, query, variables, context, None, operation)
