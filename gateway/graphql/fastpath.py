@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from graphql import (
@@ -184,14 +184,17 @@ def _shape(fields: list[Selected]) -> Callable[[ItemRecord], dict[str, Any]]:
             specials.append((position, selected.leaf))
     get = attrgetter(*attrs)
     single = len(attrs) == 1
+    nulls = itemgetter(*required) if len(required) > 1 else None  # one C call over the non-null fields
 
     def shape(item: ItemRecord) -> dict[str, Any]:
         values = [get(item)] if single else list(get(item))
         for position, leaf in specials:
             values[position] = leaf(item)
-        for position in required:
-            if values[position] is None:
+        if nulls is not None:
+            if None in nulls(values):
                 raise Fallback
+        elif required and values[required[0]] is None:
+            raise Fallback
         return dict(zip(keys, values))
 
     return shape
@@ -338,7 +341,15 @@ def _completer(gtype: GraphQLOutputType) -> Callable[[object], object]:
         return non_null
     if isinstance(gtype, GraphQLList):
         element = _completer(gtype.of_type)
-        return lambda value: None if value is None else [element(v) for v in value]  # type: ignore[attr-defined]
+
+        def complete_list(value: Any) -> object:
+            if value is None:
+                return None
+            if all(type(v) is str for v in value) and _named(gtype.of_type).name in ("String", "ID"):
+                return list(value)  # strings complete as themselves
+            return [element(v) for v in value]
+
+        return complete_list
     if not isinstance(gtype, GraphQLScalarType):
         raise _NoPlan
     serialize = gtype.serialize
