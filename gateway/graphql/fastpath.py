@@ -341,11 +341,12 @@ def _completer(gtype: GraphQLOutputType) -> Callable[[object], object]:
         return non_null
     if isinstance(gtype, GraphQLList):
         element = _completer(gtype.of_type)
+        strings = _named(gtype.of_type).name in ("String", "ID")
 
         def complete_list(value: Any) -> object:
             if value is None:
                 return None
-            if all(type(v) is str for v in value) and _named(gtype.of_type).name in ("String", "ID"):
+            if strings and all(type(v) is str for v in value):
                 return list(value)  # strings complete as themselves
             return [element(v) for v in value]
 
