@@ -120,6 +120,8 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = None
+    # catalogs a read plan (gateway.graphql.fastpath) read in this request, by name
+    plan_catalogs: dict[str, CatalogInfo | None] = field(default_factory=dict)
 
     def require_admin(self, action: str) -> None:
         """Raise FORBIDDEN unless the caller holds the admin token."""

@@ -43,10 +43,11 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from catalog_store.items import CatalogItem as ItemRecord
+from catalog_store.models import CatalogInfo
 from gateway.graphql.context import Context
 from gateway.graphql.documents import DocumentCache
 from gateway.graphql.pagination import encode_cursor
-from gateway.graphql.types import ITEM_CONVERSIONS, CatalogItemFilter, catalog_info, int32, items_page
+from gateway.graphql.types import ITEM_CONVERSIONS, CatalogItemFilter, int32, items_page
 
 # The fields a plan serves, per GraphQL type (everything else: no plan).
 SERVED: dict[str, frozenset[str]] = {
@@ -93,17 +94,18 @@ class Plan:
                 data[selected.key] = "Query"
                 continue
             name = self._args(selected, coerced)["name"]
-            info = await context.loaders.catalogs.load(name)
+            info = await _catalog_info(context, name)
             data[selected.key] = None if info is None else await self._catalog(
-                selected.children, info.name, info.store_name, coerced, context)
+                selected.children, info, coerced, context)
         return data
 
     def _args(self, selected: Selected, coerced: VariableValues) -> dict[str, Any]:
         assert selected.definition is not None
         return get_argument_values(selected.definition, selected.node, coerced)
 
-    async def _catalog(self, fields: list[Selected], name: str, store_name: str, coerced: VariableValues,
+    async def _catalog(self, fields: list[Selected], info: CatalogInfo, coerced: VariableValues,
                        context: Context) -> dict[str, Any]:
+        name, store_name = info.name, info.store_name
         out: dict[str, Any] = {}
         for selected in fields:
             which = selected.name
@@ -114,9 +116,9 @@ class Plan:
             elif which == "storeName":
                 out[selected.key] = store_name
             elif which == "itemCount":
-                out[selected.key] = (await catalog_info(context, name, store_name)).item_count
+                out[selected.key] = info.item_count
             elif which == "storageBytes":
-                out[selected.key] = int32((await catalog_info(context, name, store_name)).storage_bytes)
+                out[selected.key] = int32(info.storage_bytes)
             elif which == "item":
                 found = await context.services.store.get_item(name, self._args(selected, coerced)["id"])
                 out[selected.key] = None if found is None else selected.shape(found)  # type: ignore[misc]
@@ -150,6 +152,16 @@ class Plan:
             else:
                 out[part.key] = [_edge(part.children, item, cursor) for item, cursor in zip(items, cursors)]
         return out
+
+
+async def _catalog_info(context: Context, name: str) -> CatalogInfo | None:
+    """The catalog, read from the store once per request and name (a plan's one read needs no
+    batching, and a DataLoader costs an event-loop turn); later reads in the request (`itemCount`,
+    another alias) see the same value, as the loader's cache gives the normal path."""
+    known = context.plan_catalogs
+    if name not in known:
+        known[name] = await context.services.store.get_catalog(name)
+    return known[name]
 
 
 def _edge(fields: list[Selected], item: ItemRecord, cursor: str) -> dict[str, Any]:
