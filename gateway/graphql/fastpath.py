@@ -42,6 +42,7 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
+from catalog_store.items import CATALOG_FIELDS
 from catalog_store.items import CatalogItem as ItemRecord
 from catalog_store.models import CatalogInfo
 from gateway.graphql.context import Context
@@ -261,6 +262,8 @@ def _collect(schema: GraphQLSchema, parent: GraphQLObjectType, sets: list[Select
         selected = Selected(key, name, same[0], definition)
         inner = _named(definition.type)
         if parent.name == "CatalogItem":
+            if _python_name(name) not in CATALOG_FIELDS:  # a field with a resolver of its own: not served
+                raise _NoPlan
             selected.leaf = _leaf(definition.type, _python_name(name))
         elif isinstance(inner, GraphQLObjectType):
             if inner.name not in SERVED and inner.name != "CatalogItem":
