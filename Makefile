@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench schema install clean
+.PHONY: demo test lint chromium bench schema install clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +13,22 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# make demo PORT=8123 (default: GATEWAY_PORT, else 8000; PORT=0 picks a free port)
 demo: $(VENV)/.installed
-	$(VENV)/bin/catalog-gateway demo
+	$(VENV)/bin/catalog-gateway demo $(if $(PORT),--port $(PORT))
 
 # The real-server tests start their own SecantusDB (test extra); MONGODB_URI points them at a MongoDB instead.
-test: lint
+test: lint chromium
 	$(PY) -m pytest
+
+# The browser tests (tests/browser) drive Debian's chromium, never a browser Playwright downloads:
+# installed here when /usr/bin/chromium is missing (with sudo when not root).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "make test: /usr/bin/chromium is missing; installing Debian's chromium package for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
 
 # ruff lints everything; mypy is strict on the app packages (bulk, catalog_store, gateway: pyproject).
 # No `ruff format --check`: the code keeps its hand-aligned style, and reformatting would rewrite

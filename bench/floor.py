@@ -6,6 +6,9 @@ read once into memory, then each stage below runs on it in this process, without
 
 - orjson:     `orjson.loads` of every line (the ingest benchmark's baseline, without the download);
 - typed:      the pipeline's typed msgspec decoding, one call per 32 KiB piece;
+- typed+meta: the same with the item rules msgspec could check in C during decoding
+              (`msgspec.Meta`: 5,000-character values, money as a decimal pattern); meta-length:
+              the length bounds only. Kept out of the pipeline: see docs/benchmarks.md;
 - typed+keep: the same, keeping every decoded line (what retaining objects costs: allocation);
 - floor:      typed decoding + the least any item mapping does: join each variant to its product by
               `__parentId` and keep one 22-field struct per variant in a dict; no checks, no index;
@@ -24,6 +27,7 @@ import gc
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Annotated
 
 import aiohttp
 import msgspec
@@ -32,7 +36,16 @@ import orjson
 from bench.ingest import _bulk_result, _emulator
 from bulk.full_sync.jsonl import Block, LineDecoder, MalformedLines
 from bulk.mapping.assemble import Assembler
-from bulk.mapping.variants import PRODUCT_PREFIX, VARIANT_PREFIX, BulkLine
+from bulk.mapping.variants import (
+    PRODUCT_PREFIX,
+    VARIANT_PREFIX,
+    BulkLine,
+    FeaturedMedia,
+    Image,
+    OptionName,
+    Ref,
+    SelectedOption,
+)
 from catalog_store.items import Identifier
 from catalog_store.memory import MemoryCatalogStore
 
@@ -67,6 +80,24 @@ class _Item(msgspec.Struct, gc=False):
     inventory_item_id: str | None
 
 
+_Long = Annotated[str, msgspec.Meta(max_length=5000)]
+_Money = Annotated[str, msgspec.Meta(pattern=r"^-?[0-9]{1,20}(\.[0-9]{1,10})?$")]
+
+
+def _constrained_line(money: type) -> type[msgspec.Struct]:
+    """`BulkLine` with the rules msgspec can check while decoding: value lengths, and `money` for prices."""
+    fields: list[tuple[str, object, object]] = [
+        (name, _Long | None, None) for name in ("title", "handle", "vendor", "product_type", "sku")]
+    fields += [(name, money | None, None) for name in ("price", "compare_at_price")]
+    fields += [(name, kind, None) for name, kind in (
+        ("id", str | None), ("parent_id", str | None), ("status", str | None), ("updated_at", datetime | None),
+        ("published_at", str | None), ("online_store_url", str | None), ("options", list[OptionName] | None),
+        ("featured_media", FeaturedMedia | None), ("inventory_quantity", int | None),
+        ("selected_options", list[SelectedOption] | None), ("inventory_item", Ref | None),
+        ("image", Image | None))]
+    return msgspec.defstruct("ConstrainedLine", fields, gc=False, rename=dict(zip(BulkLine.__struct_fields__, BulkLine.__struct_encode_fields__)))
+
+
 def _stages(data: bytes) -> dict[str, Callable[[], object]]:
     pieces = [piece.data for piece in Block(data, 1, data.count(b"\n")).pieces()]
     decoder = msgspec.json.Decoder(BulkLine)
@@ -80,6 +111,19 @@ def _stages(data: bytes) -> dict[str, Callable[[], object]]:
     def typed() -> object:
         for piece in pieces:
             decoder.decode_lines(piece)
+        return None
+
+    constrained = msgspec.json.Decoder(_constrained_line(_Money))
+    lengths_only = msgspec.json.Decoder(_constrained_line(str))
+
+    def typed_meta() -> object:
+        for piece in pieces:
+            constrained.decode_lines(piece)
+        return None
+
+    def meta_length() -> object:
+        for piece in pieces:
+            lengths_only.decode_lines(piece)
         return None
 
     def typed_keep() -> object:
@@ -134,7 +178,8 @@ def _stages(data: bytes) -> dict[str, Callable[[], object]]:
 
         return asyncio.run(ingest())
 
-    return {"orjson": parse_orjson, "typed": typed, "typed+keep": typed_keep, "floor": floor,
+    return {"orjson": parse_orjson, "typed": typed, "typed+meta": typed_meta, "meta-length": meta_length,
+            "typed+keep": typed_keep, "floor": floor,
             "assemble": assemble, "memory": memory}
 
 

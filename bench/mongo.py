@@ -57,6 +57,7 @@ from typing import Any
 
 import aiohttp
 from bson import ObjectId
+from cryptography.fernet import Fernet
 from pymongo import AsyncMongoClient, MongoClient, monitoring
 
 from bench.ingest import (
@@ -494,7 +495,7 @@ def _gateway(mongo_uri: str, database: str) -> Iterator[tuple[str, str, int]]:
     port = _free_port()
     token = secrets.token_urlsafe(24)
     env = {**os.environ, "MONGODB_URI": mongo_uri, "MONGODB_DATABASE": database, "GATEWAY_ADMIN_TOKEN": token,
-           "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
+           "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), "GATEWAY_SECRET_KEY": Fernet.generate_key().decode()}
     env.pop("GATEWAY_READ_TOKEN", None)
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], cwd=ROOT, env=env,

@@ -37,6 +37,11 @@ class ShopifyError(BulkError):
         self.attempts = attempts
 
 
+# In a failure's message: the gateway never reached Shopify (DNS, refused, timed out), so the fix is
+# about the domain and the network, not about Shopify (bulk.outcomes.error_fix reads it).
+NETWORK_UNREACHABLE = "could not be reached over the network"
+
+
 class ShopifyNetworkError(ShopifyError):
     """Connection refused/reset, timeout: retried with backoff before being raised."""
 
@@ -143,11 +148,19 @@ class WebhookError(BulkError):
 
 
 class InvalidWebhookPayload(WebhookError):
-    """A correctly signed webhook whose body is not what Shopify sends for its topic: nothing is applied."""
+    """A correctly signed webhook whose body is not what Shopify sends for its topic: nothing is applied.
+
+    `reason` says what does not fit; `webhook_id` (X-Shopify-Webhook-Id) is set once the delivery is known.
+    """
 
     fix = ("Shopify sent a payload this gateway cannot read; check the webhook API version "
            "(SHOPIFY_API_VERSION) and report it with the gateway log. Periodic reconciliation or a re-sync "
            "brings the change in.")
+
+    def __init__(self, message: str, *, fix: str | None = None, webhook_id: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.reason = message
+        self.webhook_id = webhook_id
 
 
 # -- Sync service (reported through GraphQL with extensions.code) ------------------------------

@@ -64,7 +64,7 @@ class Notifier:
                 status, error = EmailStatus.FAILED, f"{type(exc).__name__}: {exc}"
             notification.email_status = status
             notification.email_error = error
-            if status is not EmailStatus.SENT:
+            if status is EmailStatus.FAILED:  # NOT_SENT (no SMTP) is said once at start, not per email
                 log.warning("email for notification %s not sent: %s", notification.id, error)
             await self._store.save_notification(notification)
         return notification

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from bulk.errors import ShopifyError
+from bulk.errors import NETWORK_UNREACHABLE, ShopifyError
 from catalog_store.models import SyncConfig, SyncErrorCode, SyncStatus
 
 
@@ -32,6 +32,21 @@ ERROR_FIXES: Final[dict[SyncErrorCode, str]] = {
     ),
 }
 
+NETWORK_FIX: Final = (
+    "The gateway could not reach the shop over the network. Check that the shop domain is right "
+    "(its my-store.myshopify.com name) and that this machine can resolve and reach it (DNS, proxy, "
+    "firewall: try `curl https://<shop>/admin/api/`), then re-sync; there is no need to disable sync."
+)
+
+
+def error_fix(code: SyncErrorCode, message: str | None) -> str:
+    """The fix shown with a failure: the code's, except that a Shopify we never reached gets the
+    network fix (the code stays SERVER_ERROR, a fixed interface)."""
+    if code is SyncErrorCode.SERVER_ERROR and message and NETWORK_UNREACHABLE in message:
+        return NETWORK_FIX
+    return ERROR_FIXES[code]
+
+
 _TITLES: Final[dict[SyncErrorCode, str]] = {
     SyncErrorCode.SERVER_ERROR: "Shopify sync failed: server error",
     SyncErrorCode.DUPLICATE_SKU: "Shopify sync failed: duplicate SKUs",
@@ -53,4 +68,5 @@ def record_failure(config: SyncConfig, code: SyncErrorCode, message: str) -> Non
 
 def failure_notice(code: SyncErrorCode, message: str) -> tuple[str, str]:
     """The title and body of the notification (and email) of a failure, with its fix."""
-    return _TITLES[code], f"{message}\nHow to fix: {ERROR_FIXES[code]}"
+    title = "Shopify sync failed: shop unreachable" if error_fix(code, message) is NETWORK_FIX else _TITLES[code]
+    return title, f"{message}\nHow to fix: {error_fix(code, message)}"

@@ -10,7 +10,8 @@ importing upwards. Callers that only need "can a retry help, and what should the
     │   ├── InvalidQuery                     (also ValueError)
     │   ├── UnknownCatalog
     │   ├── InvalidItem                      (also ValueError)
-    │   └── ConcurrentWriteConflict          (retryable)
+    │   ├── ConcurrentWriteConflict          (retryable)
+    │   └── SecretKeyError                   catalog_store.token_cipher
     ├── BulkError                            bulk.errors
     │   ├── ShopifyError
     │   │   ├── ShopifyNetworkError          (retryable)

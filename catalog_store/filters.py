@@ -69,7 +69,7 @@ def check_filter(filter: ItemFilter | None) -> CheckedFilter:
     if f.search is not None:
         search = re.compile(re.escape(f.search), re.IGNORECASE)
     return CheckedFilter(
-        status=f.status,
+        status=None if f.status is None else f.status.lower(),  # stored as Shopify's value, lowercased
         vendor=f.vendor,
         product_type=f.product_type,
         in_stock=f.in_stock,

@@ -30,8 +30,10 @@ from catalog_store.documents import (
 )
 from catalog_store.errors import StoreError, UnknownCatalog
 from catalog_store.filters import check_filter, cursor, page_size
+from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.items import CatalogItem
 from catalog_store.memory_catalog import CHANGES, MemoryCatalog, index_ids
+from catalog_store.memory_inbox import MemoryInbox
 from catalog_store.models import (
     CatalogInfo,
     ItemFilter,
@@ -49,7 +51,7 @@ from catalog_store.writes import (
     plan_writes,
 )
 
-MAX_WEBHOOK_CLAIMS = 100_000  # claims kept before the expired ones are forgotten
+
 class MemoryCatalogStore:
     """CatalogStore in process memory; `clock` (UTC now) is injectable for tests."""
 
@@ -61,7 +63,7 @@ class MemoryCatalogStore:
         self._notifications: dict[str, tuple[int, dict[str, Any]]] = {}
         self._sequence = itertools.count()
         self._leases: dict[str, tuple[str, datetime]] = {}
-        self._webhook_claims: dict[tuple[str, str], datetime] = {}  # (shop, webhook id) -> expiry
+        self._inbox = MemoryInbox(self._now)
         self._dropped = next(CHANGES)  # stamp of the last catalog deletion (or of this store's creation)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -171,11 +173,14 @@ class MemoryCatalogStore:
         *,
         run_id: str | None = None,
         limit_bytes: int | None = None,
+        listed_after: datetime | None = None,
     ) -> WriteResult:
         checked, sizes = check_batch(catalog, items)
         target = self._catalog(catalog)
         total = await self.total_storage_bytes() if limit_bytes is not None else 0
         now = self._now()
+        if listed_after is not None and target.tombstones:
+            target.end_tombstones({i.shopify_product_id for i in checked}, utc_millis(listed_after))
         before = target.storage_bytes
         done = target.insert_new(checked, sizes, run_id, now, None if limit_bytes is None else limit_bytes - total)
         if done == len(checked):
@@ -188,6 +193,7 @@ class MemoryCatalogStore:
             run_id=run_id,
             total_bytes=total + target.storage_bytes - before,
             limit_bytes=limit_bytes,
+            now=now,
         )
         for write in plan.writes:
             target.put(write, now)
@@ -228,6 +234,7 @@ class MemoryCatalogStore:
         deleted_at = utc_millis(deleted_at)
         previous = target.tombstones.get(product_id)
         target.tombstones[product_id] = deleted_at if previous is None else max(previous, deleted_at)
+        target.tombstones_recorded[product_id] = self._now()
         variants = index_ids(target.products, product_id)
         for variant_id in variants:
             target.remove(variant_id)
@@ -379,15 +386,25 @@ class MemoryCatalogStore:
 
     # -- webhook claims --------------------------------------------------------------------
 
-    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
-        now = self._now()
-        expires_at = self._webhook_claims.get((shop_domain, webhook_id))
-        if expires_at is not None and expires_at > now:
-            return False
-        if len(self._webhook_claims) >= MAX_WEBHOOK_CLAIMS:  # forget the expired ones
-            self._webhook_claims = {k: v for k, v in self._webhook_claims.items() if v > now}
-        self._webhook_claims[(shop_domain, webhook_id)] = lease_expiry(now, ttl_seconds)
-        return True
+    # -- webhook inbox (catalog_store.memory_inbox) ------------------------------------------
 
-    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
-        self._webhook_claims.pop((shop_domain, webhook_id), None)
+    async def inbox_put(self, delivery: InboxDelivery) -> bool:
+        return self._inbox.put(delivery)
+
+    async def inbox_claim(self, lane: InboxLane, owner: str, limit: int, ttl_seconds: float) -> list[InboxEntry]:
+        return self._inbox.claim(lane, owner, limit, ttl_seconds)
+
+    async def inbox_renew(self, owner: str, entry_ids: Sequence[str], ttl_seconds: float) -> int:
+        return self._inbox.renew(owner, entry_ids, ttl_seconds)
+
+    async def inbox_done(self, owner: str, applied: Sequence[str], failed: Sequence[str] = ()) -> int:
+        return self._inbox.done(owner, applied, failed)
+
+    async def inbox_release(self, owner: str, entry_ids: Sequence[str], *, retry_in: float | None = None) -> int:
+        return self._inbox.release(owner, entry_ids, retry_in)
+
+    async def inbox_drop_shop(self, shop_domain: str) -> int:
+        return self._inbox.drop_shop(shop_domain)
+
+    async def inbox_status(self, shop_domain: str) -> InboxStatus:
+        return self._inbox.status(shop_domain)

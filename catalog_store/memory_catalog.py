@@ -21,6 +21,7 @@ from catalog_store.models import (
 from catalog_store.writes import (
     PlannedWrite,
     StoredState,
+    ended_tombstones,
 )
 
 _Ids = str | list[str]
@@ -41,7 +42,7 @@ class Entry(msgspec.Struct, gc=False):
         item = self.item
         return StoredState(
             item.shopify_variant_id, item.id, item.shopify_product_id, item.updated_at,  # type: ignore[arg-type]
-            self.size, self.run_id,
+            self.size, self.run_id, item=item,
         )
 
 
@@ -61,6 +62,7 @@ class MemoryCatalog:
     # inventory item id -> variant ids; built on the first lookup, then kept up to date
     inventory: dict[str, _Ids] | None = None
     tombstones: dict[str, datetime] = field(default_factory=dict)  # product id -> deleted_at
+    tombstones_recorded: dict[str, datetime] = field(default_factory=dict)  # product id -> when (store clock)
     storage_bytes: int = 0
     sorted_ids: list[str] | None = None  # None: ids were added or removed since the last sort
     # the filter and search indexes (catalog_store.memory_index): built on the first filtered read
@@ -164,6 +166,13 @@ class MemoryCatalog:
             self.sorted_ids = None
             self.touch()
         return added
+
+    def end_tombstones(self, product_ids: set[str], listed_after: datetime) -> None:
+        """Remove the tombstones of `product_ids` that a full sync listing them ends (`ended_tombstones`)."""
+        recorded = self.tombstones_recorded
+        listed = {p: recorded[p] for p in product_ids if p in recorded}
+        for product_id in ended_tombstones(listed, listed_after):
+            del self.tombstones[product_id], recorded[product_id]
 
     def remove(self, variant_id: str) -> None:
         self._unlink(self.entries.pop(variant_id))

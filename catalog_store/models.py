@@ -39,6 +39,7 @@ class RunStatus(StrEnum):
 class NotificationLevel(StrEnum):
     INFO = "info"
     SUCCESS = "success"
+    WARNING = "warning"  # something needs watching but nothing failed (e.g. webhook changes running late)
     ERROR = "error"
 
 

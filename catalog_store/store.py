@@ -7,7 +7,9 @@ Item writes are idempotent and guarded by Shopify's product `updated_at`, so bul
 webhooks, retries and replays can interleave in any order and converge:
 - a write applies only when the stored item is not newer (`stored._updated_at <= new.updated_at`);
 - a product delete leaves a tombstone; a write for that product whose `updated_at` is not newer
-  than the tombstone is refused (a late update or an older bulk snapshot cannot resurrect it);
+  than the tombstone is refused (a late update or an older bulk snapshot cannot resurrect it),
+  until a full sync started after the tombstone lists the product again (ids are never reused);
+- equal `updated_at`, different content: `writes.break_tie` decides, alike in every process;
 - items are keyed by (catalog, shopify_variant_id); item `id` is unique per catalog, so two
   variants claiming one SKU produce a `Conflict`, never a silent overwrite.
 
@@ -26,6 +28,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from catalog_store.feed import ChangeFeed
+from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.items import CatalogItem
 from catalog_store.models import (
     CatalogInfo,
@@ -100,6 +103,7 @@ class CatalogStore(Protocol):
         *,
         run_id: str | None = None,
         limit_bytes: int | None = None,
+        listed_after: datetime | None = None,
     ) -> WriteResult:
         """Upsert a batch of items (one unordered round trip or a few, never one per item).
 
@@ -111,6 +115,8 @@ class CatalogStore(Protocol):
         that would bring `total_storage_bytes()` above the limit: `limit_reached` is then True and
         `written_upto` is the count of leading items considered (written, stale or conflicting).
         Items are decided in order: an id freed earlier in the batch can be taken later in it.
+        `listed_after`: the items come from a Shopify read started after this time (a full sync's
+        start): the tombstones of their products recorded before it end (`writes.ended_tombstones`).
         Raises InvalidItem (nothing written) when an item breaks a rule of catalog_store.items or has
         no tz-aware `updated_at`, and UnknownCatalog for a catalog `ensure_catalog` did not create.
         """
@@ -188,11 +194,31 @@ class CatalogStore(Protocol):
     async def lease_owner(self, shop_domain: str) -> str | None:
         """The current unexpired owner, or None."""
 
-    # -- webhook deliveries (each applied by one process) ------------------------------------
-    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
-        """Claim a delivery (its X-Shopify-Webhook-Id) for the caller to apply: True for exactly one
-        of the claimants, in any process, until the claim is released or expires (at the earliest
-        `ttl_seconds` later; the store may forget it some time after)."""
+    # -- webhook inbox (catalog_store.inbox: the rules; each delivery applied once, by any process) --
+    async def inbox_put(self, delivery: InboxDelivery) -> bool:
+        """Store a verified delivery durably (it survives a crash once this returns). False when its
+        (shop, webhook id) was put before (pending, or done within DEDUPE_TTL): nothing stored."""
 
-    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
-        """Drop a claim: the delivery could not be applied, so a redelivery may be."""
+    async def inbox_claim(self, lane: InboxLane, owner: str, limit: int, ttl_seconds: float) -> list[InboxEntry]:
+        """Claim up to `limit` claimable entries of `lane`, all of one shop (the one whose entry waits
+        longest), oldest first, for `ttl_seconds`; after that they are claimable by anyone again.
+        An entry is never held by two claims. ValueError unless limit >= 1 and ttl_seconds > 0."""
+
+    async def inbox_renew(self, owner: str, entry_ids: Sequence[str], ttl_seconds: float) -> int:
+        """Extend `owner`'s claims of these entries to `ttl_seconds` from now (a long batch keeps
+        them). Returns the number still held and extended."""
+
+    async def inbox_done(self, owner: str, applied: Sequence[str], failed: Sequence[str] = ()) -> int:
+        """Finish entries `owner` still holds: removed from the backlog (their ids kept for dedupe),
+        counted per shop as applied (and lastAppliedAt) or failed. Returns the number finished."""
+
+    async def inbox_release(self, owner: str, entry_ids: Sequence[str], *, retry_in: float | None = None) -> int:
+        """Give back entries `owner` still holds: claimable at once (`retry_in` None, nothing counted),
+        or after `retry_in` seconds with one more failed attempt. Returns the number released."""
+
+    async def inbox_drop_shop(self, shop_domain: str) -> int:
+        """Forget the shop's pending entries and its counters (the sync was disabled). Returns the
+        number of entries dropped."""
+
+    async def inbox_status(self, shop_domain: str) -> InboxStatus:
+        """Backlog, oldest pending entry and outcome counters of one shop."""

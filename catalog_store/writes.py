@@ -4,10 +4,12 @@ A store validates a batch (`prepare_items`), looks up what it holds for the batc
 ids, and asks `plan_writes` what to do with each item, in order:
 
 1. stale: a tombstone of the product is not older than the item (`updated_at <= deleted_at`), or the
-   stored item of the variant is newer (`stored.updated_at > updated_at`); equal times rewrite, so
-   replays are idempotent, except that an item equal to the stored one (same time, same content
-   digest, when the store keeps digests) is only marked as seen by the run: a re-sync of an unchanged
-   catalog rewrites nothing;
+   stored item of the variant is newer (`stored.updated_at > updated_at`); at equal times
+   `break_tie` decides, the same way in every process whatever the arrival order (an item equal to
+   the stored one is only marked as seen by the run when the store keeps digests: a re-sync of an
+   unchanged catalog rewrites nothing). A stored time (item or tombstone) later than the store's
+   clock by more than MAX_CLOCK_SKEW refuses nothing (`trusted`): no Shopify change carries one,
+   and one left by a bad payload must not lock a product;
 2. conflict: another variant holds the item id (SKU mode duplicates): reported, nothing overwritten;
 3. storage limit: writing stops before the first item that would bring the total above it;
 4. otherwise the item replaces the variant's stored item (whose id may differ: a changed SKU).
@@ -21,8 +23,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Final
 
 import msgspec
 
@@ -42,7 +45,9 @@ class StoredState:
     size: int  # document_size of the stored document
     run_id: str | None  # run that last wrote or saw it (None: a webhook)
     rev: Any = None  # MongoDB store: the token of the write that produced it
-    digest: bytes | None = None  # MongoDB store: content digest of the stored item
+    digest: bytes | None = None  # MongoDB store: `item_digest` of the stored item
+    inventory_quantity: int | None = None  # MongoDB store: the stored item's (its digest leaves it out)
+    item: CatalogItem | None = None  # memory store: the stored item itself (digested when a tie needs it)
 
 
 @dataclass(slots=True)
@@ -84,8 +89,72 @@ def prepare_items(catalog: str, items: Sequence[CatalogItem], *, documents: bool
 
 
 def item_digest(item: CatalogItem) -> bytes:
-    """A digest of every field of an item (catalog fields and bookkeeping alike): equal digests, equal items."""
-    return hashlib.blake2b(_ENCODER.encode(item), digest_size=16).digest()
+    """A digest of every field of an item (catalog fields and bookkeeping alike) but its inventory
+    quantity: equal digests and quantities, equal items. The quantity is left out because it
+    changes without the product's `updated_at` (see `break_tie`). 20 bytes: the length tells it
+    from the 16-byte digests stored before, which included the quantity and decide no tie."""
+    return hashlib.blake2b(_ENCODER.encode(msgspec.structs.replace(item, inventory_quantity=None)),
+                           digest_size=DIGEST_SIZE).digest()
+
+
+DIGEST_SIZE: Final = 20
+MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
+
+
+def trusted(at: datetime, now: datetime | None) -> bool:
+    """Whether a stored time may refuse a write: not later than `now` (the store's clock; None: no
+    clock given) by more than MAX_CLOCK_SKEW. Shopify stamps a change before anyone stores it, so a
+    later time (year 9999 from a bad payload, a forged header before the receive time was used)
+    is no evidence of newer data: the next write replaces it, and the full sync heals it."""
+    return now is None or at <= now + MAX_CLOCK_SKEW
+
+
+class Tie(Enum):
+    WRITE = "write"
+    UNCHANGED = "unchanged"  # equal to the stored item: mark as seen only
+    STALE = "stale"
+
+
+def break_tie(entry: PreparedItem, previous: StoredState, run_id: str | None) -> Tie:
+    """What a write does to a stored item of the same variant with the same `updated_at`.
+
+    Shopify's `updated_at` has one-second precision, so two changes in one second give two
+    payloads of one time; they reach processes in any order, and every process must keep the same
+    item. In order:
+    - equal items: unchanged where the store keeps digests, else rewritten (an idempotent replay);
+    - only the inventory quantity differs (the digest leaves it out): written, arrival order; a
+      quantity changes without the product's `updated_at`, so the time cannot order it;
+    - a stored digest of the old definition (or none): written, as before ties were broken;
+    - a full sync's item (`run_id`) is written: its snapshot is the reference (a renamed shop, a
+      new mapping apply to every item), and a webhook's item never replaces a full sync's;
+    - between webhook items the higher digest wins.
+    """
+    if previous.item is not None and previous.item == entry.item:
+        return Tie.WRITE
+    new = entry.digest if entry.digest is not None else item_digest(entry.item)
+    stored = item_digest(previous.item) if previous.item is not None else previous.digest
+    if stored is None or len(stored) != DIGEST_SIZE:
+        return Tie.WRITE
+    if stored == new:
+        if (previous.item is None and entry.digest is not None
+                and previous.inventory_quantity == entry.item.inventory_quantity):
+            return Tie.UNCHANGED
+        return Tie.WRITE
+    if run_id is not None:
+        return Tie.WRITE
+    if previous.run_id is not None or new < stored:
+        return Tie.STALE
+    return Tie.WRITE
+
+
+def ended_tombstones(recorded: Mapping[str, datetime], listed_after: datetime | None) -> list[str]:
+    """The products whose tombstone a full sync's items end: those recorded (store clock) before
+    `listed_after`, the start of the run whose bulk operation lists them. Shopify never reuses a
+    product id, so a product a read started after its tombstone lists exists: the tombstone was
+    wrong (a forged topic, a delete applied out of order) and must not hide it for ever."""
+    if listed_after is None:
+        return []
+    return [product_id for product_id, at in recorded.items() if at < listed_after]
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -100,12 +169,13 @@ def plan_writes(
     run_id: str | None,
     total_bytes: int = 0,
     limit_bytes: int | None = None,
+    now: datetime | None = None,
 ) -> WritePlan:
     """Decide, item by item in order, what a batch does (see module doc).
 
     `stored(variant_id)` is the variant's stored item, `holder(item_id)` the variant holding an item
     id, `tombstones` maps product ids to their deletion time, `total_bytes` is the stored size of all
-    catalogs before the batch.
+    catalogs before the batch, `now` the store's clock (stored times later than it are not trusted).
     """
     plan = WritePlan()
     state_overlay: dict[str, StoredState | None] = {}
@@ -128,15 +198,17 @@ def plan_writes(
         updated_at: datetime = item.updated_at  # type: ignore[assignment]
         previous = current(variant_id)
         deleted_at = tombstones.get(item.shopify_product_id)
-        if (deleted_at is not None and updated_at <= deleted_at) or (
-            previous is not None and previous.updated_at > updated_at
-        ):
+        if deleted_at is not None and updated_at <= deleted_at and trusted(deleted_at, now):
             plan.stale += 1
             continue
-        if (previous is not None and entry.digest is not None and previous.digest == entry.digest
-                and previous.updated_at == updated_at):
-            plan.unchanged.append(PlannedWrite(index, entry, previous, previous))
-            continue
+        if previous is not None and previous.updated_at >= updated_at and trusted(previous.updated_at, now):
+            tie = Tie.STALE if previous.updated_at > updated_at else break_tie(entry, previous, run_id)
+            if tie is Tie.STALE:
+                plan.stale += 1
+                continue
+            if tie is Tie.UNCHANGED:
+                plan.unchanged.append(PlannedWrite(index, entry, previous, previous))
+                continue
         owner = holding(item.id)
         if owner is not None and owner != variant_id:
             held = current(owner)
@@ -147,7 +219,9 @@ def plan_writes(
             plan.limit_reached = True
             plan.written_upto = index
             return plan
-        state = StoredState(variant_id, item.id, item.shopify_product_id, updated_at, entry.size, run_id)
+        state = StoredState(variant_id, item.id, item.shopify_product_id, updated_at, entry.size, run_id,
+                            digest=entry.digest, inventory_quantity=item.inventory_quantity,
+                            item=item if entry.digest is None else None)
         plan.writes.append(PlannedWrite(index, entry, previous, state))
         if previous is not None and previous.item_id != item.id and holding(previous.item_id) == variant_id:
             holder_overlay[previous.item_id] = None

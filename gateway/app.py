@@ -1,4 +1,5 @@
-"""Starlette assembly: routes (/graphql, /webhooks/shopify, /healthz, /static), edge middleware and
+"""Starlette assembly: routes (/ the operator page, /graphql, /webhooks/shopify, /healthz, /readyz,
+/metrics, /static), edge middleware and
 the lifespan of a `Gateway` (built in `gateway.wiring`)."""
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from gateway.body import BodyLimits, BodyPolicy, RouteLimit
 from gateway.graphql.http import GatewayGraphQL
+from gateway.metrics import metrics_body, metrics_response
+from gateway.operator_page import operator_page
 from gateway.settings import Settings
 from gateway.webhook_endpoint import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
 from gateway.webhook_endpoint import PATH as WEBHOOK_PATH
@@ -58,14 +61,16 @@ def body_limits(settings: Settings) -> Middleware:
     return Middleware(BodyLimits, policy=policy)
 
 
-def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
-    """The ASGI app. With `manage_lifecycle`, the app's lifespan starts and closes `gateway`."""
+def create_app(gateway: Gateway, *, manage_lifecycle: bool = True, browser_token: str | None = None) -> Starlette:
+    """The ASGI app. With `manage_lifecycle`, the app's lifespan starts and closes `gateway`.
+    `browser_token` (the demo's, on loopback only) is filled into the GraphiQL and operator pages."""
     graphql = GatewayGraphQL(
         gateway.schema,
         gateway.services,
         gateway.authenticator,
         allowed_origins=gateway.settings.allowed_origins,
         max_operations=gateway.settings.max_subscriptions,
+        browser_token=browser_token,
     )
     async def healthz(request: Request) -> Response:
         kind = "mongodb" if gateway.store.persistent else "memory"
@@ -76,8 +81,21 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
             return JSONResponse({"status": "unavailable", "store": kind, "error": "store unreachable"}, 503)
         return JSONResponse({"status": "ok", "store": kind, "persistent": gateway.store.persistent})
 
+    async def readyz(request: Request) -> Response:
+        if not gateway.started:
+            return JSONResponse({"status": "starting"}, 503)
+        try:
+            await asyncio.wait_for(gateway.check_store(), HEALTH_TIMEOUT)
+        except Exception as exc:  # any failure means not ready; the reason is logged, not shown
+            log.warning("readiness check failed: %s: %s", type(exc).__name__, exc)
+            return JSONResponse({"status": "unavailable", "error": "store unreachable"}, 503)
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(request: Request) -> Response:
+        return metrics_response(await metrics_body(gateway.store))
+
     async def index(request: Request) -> Response:
-        return RedirectResponse("/graphql", status_code=307)
+        return operator_page(browser_token)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -92,6 +110,8 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
     routes = [
         Route("/", index, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/graphql", graphql),
         webhook_route(gateway.webhooks, gateway.settings.shopify_api_secrets),
         WebSocketRoute("/graphql", graphql),

@@ -63,5 +63,9 @@ class SmtpEmailSender:
 
 
 def email_sender(smtp: SmtpSettings | None) -> EmailSender:
-    """SMTP when configured, else `NoEmail` (each email recorded as NOT_SENT)."""
-    return NoEmail() if smtp is None else SmtpEmailSender(smtp)
+    """SMTP when configured, else `NoEmail` (each email recorded as NOT_SENT, said once here)."""
+    if smtp is None:
+        log.info("email not configured: notifications stay on the dashboard (set SMTP_HOST, SMTP_FROM and "
+                 "NOTIFY_EMAILS to send them)")
+        return NoEmail()
+    return SmtpEmailSender(smtp)

@@ -11,6 +11,7 @@ import orjson
 
 from bulk.errors import SyncServiceError
 from catalog_store.errors import CatalogGatewayError, InvalidQuery, StoreUnavailable
+from catalog_store.token_cipher import SecretKeyError
 
 
 class SettingsError(CatalogGatewayError, ValueError):
@@ -111,4 +112,6 @@ def api_error_for(exc: BaseException) -> ApiError | None:
         return ApiError(str(exc), "BAD_USER_INPUT", exc.fix)
     if isinstance(exc, StoreUnavailable):
         return ApiError("The catalog database is unavailable.", "SERVICE_UNAVAILABLE", exc.fix, retryable=True)
+    if isinstance(exc, SecretKeyError):  # an operator's mistake: say so, with the fix
+        return ApiError(str(exc), "SERVICE_UNAVAILABLE", exc.fix)
     return None

@@ -12,12 +12,15 @@ body limit too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from typing import Any
 
 import h11
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gateway.settings import Settings
@@ -93,6 +96,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._raw_transport = transport
+        _no_delay(transport)
         self._lingering = _LingeringTransport(transport, self)
         super().connection_made(self._lingering)  # type: ignore[arg-type]
         self._arm_head_timer()
@@ -149,6 +153,17 @@ class GuardedH11Protocol(H11Protocol):
             log.info("closed a connection whose request head took more than %gs", self.header_timeout)
         self._unset_keepalive_if_required()
         self.transport.close()
+
+
+def _no_delay(transport: asyncio.Transport) -> None:
+    """Send each write at once (TCP_NODELAY). asyncio sets it only on sockets whose `proto` says TCP;
+    a listening socket made by `socket.create_server` (the demo's, the tests') has proto 0, and its
+    connections then hold a response's body until the client acknowledges its head: ~40 ms a
+    request (Nagle's algorithm against delayed acknowledgements)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def guarded_h11(header_timeout: float) -> type[GuardedH11Protocol]:
@@ -212,6 +227,8 @@ def server_config(app: ASGIApp, settings: Settings, *, host: str | None = None, 
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # JSON logs: uvicorn's loggers keep no handlers of their own and reach the root's JSON one.
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
     )
     install_log_redaction()  # after uvicorn configured its loggers
     return config

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from strawberry.http.websocket_origin import normalize_allowed_origins
 
+from catalog_store.token_cipher import KEY_HINT, parse_keys
 from gateway.errors import SettingsError
 
 DEFAULT_DATABASE = "catalog_gateway"
@@ -28,7 +29,12 @@ DEFAULT_LEASE_TTL = 60
 MAX_LEASE_TTL = 3600
 DEFAULT_INGEST_BATCH_SIZE = 1000
 MAX_INGEST_BATCH_SIZE = 10_000
+DEFAULT_REALTIME_LAG_ALERT = 60.0
+DEFAULT_WEBHOOK_WORKERS = 4
+MAX_WEBHOOK_WORKERS = 64
+DEFAULT_WEBHOOK_CLAIM_TTL = 60.0
 MIN_TOKEN_LENGTH = 16
+LOG_FORMATS = ("text", "json")
 # Cross-origin WebSocket handshakes accepted when GATEWAY_ALLOWED_ORIGINS is unset (any port).
 LOCAL_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
@@ -73,6 +79,16 @@ class Settings:
     lease_ttl_seconds: int = DEFAULT_LEASE_TTL
     # Items per write of a full sync (a few batches are held in memory, see bulk.mapping.assemble).
     ingest_batch_size: int = DEFAULT_INGEST_BATCH_SIZE
+    # Log lines: "text" (readable) or "json" (one object per line, with shop and run ids as fields).
+    log_format: str = "text"
+    # Webhooks: lag beyond which a shop is unhealthy (and notified); workers per inbox lane in this
+    # process (0: it only takes deliveries in, others apply them); how long a worker's claim lasts
+    # unrenewed (a killed process's deliveries are applied by another one after it).
+    realtime_lag_alert_seconds: float = DEFAULT_REALTIME_LAG_ALERT
+    webhook_workers: int = DEFAULT_WEBHOOK_WORKERS
+    webhook_claim_ttl_seconds: float = DEFAULT_WEBHOOK_CLAIM_TTL
+    # -- access tokens at rest: GATEWAY_SECRET_KEY (the first key writes, a second one only reads) --
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def effective_public_url(self) -> str:
@@ -199,6 +215,19 @@ class _Reader:
             "GATEWAY_INGEST_BATCH_SIZE", DEFAULT_INGEST_BATCH_SIZE, 1, MAX_INGEST_BATCH_SIZE,
             f"a number of items between 1 and {MAX_INGEST_BATCH_SIZE} (e.g. {DEFAULT_INGEST_BATCH_SIZE})",
         )
+        log_format = (self.get("LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            self.problems.append(f"LOG_FORMAT={log_format!r} is not a log format: set it to text or json.")
+        lag_alert = self.seconds("REALTIME_LAG_ALERT_SECONDS", DEFAULT_REALTIME_LAG_ALERT, 0.1, 86_400,
+                                 "seconds between 0.1 and 86400 (default 60)")
+        webhook_workers = self.integer(
+            "GATEWAY_WEBHOOK_WORKERS", DEFAULT_WEBHOOK_WORKERS, 0, MAX_WEBHOOK_WORKERS,
+            f"a number of workers per webhook lane between 0 and {MAX_WEBHOOK_WORKERS} (default "
+            f"{DEFAULT_WEBHOOK_WORKERS}; 0: this process only stores deliveries, others apply them)",
+        )
+        claim_ttl = self.seconds("GATEWAY_WEBHOOK_CLAIM_TTL_SECONDS", DEFAULT_WEBHOOK_CLAIM_TTL, 1, 3600,
+                                 "seconds between 1 and 3600 (default 60)")
+        secret_keys = self.secret_keys(required=mongodb_uri is not None and not self.problems_about("MONGODB_URI"))
         if self.problems:
             raise SettingsError(self.problems)
         return Settings(
@@ -222,7 +251,29 @@ class _Reader:
             body_timeout=body_timeout,
             lease_ttl_seconds=lease_ttl,
             ingest_batch_size=batch_size,
+            log_format=log_format,
+            realtime_lag_alert_seconds=lag_alert,
+            webhook_workers=webhook_workers,
+            webhook_claim_ttl_seconds=claim_ttl,
+            secret_keys=secret_keys,
         )
+
+    def problems_about(self, name: str) -> bool:
+        return any(problem.startswith(name) for problem in self.problems)
+
+    def secret_keys(self, *, required: bool) -> tuple[str, ...]:
+        """GATEWAY_SECRET_KEY: required with MongoDB, where it seals the Shopify access tokens."""
+        raw = self.get("GATEWAY_SECRET_KEY")
+        if raw is None:
+            if required:
+                self.problems.append("GATEWAY_SECRET_KEY is not set: with MONGODB_URI it is required (it encrypts "
+                                     f"the Shopify access tokens stored in MongoDB); {KEY_HINT}.")
+            return ()
+        try:
+            return parse_keys(raw)
+        except ValueError as exc:
+            self.problems.append(str(exc))
+            return ()
 
     def public_url(self) -> str | None:
         raw = self.get("GATEWAY_PUBLIC_URL")

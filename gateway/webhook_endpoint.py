@@ -1,4 +1,4 @@
-"""`POST /webhooks/shopify`: verify Shopify's signature, queue the delivery, answer at once.
+"""`POST /webhooks/shopify`: verify Shopify's signature, store the delivery in the inbox, answer.
 
 - no secret configured (SHOPIFY_API_SECRET unset) → 503: webhooks are refused, with the fix;
 - a body over MAX_BODY_BYTES → 413 from `gateway.body.BodyLimits` in front of every route, declared
@@ -7,8 +7,9 @@
   configured secret, constant-time) → 401; nothing changes;
 - a signed delivery without Shopify's headers or with a body that is not a JSON object → 400;
 - a topic this gateway does not handle → 200, ignored (Shopify must not retry it);
-- otherwise the delivery is queued for `bulk.webhooks.processor.WebhookProcessor` → 200 (a duplicate
-  `X-Shopify-Webhook-Id` too); a full queue → 503 with Retry-After, so Shopify delivers it again.
+- otherwise the delivery is put in the store's inbox (`bulk.webhooks.processor.WebhookProcessor`)
+  and 200 is answered only once it is stored (a duplicate `X-Shopify-Webhook-Id` → 200 too); a store
+  that cannot take it, or a gateway shutting down → 503 with Retry-After, so Shopify delivers it again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bulk.errors import InvalidWebhookPayload
 from bulk.mapping.payloads import TOPICS, decode_payload, verify_hmac
 from bulk.webhooks.processor import SubmitResult, WebhookDelivery, WebhookProcessor
 from catalog_store.items import normalize_shop_domain
+from gateway.metrics import counted_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +82,11 @@ def webhook_route(processor: WebhookProcessor, secrets: Sequence[str]) -> Route:
             log.error("signed webhook %s for %s refused: %s", topic, shop, exc)
             return _error(400, str(exc))
         delivery = WebhookDelivery(topic, shop, payload, headers.get("x-shopify-webhook-id") or None,
-                                   _triggered_at(headers.get("x-shopify-triggered-at")))
-        result = processor.submit(delivery)
-        if result in (SubmitResult.QUEUE_FULL, SubmitResult.CLOSED):
+                                   _triggered_at(headers.get("x-shopify-triggered-at")), body=body)
+        result = await processor.submit(delivery)
+        if result in (SubmitResult.UNAVAILABLE, SubmitResult.CLOSED):
             return _error(503, "the gateway cannot take this webhook now; Shopify delivers it again",
                           {"Retry-After": str(RETRY_AFTER_SECONDS)})
         return JSONResponse({"status": str(result)})
 
-    return Route(PATH, receive, methods=["POST"])
+    return Route(PATH, counted_webhooks(receive), methods=["POST"])

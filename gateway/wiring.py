@@ -4,6 +4,7 @@ same functions, so each command runs the same objects configured the same way.""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ from bulk.full_sync.service import SyncService, SyncSettings
 from bulk.notifications import EmailSender, Notifier
 from bulk.progress import Broadcaster
 from bulk.webhooks.processor import ProcessorSettings, WebhookProcessor
+from bulk.webhooks.realtime import LagMonitor
 from catalog_store.feed import ChangeFeed
 from catalog_store.models import Notification, SyncRun
 from catalog_store.store import CatalogStore
@@ -36,6 +38,14 @@ def sync_settings_for(settings: Settings, **overrides: Any) -> SyncSettings:
     }
     values.update(overrides)
     return SyncSettings(**values)
+
+
+def processor_settings_for(settings: Settings) -> ProcessorSettings:
+    """The webhook workers from the gateway's environment: as many direct workers as configured and
+    half as many read workers (each applies batches of up to 250 reads; at least one when any)."""
+    workers = settings.webhook_workers
+    return ProcessorSettings(workers=workers, read_workers=(workers + 1) // 2,
+                             claim_ttl=settings.webhook_claim_ttl_seconds)
 
 
 def notifier_for(settings: Settings, store: CatalogStore, email: EmailSender | None = None) -> Notifier:
@@ -80,10 +90,15 @@ class Gateway:
         self.notifier = notifier_for(settings, store, email)
         self.sync = sync_service_for(store, self.notifier, sync_settings or sync_settings_for(settings),
                                      session=session, owner_id=owner_id)
-        self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings)
-        self.services = Services(store=store, sync=self.sync, live=live or LiveSettings())
+        self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings or processor_settings_for(settings))
+        self.services = Services(store=store, sync=self.sync, live=live or LiveSettings(),
+                                 storage_limit_bytes=self.sync.settings.storage_limit_bytes,
+                                 realtime_lag_alert_seconds=settings.realtime_lag_alert_seconds)
+        self.lag_monitor = LagMonitor(store, self.notifier, settings.realtime_lag_alert_seconds, self.sync.owner_id)
+        self._monitor: asyncio.Task[None] | None = None
         self.feed: ChangeFeed | None = None  # created by start(), from the connected store
         self.authenticator = Authenticator(settings.admin_token, settings.read_token, enabled=auth)
+        self.started = False  # start() finished and close() not begun: /readyz
 
     async def start(self) -> None:
         await self.store.start()
@@ -93,9 +108,16 @@ class Gateway:
         self.feed = self.services.feed = feed
         await self.sync.start()
         await self.webhooks.start()
+        self._monitor = asyncio.create_task(self.lag_monitor.run(), name="realtime-monitor")
+        self.started = True
 
     async def close(self) -> None:
+        self.started = False
         try:
+            if self._monitor is not None:
+                self._monitor.cancel()
+                await asyncio.gather(self._monitor, return_exceptions=True)
+                self._monitor = None
             if self.feed is not None:
                 await self.feed.close()
             await self.webhooks.close()

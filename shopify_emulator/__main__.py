@@ -1,4 +1,4 @@
-"""`python -m shopify_emulator [--port 8001] [--variants 1000] [--seed 1] [--changes 2.0]`.
+"""`python -m shopify_emulator [--port 8001] [--variants 1000] [--seed 1] [--changes-per-second 50 --inventory-share 0.2]`.
 
 SIGTERM and Ctrl-C stop it cleanly (result files deleted).
 """
@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import signal
 
+from .changes import DEFAULT_INVENTORY_SHARE, check_rate
 from .serve import serve
 
 
@@ -22,7 +23,7 @@ async def _run(args: argparse.Namespace) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await serve(args.host, args.port, variants=args.variants, seed=args.seed, shop_domain=args.shop,
                     access_token=args.token, api_secret=args.secret, bulk_duration=args.bulk_duration,
-                    change_interval=args.changes)
+                    changes_per_second=args.changes_per_second, inventory_share=args.inventory_share)
 
 
 def main() -> None:
@@ -35,9 +36,16 @@ def main() -> None:
     parser.add_argument("--token", default="shpat_emulator")
     parser.add_argument("--secret", default="whsec_emulator")
     parser.add_argument("--bulk-duration", type=float, default=2.0)
-    parser.add_argument("--changes", type=float, default=None, metavar="SECONDS",
-                        help="make a random store change every SECONDS")
-    asyncio.run(_run(parser.parse_args()))
+    parser.add_argument("--changes-per-second", type=float, default=None, metavar="RATE",
+                        help="change the store at RATE changes/s (default: the store stays still)")
+    parser.add_argument("--inventory-share", type=float, default=DEFAULT_INVENTORY_SHARE,
+                        metavar="SHARE", help=f"share of inventory changes (default {DEFAULT_INVENTORY_SHARE})")
+    args = parser.parse_args()
+    try:
+        check_rate(1.0 if args.changes_per_second is None else args.changes_per_second, args.inventory_share)
+    except ValueError as exc:
+        parser.error(str(exc))
+    asyncio.run(_run(args))
 
 
 if __name__ == "__main__":

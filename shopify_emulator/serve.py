@@ -8,18 +8,20 @@ from collections.abc import Callable
 
 from bulk.shopify.schema import SCHEMA_VERSION
 
+from .changes import DEFAULT_INVENTORY_SHARE, keep_changing
 from .emulator import Emulator
 
 
 async def serve(host: str = "127.0.0.1", port: int = 0, *, variants: int = 1000, seed: int = 1,
                 shop_domain: str = "demo.myshopify.com", access_token: str = "shpat_emulator",
                 api_secret: str = "whsec_emulator", name: str = "Demo Store", bulk_duration: float = 2.0,
-                change_interval: float | None = None, print_fn: Callable[[str], None] = print,
+                changes_per_second: float | None = None, inventory_share: float = DEFAULT_INVENTORY_SHARE,
+                print_fn: Callable[[str], None] = print,
                 on_ready: Callable[[Emulator], None] | None = None) -> None:
     """Serve one generated shop until cancelled, printing how to reach it.
 
-    `change_interval`: seconds between random store changes (price moves, restocks, sell-outs),
-    each sending its webhooks; None keeps the store still. `on_ready(emulator)` is called once
+    `changes_per_second`: store changes made at that rate (`inventory_share` of them inventory
+    changes, the rest price moves), each sending its webhooks; None keeps the store still. `on_ready(emulator)` is called once
     listening (to add shops, switch faults or read `base_url`).
     """
     emulator = Emulator(api_secret, bulk_duration=bulk_duration)
@@ -35,12 +37,10 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, variants: int = 1000,
                  f"SHOPIFY_API_VERSION={SCHEMA_VERSION} SHOPIFY_API_SECRET={api_secret}")
         if on_ready is not None:
             on_ready(emulator)
-        rng = random.Random(seed)
+        if changes_per_second:
+            await keep_changing(shop, rate=changes_per_second, inventory_share=inventory_share,
+                                rng=random.Random(seed), print_fn=print_fn)
         while True:
-            if change_interval:
-                await asyncio.sleep(change_interval)
-                print_fn(f"  change: {shop.random_change(rng)}")
-            else:
-                await asyncio.sleep(3600)
+            await asyncio.sleep(3600)
     finally:
         await emulator.close()

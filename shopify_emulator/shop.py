@@ -6,7 +6,6 @@ the webhooks Shopify would send to the subscriptions of that topic.
 from __future__ import annotations
 
 import itertools
-import random
 import re
 import time
 import zlib
@@ -18,7 +17,6 @@ from zoneinfo import ZoneInfo
 from .cost import LeakyBucket
 from .errors import InvalidInput, Unsupported
 from .execute import Record
-from .generate import PRODUCT_ID_BASE
 from .models import InventoryItem, Product, Variant, parse_gid
 from .payloads import bulk_finish_payload, inventory_level_payload, product_delete_payload, product_payload
 from .store import UNSET, ProductStore
@@ -154,26 +152,6 @@ class EmulatedShop:
         self._send("products/delete", lambda: product_delete_payload(number))
         return number
 
-    def random_change(self, rng: random.Random) -> str:
-        """One plausible change (price drop or rise, restock, sell-out) to a random variant; says what."""
-        variant = None
-        for _ in range(20):
-            product = self.store.product(PRODUCT_ID_BASE + rng.randrange(max(1, self.store.catalog.n_products)))
-            if product is not None:
-                variant = rng.choice(product.variants)
-                break
-        if variant is None:
-            return "no product to change"
-        kind = rng.choice(("price", "restock", "sell_out"))
-        if kind == "price":
-            cents = int(Decimal(variant.price) * 100)
-            new = max(10, int(cents * rng.choice((0.8, 0.9, 1.1))))
-            self.set_price(variant.id, f"{new // 100}.{new % 100:02d}")
-            return f"price of variant {variant.id}: {variant.price} -> {new // 100}.{new % 100:02d}"
-        quantity = rng.randint(1, 50) if kind == "restock" else 0
-        self.set_inventory(variant.id, quantity)
-        return f"inventory of variant {variant.id}: {variant.inventory_quantity} -> {quantity}"
-
     def _product_changed(self, topic: str, product: Product) -> None:
         self._send(topic, lambda: product_payload(product, self.tz))
 
@@ -195,7 +173,8 @@ class EmulatedShop:
         return next((op for op in reversed(self.operations) if op.type == operation_type), None)
 
     def bulk_operations(self, *, reverse: bool = False) -> list[BulkOperation]:
-        return list(reversed(self.operations)) if reverse else list(self.operations)
+        """Newest first, as Shopify lists them by default; `reverse` gives the oldest first."""
+        return list(self.operations) if reverse else list(reversed(self.operations))
 
     def bulk_finished(self, operation: BulkOperation) -> None:
         self._send("bulk_operations/finish", lambda: bulk_finish_payload(operation, self.tz))

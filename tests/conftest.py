@@ -15,6 +15,7 @@ import pytest
 from catalog_store.memory import MemoryCatalogStore
 from catalog_store.mongo.store import MongoCatalogStore
 from catalog_store.store import CatalogStore
+from tests.keys import TEST_CIPHER
 from tests.secantus import ServerUnavailable, secantus_server
 
 
@@ -73,7 +74,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[CatalogStore]:
         return
     uri: str = request.getfixturevalue("mongodb_uri")
     name = f"test_{uuid.uuid4().hex[:16]}"
-    mongo = MongoCatalogStore(uri, name)
+    mongo = MongoCatalogStore(uri, name, cipher=TEST_CIPHER)  # as `serve` runs it: access tokens sealed
     await mongo.start()
     try:
         yield mongo

@@ -6,6 +6,7 @@ Kept apart from the service so the three endings (and the wording users read) si
 
 from __future__ import annotations
 
+from bulk import metrics
 from bulk.full_sync.ingest import IngestOutcome
 from bulk.full_sync.reporter import RunReporter
 from bulk.notifications import Notifier
@@ -41,6 +42,7 @@ async def finish_outcome(config: SyncConfig, run: SyncRun, reporter: RunReporter
     run.status = RunStatus.COMPLETED
     run.finished_at = utcnow()
     await reporter.set_phase("completed")
+    metrics.run_ended(run)
 
     def completed(stored: SyncConfig) -> None:
         stored.cancel_requested_run = None
@@ -69,6 +71,7 @@ async def finish_failed(config: SyncConfig, run: SyncRun, reporter: RunReporter,
     run.error_message = message
     run.finished_at = utcnow()
     await reporter.set_phase("failed")
+    metrics.run_ended(run)
 
     def failed(stored: SyncConfig) -> None:
         record_failure(stored, code, message)
@@ -85,6 +88,7 @@ async def finish_canceled(config: SyncConfig, run: SyncRun, reporter: RunReporte
     run.status = RunStatus.CANCELED
     run.finished_at = utcnow()
     await reporter.set_phase("canceled")
+    metrics.run_ended(run)
     previous = [r for r in await store.list_runs(config.shop_domain, last=10)
                 if r.status is RunStatus.COMPLETED]
 

@@ -33,13 +33,14 @@ from bulk.mapping.assemble import Assembler, Batch
 from bulk.mapping.variants import IMAGE_TOO_LONG, BulkLine, VariantImage
 from catalog_store.errors import InvalidItem
 from catalog_store.items import CatalogItem, Identifier
-from catalog_store.models import Conflict, SkipCount
+from catalog_store.models import Conflict, SkipCount, WriteResult
 from catalog_store.rules import item_problem
 from catalog_store.store import CatalogStore
 
 __all__ = ["DuplicateSku", "IngestOutcome", "IngestProgress", "IngestTarget", "run_ingest"]
 
 SKU_CONFLICT = "sku_conflict"  # skip reason: SKU held by an item this run could not sweep
+STALE = "stale"  # skip reason: the catalog holds newer data for the product (a later change, a deletion)
 INVALID_VALUE = "invalid_value"  # skip reason: an item the store refused (a check the assembler lacks)
 BLOCK_QUEUE = 4
 BATCH_QUEUE = 2
@@ -68,8 +69,8 @@ class DuplicateSku:
 
 @dataclass(slots=True)
 class IngestOutcome:
-    """How an ingest ended. `items_written` counts items now in the catalog from this file
-    (including ones the store already held newer); `swept` the items removed by the sweep."""
+    """How an ingest ended. `items_written` counts items this file wrote (or found already equal);
+    those the store refused as stale are skipped (`STALE`); `swept` the items removed by the sweep."""
 
     items_written: int
     skipped: list[SkipCount]
@@ -131,6 +132,7 @@ class _Ingest:
         store: CatalogStore,
         catalog: str,
         run_id: str,
+        run_started_at: datetime,
         limit_bytes: int | None,
         assembler: Assembler,
         malformed: MalformedLines,
@@ -138,6 +140,7 @@ class _Ingest:
         self.store = store
         self.catalog = catalog
         self.run_id = run_id
+        self.run_started_at = run_started_at
         self.limit_bytes = limit_bytes
         self.assembler = assembler
         self.malformed = malformed
@@ -178,15 +181,11 @@ class _Ingest:
         items = batch.items
         if items:
             try:
-                result = await self.store.write_items(
-                    self.catalog, items, run_id=self.run_id, limit_bytes=self.limit_bytes
-                )
+                result = await self._write_items(items)
             except InvalidItem:  # the store refuses the whole batch for one item: skip that one
                 items = self._drop_invalid(items)
-                result = await self.store.write_items(
-                    self.catalog, items, run_id=self.run_id, limit_bytes=self.limit_bytes
-                )
-            self.items_written += result.written + result.stale
+                result = await self._write_items(items)
+            self._count(result)
             considered = items[: result.written_upto] if result.limit_reached else items
             if result.conflicts:
                 # Deferred variants are not marked seen: their old items must go in the sweep, or two
@@ -212,12 +211,25 @@ class _Ingest:
         self.deferred.clear()
         if not items:
             return
-        result = await self.store.write_items(self.catalog, items, run_id=self.run_id, limit_bytes=self.limit_bytes)
-        self.items_written += result.written + result.stale
+        result = await self._write_items(items)
+        self._count(result)
         self._conflicts(result.conflicts, items, final=True, swept=swept)
         self.limit_reached = self.limit_reached or result.limit_reached
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    async def _write_items(self, items: Sequence[CatalogItem]) -> WriteResult:
+        return await self.store.write_items(self.catalog, items, run_id=self.run_id, limit_bytes=self.limit_bytes,
+                                            listed_after=self.run_started_at)
+
+    def _count(self, result: WriteResult) -> None:
+        """Written items count as written; stale ones (refused: newer data, or the product's
+        tombstone) as skipped, so written + skipped is what the file described."""
+        self.items_written += result.written
+        if result.stale:
+            self.assembler.skips.add(
+                STALE, f"{result.stale} items: the catalog holds newer data for their products (a later change "
+                "or a deletion, applied by a webhook during the run)", count=result.stale)
 
     def _conflicts(
         self, conflicts: Sequence[Conflict], items: Sequence[CatalogItem], *, final: bool, swept: bool = False
@@ -294,7 +306,7 @@ class IngestTarget:
     shop_domain: str
     store_name: str
     run_id: str
-    run_started_at: datetime
+    run_started_at: datetime  # before the bulk operation started: it also ends older tombstones it lists
     limit_bytes: int | None = None
     batch_size: int = 1000
     progress_interval: float = 0.2
@@ -323,7 +335,7 @@ async def run_ingest(
         batch_size=target.batch_size,
         on_bad_line=malformed.add,
     )
-    state = _Ingest(store, catalog, target.run_id, target.limit_bytes, assembler, malformed)
+    state = _Ingest(store, catalog, target.run_id, target.run_started_at, target.limit_bytes, assembler, malformed)
 
     if url is not None:
         with _fewer_gc_passes():

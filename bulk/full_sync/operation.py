@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from bulk import metrics
 from bulk.errors import BulkOperationCanceled, BulkOperationFailed, ShopifyError, ShopifyUserError
 from bulk.shopify.bulk_operations import (
     BulkCancelResult,
@@ -126,6 +127,8 @@ class BulkClient(Protocol):
     async def bulk_operation(self, operation_id: str) -> BulkOperationState | None: ...
 
     async def cancel_bulk_operation(self, operation_id: str) -> BulkCancelResult: ...
+
+    async def newest_bulk_query(self) -> BulkOperationState | None: ...
 
 
 OnUpdate = Callable[[BulkOperationState], Awaitable[None]]
@@ -268,9 +271,29 @@ class BulkOperationRunner:
             if not result.codes or not result.codes <= _WAIT_TO_START:
                 raise ShopifyUserError(f"Shopify rejected the bulk query: {result.message}",
                                        user_errors=result.user_errors)
+            if BulkUserErrorCode.OPERATION_IN_PROGRESS in result.codes:
+                await self._cancel_orphan(run)
             delay = next(delays)
             log.info("cannot start a bulk operation yet (%s); retrying in %.3gs", result.message, delay)
             await self._wait(delay)
+
+    async def _cancel_orphan(self, run: _Run) -> None:
+        """Cancel the bulk query standing in the way of this run's start.
+
+        Only this app's operations count against its one-at-a-time limit, and only the holder of the
+        shop's sync lease starts them, so an unfinished one that is not this run's (a run resumes its
+        own by id) was left behind: a run interrupted while its start request was in flight, after
+        Shopify had created the operation. Waiting for it would hold this run for as long as it takes;
+        its result would not be used."""
+        try:
+            blocker = await self._client.newest_bulk_query()
+            if blocker is None or blocker.finished or blocker.id in run.canceled_ids:
+                return
+            log.warning("bulk operation %s (%s), left by an interrupted run, stands in the way: canceling it",
+                        blocker.id, blocker.status)
+            await self._send_cancel(run, blocker)
+        except ShopifyError as exc:  # the start is retried all the same; the operation then ends on its own
+            log.warning("could not cancel the bulk operation in the way: %s", exc)
 
     async def _poll(self, run: _Run) -> None:
         assert run.state is not None
@@ -278,6 +301,7 @@ class BulkOperationRunner:
         if state is None:
             state = BulkOperationState(id=run.state.id, status=BulkOperationStatus.EXPIRED)
             log.warning("bulk operation %s vanished from Shopify; treating it as EXPIRED", run.state.id)
+        metrics.bulk_polled(str(state.status))
         await self._observe(run, state)
 
     async def _observe(self, run: _Run, state: BulkOperationState) -> None:

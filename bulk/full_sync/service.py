@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from bulk import log_context
 from bulk.errors import (
     BulkError,
     BulkOperationCanceled,
@@ -216,6 +217,9 @@ class SyncService:
             items_deleted = await self.store.delete_catalog(config.catalog_name)
             await self.store.delete_runs(shop)
             await self.store.delete_sync(shop)
+            # Webhook deliveries still waiting would only find no sync: dropped, in one line.
+            dropped = await self.store.inbox_drop_shop(shop)
+        log.info("%s: sync disabled; %d pending webhook deliveries dropped", shop, dropped)
         message = f"Sync of {shop} is disabled; catalog {config.catalog_name} and its {items_deleted} items were deleted."
         if webhook_problems:
             message += " Some webhooks could not be removed in Shopify: " + "; ".join(webhook_problems)
@@ -345,6 +349,7 @@ class SyncService:
 
     async def _execute(self, config: SyncConfig, run: SyncRun) -> SyncRun:
         shop = config.shop_domain
+        log_context.bind(shop, run.id)  # this task's log lines (and its children's) name both
         reporter = RunReporter(self.store, self.progress, self.settings.persist_interval, run)
         beat = heartbeat(self.store, shop, run, self.owner_id, self.settings.lease_ttl, self._active)
         heartbeat_task = asyncio.create_task(beat, name=f"lease:{shop}")

@@ -59,12 +59,12 @@ class SkipTally:
     by_reason: dict[str, SkipCount] = field(default_factory=dict)
     items: int = 0  # variants skipped (an image dropped from a kept item is listed, not counted here)
 
-    def add(self, reason: str, example: str, *, item: bool = True) -> None:
+    def add(self, reason: str, example: str, *, item: bool = True, count: int = 1) -> None:
         entry = self.by_reason.get(reason)
         if entry is None:
             entry = self.by_reason[reason] = SkipCount(reason=reason)
-        entry.count += 1
-        self.items += item
+        entry.count += count
+        self.items += item * count
         if len(entry.examples) < self.max_examples:
             entry.examples.append(example)
 

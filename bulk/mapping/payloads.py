@@ -2,8 +2,9 @@
 
 - `verify_hmac`: `X-Shopify-Hmac-Sha256` is base64(HMAC-SHA256(raw body, app client secret)); checked
   with a constant-time compare against each configured secret (two during a rotation).
-- `parse_webhook`: a decoded payload → one change: a `ProductSnapshot` (products/create|update), a
-  `ProductDeleted`, an `InventoryLevelChanged` or a `BulkOperationFinished`.
+- `parse_webhook`: a decoded payload, once its topic's strict schema (`bulk.mapping.payload_schemas`)
+  accepted it → one change: a `ProductSnapshot` (products/create|update), a `ProductDeleted`, an
+  `InventoryLevelChanged` or a `BulkOperationFinished`. A payload that does not fit is refused whole.
 - `product_items`: a snapshot → catalog items.
 
 REST payloads (integer ids, lower-case enums, `option1..3`, `images`/`media`) and Admin GraphQL product
@@ -27,6 +28,20 @@ import msgspec
 import orjson
 
 from bulk.errors import InvalidWebhookPayload
+from bulk.mapping.payload_schemas import (
+    BULK_OPERATIONS_FINISH,
+    INVENTORY_LEVELS_UPDATE,
+    PRODUCTS_CREATE,
+    PRODUCTS_DELETE,
+    PRODUCTS_UPDATE,
+    TOPICS,
+    RestInventoryLevel,
+    RestProduct,
+    RestProductDeleted,
+    RestVariant,
+    check_not_future,
+    validate,
+)
 from bulk.mapping.variants import (
     INVENTORY_ITEM_PREFIX,
     PRODUCT_PREFIX,
@@ -48,13 +63,12 @@ from bulk.mapping.variants import (
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.rules import MAX_VALUE_CHARS
 
-PRODUCTS_CREATE: Final = "products/create"
-PRODUCTS_UPDATE: Final = "products/update"
-PRODUCTS_DELETE: Final = "products/delete"
-INVENTORY_LEVELS_UPDATE: Final = "inventory_levels/update"
-BULK_OPERATIONS_FINISH: Final = "bulk_operations/finish"
-# Every topic the gateway subscribes to (in registration order) and accepts.
-TOPICS: Final = (PRODUCTS_CREATE, PRODUCTS_UPDATE, PRODUCTS_DELETE, INVENTORY_LEVELS_UPDATE, BULK_OPERATIONS_FINISH)
+__all__ = [
+    "BULK_OPERATIONS_FINISH", "INVENTORY_LEVELS_UPDATE", "MALFORMED_VARIANT", "MAX_PAYLOAD_VARIANTS", "PRODUCTS_CREATE",
+    "PRODUCTS_DELETE", "PRODUCTS_UPDATE", "TOPICS", "BulkOperationFinished", "Change", "InventoryLevelChanged",
+    "ProductDeleted", "ProductItems", "ProductSnapshot", "decode_payload", "parse_webhook", "product_from_graphql",
+    "product_from_rest", "product_items", "sign", "verify_hmac",
+]
 
 MAX_PAYLOAD_VARIANTS: Final = 100  # Shopify sends full objects for a product's first 100 variants only
 MALFORMED_VARIANT: Final = "malformed_variant"  # skip reason: a variant Shopify would never describe so
@@ -153,182 +167,107 @@ class BulkOperationFinished:
 Change = ProductSnapshot | ProductDeleted | InventoryLevelChanged | BulkOperationFinished
 
 
-def parse_webhook(topic: str, payload: Mapping[str, Any]) -> Change:
-    """The change a webhook payload describes. Raises InvalidWebhookPayload (unknown topic included)."""
-    if topic in (PRODUCTS_CREATE, PRODUCTS_UPDATE):
-        return product_from_rest(payload)
-    if topic == PRODUCTS_DELETE:
-        return ProductDeleted(_rest_id(payload.get("id"), "product id"))
-    if topic == INVENTORY_LEVELS_UPDATE:
-        available = payload.get("available")
-        if available is not None and (isinstance(available, bool) or not isinstance(available, int)):
-            raise InvalidWebhookPayload(f"inventory level 'available' {available!r} is not an integer")
-        location = payload.get("location_id")
-        return InventoryLevelChanged(
-            _rest_id(payload.get("inventory_item_id"), "inventory_item_id"),
-            None if location is None else _rest_id(location, "location_id"),
-            available,
-        )
-    if topic == BULK_OPERATIONS_FINISH:
-        operation_id = payload.get("admin_graphql_api_id")
-        if not isinstance(operation_id, str) or not operation_id.startswith("gid://shopify/BulkOperation/"):
-            raise InvalidWebhookPayload(f"bulk_operations/finish without a BulkOperation id: {operation_id!r:.80}")
-        status, code = payload.get("status"), payload.get("error_code")
-        return BulkOperationFinished(operation_id, status.upper() if isinstance(status, str) else None,
-                                     code.upper() if isinstance(code, str) else None)
-    raise InvalidWebhookPayload(f"unsupported webhook topic {topic!r:.80}",
-                                fix=f"Subscribe only to {', '.join(sorted(TOPICS))}.")
-
-
-def _rest_id(value: Any, what: str) -> str:
-    """A REST id (a JSON integer, exact at any size; or a digit string) → its decimal string."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return str(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit() and value.strip("0"):
-        return value
-    raise InvalidWebhookPayload(f"{what} {value!r:.80} is not a Shopify id")
-
-
-def _text(payload: Mapping[str, Any], key: str, what: str) -> str | None:
-    value = payload.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise InvalidWebhookPayload(f"{what} {key} {value!r:.80} is not a string")
-
-
-def _money(value: Any) -> str | None:
-    """REST money is a decimal string (kept as written); anything else becomes text that `variant_item`
-    validates exactly like a bulk line's (an integer is exact; a float or a bool is refused there)."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return f"<{type(value).__name__} {value!r:.40}>"
-
-
-def _timestamp(value: Any, what: str) -> datetime:
-    if not isinstance(value, str):
-        raise InvalidWebhookPayload(f"{what} {value!r:.80} is not a timestamp")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidWebhookPayload(f"{what} {value!r:.80} is not an ISO 8601 timestamp") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise InvalidWebhookPayload(f"{what} {value!r:.80} has no time zone")
-    return parsed
-
-
-def _positioned(entries: Any, what: str) -> list[Mapping[str, Any]]:
-    if entries is None:
-        return []
-    if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
-        raise InvalidWebhookPayload(f"product {what} is not a list of objects")
-    return sorted(entries, key=lambda e: e.get("position") if isinstance(e.get("position"), int) else 0)
-
-
-def _featured_image(payload: Mapping[str, Any]) -> str | None:
-    """The product's featured media: the first of `media` (an image, or a video's preview image), as
-    GraphQL's `featuredMedia`; payloads without `media` give their first image."""
-    if "media" in payload:
-        media = _positioned(payload.get("media"), "media")
-        preview = media[0].get("preview_image") if media else None
-        url = preview.get("src") if isinstance(preview, Mapping) else None
-        return url if isinstance(url, str) and url else None
-    image = payload.get("image")
-    url = image.get("src") if isinstance(image, Mapping) else None
-    return url if isinstance(url, str) and url else None
-
-
-def _variant_images(payload: Mapping[str, Any], variants: list[Mapping[str, Any]]) -> dict[str, str]:
-    """Variant id → the variant's own image URL (its `image_id` in `images`, else a media naming it)."""
-    by_image_id: dict[int, str] = {}
-    for image in _positioned(payload.get("images"), "images"):
-        if isinstance(image.get("id"), int) and isinstance(image.get("src"), str) and image["src"]:
-            by_image_id.setdefault(image["id"], image["src"])
-    by_variant: dict[int, str] = {}
-    for media in _positioned(payload.get("media"), "media"):
-        preview = media.get("preview_image")
-        url = preview.get("src") if isinstance(preview, Mapping) else None
-        if media.get("media_content_type") in (None, "IMAGE") and isinstance(url, str) and url:
-            for variant_id in media.get("variant_ids") or ():
-                if isinstance(variant_id, int):
-                    by_variant.setdefault(variant_id, url)
-    found: dict[str, str] = {}
-    for variant in variants:
-        variant_id = variant.get("id")
-        if "image_id" in variant:
-            url = by_image_id.get(variant["image_id"]) if variant["image_id"] is not None else None
-        else:
-            url = by_variant.get(variant_id) if isinstance(variant_id, int) else None
-        if url is not None:
-            found[_rest_id(variant_id, "variant id")] = url
-    return found
+def parse_webhook(topic: str, payload: Mapping[str, Any], *, received_at: datetime | None = None) -> Change:
+    """The change a webhook payload describes, after its topic's schema (`payload_schemas`) accepted
+    it. `received_at`: when the delivery arrived (a product's `updated_at` may not be later, beyond
+    the clock skew allowed). Raises InvalidWebhookPayload (unknown topic included): nothing is applied."""
+    body = validate(topic, payload)
+    if isinstance(body, RestProduct):
+        snapshot = _snapshot(body)
+        check_not_future(body.updated_at, received_at, f"product {body.id}")
+        return snapshot
+    if isinstance(body, RestProductDeleted):
+        return ProductDeleted(str(body.id))
+    if isinstance(body, RestInventoryLevel):
+        return InventoryLevelChanged(str(body.inventory_item_id), str(body.location_id), body.available)
+    return BulkOperationFinished(body.admin_graphql_api_id, body.status.upper(),
+                                 None if body.error_code is None else body.error_code.upper())
 
 
 def product_from_rest(payload: Mapping[str, Any]) -> ProductSnapshot:
     """A products/create or products/update payload → a snapshot. Raises InvalidWebhookPayload."""
-    product_id = _rest_id(payload.get("id"), "product id")
-    options = _positioned(payload.get("options"), "options")
-    names: list[str] = []
-    for option in options:
-        name = option.get("name")
-        if not isinstance(name, str):
-            raise InvalidWebhookPayload(f"product {product_id}: option name {name!r:.80} is not a string")
-        names.append(name)
-    image_url = _featured_image(payload)
-    status = _text(payload, "status", "product")
+    body = validate(PRODUCTS_UPDATE, payload)
+    assert isinstance(body, RestProduct)
+    return _snapshot(body)
+
+
+def _by_position(position: int | None) -> int:
+    return position if position is not None else 0
+
+
+def _featured_image(product: RestProduct) -> str | None:
+    """The product's featured media: the first of `media` (an image, or a video's preview image), as
+    GraphQL's `featuredMedia`; payloads without `media` give their first image."""
+    if product.media is not None:
+        media = sorted(product.media, key=lambda m: _by_position(m.position))
+        url = media[0].preview_image.src if media and media[0].preview_image is not None else None
+    else:
+        url = product.image.src if product.image is not None else None
+    return url or None
+
+
+def _variant_images(product: RestProduct) -> dict[str, str]:
+    """Variant id → the variant's own image URL (its `image_id` in `images`, else a media naming it)."""
+    by_image_id: dict[int, str] = {}
+    for image in sorted(product.images or (), key=lambda i: _by_position(i.position)):
+        if image.id is not None and image.src:
+            by_image_id.setdefault(image.id, image.src)
+    by_variant: dict[int, str] = {}
+    for media in sorted(product.media or (), key=lambda m: _by_position(m.position)):
+        url = media.preview_image.src if media.preview_image is not None else None
+        if media.media_content_type in (None, "IMAGE") and url:
+            for variant_id in media.variant_ids or ():
+                by_variant.setdefault(variant_id, url)
+    found: dict[str, str] = {}
+    for variant in product.variants:
+        if variant.image_id is msgspec.UNSET:
+            url = by_variant.get(variant.id)
+        else:
+            url = by_image_id.get(variant.image_id) if variant.image_id is not None else None
+        if url is not None:
+            found[str(variant.id)] = url
+    return found
+
+
+def _snapshot(body: RestProduct) -> ProductSnapshot:
+    product_id = str(body.id)
+    names = [o.name for o in sorted(body.options or (), key=lambda o: _by_position(o.position))]
+    image_url = _featured_image(body)
     product = BulkLine(
         id=PRODUCT_PREFIX + product_id,
-        title=_text(payload, "title", "product"),
-        handle=_text(payload, "handle", "product"),
-        vendor=_text(payload, "vendor", "product"),
-        product_type=_text(payload, "product_type", "product"),
-        status=status,
-        updated_at=_timestamp(payload.get("updated_at"), f"product {product_id} updated_at"),
+        title=body.title,
+        handle=body.handle,
+        vendor=body.vendor,
+        product_type=body.product_type,
+        status=body.status,
+        updated_at=body.updated_at,
         # REST's published_scope ("web" or "global") says where a product would be published; it is
         # on the online store when it has a published_at, which is what GraphQL's publishedAt gives.
-        published_at=_text(payload, "published_at", "product"),
+        published_at=body.published_at,
         online_store_url=None,
         options=[OptionName(n) for n in names],
         featured_media=FeaturedMedia(Preview(Image(image_url))) if image_url is not None else None,
     )
-    raw_variants = payload.get("variants")
-    if raw_variants is None:
-        raw_variants = []
-    if not isinstance(raw_variants, list) or not all(isinstance(v, Mapping) for v in raw_variants):
-        raise InvalidWebhookPayload(f"product {product_id}: variants is not a list of objects")
-    variants = [_rest_variant(v, product_id, names) for v in raw_variants]
-    listed = payload.get("variant_gids")
-    complete = len(raw_variants) < MAX_PAYLOAD_VARIANTS and not (
-        isinstance(listed, list) and len(listed) > len(raw_variants)
-    )
-    return ProductSnapshot(product, variants, _variant_images(payload, raw_variants), complete)
+    variants = [_rest_variant(v, product_id, names) for v in body.variants]
+    listed = body.variant_gids
+    complete = len(body.variants) < MAX_PAYLOAD_VARIANTS and not (listed is not None and len(listed) > len(variants))
+    return ProductSnapshot(product, variants, _variant_images(body), complete)
 
 
-def _rest_variant(variant: Mapping[str, Any], product_id: str, option_names: list[str]) -> BulkLine:
-    variant_id = _rest_id(variant.get("id"), f"product {product_id}: variant id")
-    selected = []
-    for position, name in enumerate(option_names[:3], start=1):
-        value = variant.get(f"option{position}")
-        if value is not None:
-            if not isinstance(value, str):
-                raise InvalidWebhookPayload(f"variant {variant_id}: option{position} {value!r:.80} is not a string")
-            selected.append(SelectedOption(name, value))
-    quantity = variant.get("inventory_quantity")
-    if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, int)):
-        raise InvalidWebhookPayload(f"variant {variant_id}: inventory_quantity {quantity!r:.80} is not an integer")
-    inventory_item = variant.get("inventory_item_id")
+def _rest_variant(variant: RestVariant, product_id: str, option_names: list[str]) -> BulkLine:
+    values = (variant.option1, variant.option2, variant.option3)
+    selected = [SelectedOption(name, value) for name, value in zip(option_names[:3], values) if value is not None]
     return BulkLine(
-        id=VARIANT_PREFIX + variant_id,
+        id=VARIANT_PREFIX + str(variant.id),
         parent_id=PRODUCT_PREFIX + product_id,
-        title=_text(variant, "title", f"variant {variant_id}"),
-        sku=_text(variant, "sku", f"variant {variant_id}"),
-        price=_money(variant.get("price")),
-        compare_at_price=_money(variant.get("compare_at_price")),
-        inventory_quantity=quantity,
+        title=variant.title,
+        sku=variant.sku,
+        price=variant.price,
+        compare_at_price=variant.compare_at_price,
+        inventory_quantity=variant.inventory_quantity,
         selected_options=selected,
-        inventory_item=None if inventory_item is None else Ref(
-            INVENTORY_ITEM_PREFIX + _rest_id(inventory_item, f"variant {variant_id}: inventory_item_id")),
+        inventory_item=None if variant.inventory_item_id is None else Ref(
+            INVENTORY_ITEM_PREFIX + str(variant.inventory_item_id)),
     )
 
 

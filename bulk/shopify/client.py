@@ -30,7 +30,9 @@ from gql.transport.exceptions import (
 )
 from graphql import DocumentNode, GraphQLEnumType, GraphQLError, parse
 
+from bulk import metrics
 from bulk.errors import (
+    NETWORK_UNREACHABLE,
     ShopifyAccessDenied,
     ShopifyError,
     ShopifyNetworkError,
@@ -211,6 +213,7 @@ class ShopifyClient:
             return self._gql_session
 
     def _observe(self, document: str, extensions: Mapping[str, Any] | None) -> ThrottleStatus | None:
+        metrics.admin_answered(extensions)
         status = ThrottleStatus.from_extensions(extensions)
         if status is not None:
             self._bucket.observe(status, self._clock())
@@ -228,6 +231,7 @@ class ShopifyClient:
             raise ShopNotFound(f"No Shopify Admin API at {where} for version {self.api_version} (HTTP 404)",
                                status=status, attempts=tries.attempts) from None
         if status == 429:
+            metrics.admin_throttled("http_429")
             tries.throttled += 1
             if tries.throttled >= self.retry.max_throttled_attempts:
                 raise ShopifyThrottled(f"Shopify kept rate-limiting {where} (HTTP 429, {tries.attempts} attempts)",
@@ -251,6 +255,7 @@ class ShopifyClient:
         codes = _error_codes(exc.errors)
         messages = self._redact("; ".join(_error_messages(exc.errors)))
         if "THROTTLED" in codes:
+            metrics.admin_throttled("graphql")
             tries.throttled += 1
             if tries.throttled >= self.retry.max_throttled_attempts:
                 raise ShopifyThrottled(f"Shopify kept throttling {where} ({tries.attempts} attempts)",
@@ -282,6 +287,11 @@ class ShopifyClient:
             kind = ShopifyNetworkError
             detail = self._redact(f": {cause}" if str(cause) else "")
             reason = f"Shopify {self.shop_domain} unreachable ({type(cause).__name__}{detail})"
+            if isinstance(cause, aiohttp.ClientConnectorDNSError):
+                host = cause.host or self.shop_domain
+                reason = f"{host} {NETWORK_UNREACHABLE}: DNS cannot resolve the name ({cause.os_error or cause})"
+            elif isinstance(cause, (aiohttp.ClientConnectorError, TimeoutError, aiohttp.ServerTimeoutError)):
+                reason = f"Shopify {self.shop_domain} {NETWORK_UNREACHABLE} ({type(cause).__name__}{detail})"
         if tries.failed >= self.retry.max_attempts:
             raise kind(f"{reason}; gave up after {tries.attempts} attempts", attempts=tries.attempts) from None
         delay = self.retry.backoff(tries.failed, self._rand)
@@ -324,6 +334,17 @@ class ShopifyClient:
             return BulkOperationState.from_node(node)
         except ValueError as exc:
             raise ShopifyServerError(f"Unreadable bulk operation {operation_id} from Shopify: {exc}") from None
+
+    async def newest_bulk_query(self) -> BulkOperationState | None:
+        """The app's most recent bulk query operation on this shop, finished or not (None: never ran one)."""
+        data = await self.execute(documents.NEWEST_BULK_QUERY)
+        nodes = (data.get("bulkOperations") or {}).get("nodes") or []
+        if not nodes:
+            return None
+        try:
+            return BulkOperationState.from_node(nodes[0])
+        except ValueError as exc:
+            raise ShopifyServerError(f"Unreadable bulk operation from Shopify: {exc}") from None
 
     async def cancel_bulk_operation(self, operation_id: str) -> BulkCancelResult:
         """bulkOperationCancel; an already finished operation comes back as `user_errors`."""

@@ -92,6 +92,16 @@ mutation CancelBulkOperation($id: ID!) {
 }
 """.strip()
 
+# The app's newest bulk query (newest first by default): when Shopify refuses a start with
+# OPERATION_IN_PROGRESS, this is the one in the way (one bulk query per app and shop at a time).
+NEWEST_BULK_QUERY = """
+query NewestBulkQuery {
+  bulkOperations(first: 1, query: "operation_type:QUERY") {
+    nodes { id status errorCode objectCount rootObjectCount fileSize url partialDataUrl createdAt completedAt }
+  }
+}
+""".strip()
+
 SHOP_INFO = """
 query ShopInfo {
   shop { name myshopifyDomain }
@@ -239,4 +249,5 @@ ALL_DOCUMENTS: dict[str, str] = {
     "PRODUCT_FOR_CATALOG": PRODUCT_FOR_CATALOG,
     "PRODUCT_BY_INVENTORY_ITEM": PRODUCT_BY_INVENTORY_ITEM,
     "PRODUCTS_UPDATED_SINCE": PRODUCTS_UPDATED_SINCE,
+    "NEWEST_BULK_QUERY": NEWEST_BULK_QUERY,
 }

@@ -5,7 +5,11 @@
   longer has (or that no longer sync); payloads listing only the first 100 variants are
   replaced by the product read through the Admin API; inventory_levels/update reads the variant's
   product (total quantities) through the Admin API; products/delete deletes the items and leaves a
-  tombstone; bulk_operations/finish wakes the run polling that operation;
+  tombstone stamped with the time the delivery was received (`X-Shopify-Triggered-At` is not
+  signed: it never decides); bulk_operations/finish wakes the run polling that operation;
+- a payload its topic's schema refuses changes nothing: InvalidWebhookPayload (with the webhook id)
+  is raised for the caller to count and log, and the shop is notified once per product
+  (`bulk.webhooks.refusals`);
 - every write is guarded by the product's `updated_at` in the store (and, per product, serialised in
   this process): an older payload never overwrites newer data, and a delete is never undone by a late
   update or an older full-sync snapshot;
@@ -21,7 +25,9 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import timedelta
 
+from bulk.errors import InvalidWebhookPayload
 from bulk.mapping.payloads import (
+    MALFORMED_VARIANT,
     BulkOperationFinished,
     InventoryLevelChanged,
     ProductDeleted,
@@ -35,8 +41,10 @@ from bulk.webhooks.clients import ShopClients
 from bulk.webhooks.delivery import Outcome, WebhookDelivery
 from bulk.webhooks.link import FullSyncLink
 from bulk.webhooks.locks import KeyedLocks
+from bulk.webhooks.refusals import RefusalNotices
 from catalog_store.models import Conflict, NotificationLevel, SyncConfig, SyncErrorCode, utcnow
 from catalog_store.store import CatalogStore
+from catalog_store.writes import trusted
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +60,15 @@ class WebhookApplier:
         self._products = KeyedLocks()
         self._shops = KeyedLocks()
         self._notified_conflicts: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        self.refusals = RefusalNotices(sync.notifier)
 
     async def apply(self, delivery: WebhookDelivery) -> Outcome:
         """Apply one delivery now (the workers call this; tests may too). Raises InvalidWebhookPayload,
         StoreError, ShopifyError."""
-        change = parse_webhook(delivery.topic, delivery.payload)
+        try:
+            change = parse_webhook(delivery.topic, delivery.payload, received_at=delivery.received_at)
+        except InvalidWebhookPayload as exc:
+            raise await self._refused(delivery, exc) from None
         shop = delivery.shop_domain
         if isinstance(change, BulkOperationFinished):
             self.sync.bulk_finished(shop, change.operation_id)
@@ -70,8 +82,11 @@ class WebhookApplier:
                      config.error_code or "disabled")
             return Outcome.IGNORED
         if isinstance(change, ProductDeleted):
-            # Shopify's updated_at of a product is never later than the event deleting it.
-            deleted_at = max(delivery.triggered_at or delivery.received_at, delivery.received_at)
+            # The delete body is the product id only, and X-Shopify-Triggered-At is not signed: the
+            # tombstone takes the receive time, never a sender's. Shopify stamps every change of the
+            # product before its deletion, which is before we receive it, so none is later; and ids
+            # are never reused, so no real change comes after (a full sync listing the product ends it).
+            deleted_at = delivery.received_at
             async with self._products.hold((shop, change.product_id)):
                 deleted = await self.store.delete_product(config.catalog_name, change.product_id, deleted_at)
             log.debug("product %s of %s deleted: %d items", change.product_id, shop, deleted)
@@ -87,13 +102,20 @@ class WebhookApplier:
             return Outcome.NOT_FOUND
         return await self.apply_snapshot(config, snapshot)
 
+    async def apply_batch(self, deliveries: Sequence[WebhookDelivery]) -> list[Outcome]:
+        """Apply deliveries of one shop that need Admin API reads (the read lane's batch), one outcome
+        each, in order. Raises like `apply` (the caller then retries them one by one)."""
+        return [await self.apply(delivery) for delivery in deliveries]
+
     async def apply_snapshot(self, config: SyncConfig, snapshot: ProductSnapshot) -> Outcome:
         """Write a product's items unless the catalog holds newer data for it."""
         shop, catalog = config.shop_domain, config.catalog_name
         product_id = snapshot.product_id
         async with self._products.hold((shop, product_id)):
             stored = await self.store.get_items_by_product(catalog, product_id)
-            if any(s.updated_at is not None and s.updated_at > snapshot.updated_at for s in stored):
+            now = utcnow()  # a stored time in the future is no evidence of newer data (`writes.trusted`)
+            if any(s.updated_at is not None and s.updated_at > snapshot.updated_at and trusted(s.updated_at, now)
+                   for s in stored):
                 return Outcome.STALE
             known_url = next((s.product_url for s in stored
                               if s.product_handle == snapshot.product.handle and s.product_url), None)
@@ -101,13 +123,16 @@ class WebhookApplier:
                                    store_name=config.store_name or shop, online_store_url=known_url)
             for skip in mapped.skips:
                 log.info("%s: variant skipped (%s): %s", shop, skip.reason, skip.example)
+            # A variant Shopify would never describe so (e.g. an unreadable price) is no reason to
+            # remove what the catalog holds for it: its item stays until a readable description.
+            malformed = any(skip.reason == MALFORMED_VARIANT for skip in mapped.skips)
             by_variant = {s.shopify_variant_id: s for s in stored}
             if len(by_variant) == len(mapped.items) and all(
                 by_variant.get(i.shopify_variant_id) == i for i in mapped.items
             ):
                 return Outcome.UNCHANGED
             kept = {i.shopify_variant_id for i in mapped.items}
-            if any(variant_id not in kept for variant_id in by_variant):
+            if not malformed and any(variant_id not in kept for variant_id in by_variant):
                 # A variant removed from the product, or one that no longer syncs (e.g. its SKU was
                 # removed): replace the product's items.
                 # The tombstone just before this snapshot refuses only data older than it.
@@ -122,6 +147,17 @@ class WebhookApplier:
         if result.written == 0 and result.stale:
             return Outcome.STALE
         return Outcome.APPLIED
+
+    async def _refused(self, delivery: WebhookDelivery, error: InvalidWebhookPayload) -> InvalidWebhookPayload:
+        """The refusal to raise (with the webhook id), after notifying a synced shop of it."""
+        refused = InvalidWebhookPayload(error.reason, fix=error.fix, webhook_id=delivery.webhook_id)
+        try:
+            config = await self.store.get_sync(delivery.shop_domain)
+            if config is not None:
+                await self.refusals.refused(config, delivery, refused)
+        except Exception as exc:  # the refusal is what the caller must see
+            log.warning("could not notify %s of refused webhook %s: %s", delivery.shop_domain, delivery.webhook_id, exc)
+        return refused
 
     async def _report_conflicts(self, config: SyncConfig, product_id: str, conflicts: Sequence[Conflict]) -> None:
         for conflict in conflicts:

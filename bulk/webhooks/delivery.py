@@ -16,9 +16,9 @@ from catalog_store.models import (
 
 
 class SubmitResult(StrEnum):
-    ACCEPTED = "accepted"
+    ACCEPTED = "accepted"  # in the store's inbox: applied by a worker of any process, even after a crash
     DUPLICATE = "duplicate"  # this webhook id was accepted before: nothing to do
-    QUEUE_FULL = "queue_full"  # answer 503: Shopify delivers it again later
+    UNAVAILABLE = "unavailable"  # the inbox could not store it: answer 503, Shopify delivers it again later
     CLOSED = "closed"  # shutting down: answer 503
 
 
@@ -36,7 +36,8 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class WebhookDelivery:
-    """One verified webhook: its topic, shop, decoded JSON body and Shopify's headers."""
+    """One verified webhook: its topic, shop, decoded JSON body and Shopify's headers. `body` is the
+    raw body as signed (kept in the inbox); None: the payload re-encoded."""
 
     topic: str
     shop_domain: str
@@ -44,25 +45,31 @@ class WebhookDelivery:
     webhook_id: str | None = None
     triggered_at: datetime | None = None  # X-Shopify-Triggered-At: when the event happened
     received_at: datetime = field(default_factory=utcnow)
+    body: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessorSettings:
-    workers: int = 4
-    queue_size: int = 10_000
-    dedupe_size: int = 100_000  # webhook ids remembered in this process
-    claim_ttl: float = 86_400.0  # a claimed delivery is not applied again for this long (Shopify retries 4 h)
+    workers: int = 4  # per process, claiming `direct` entries (complete payloads, deletes); 0: none
+    read_workers: int = 2  # per process, claiming `read` entries (Admin API reads) of one shop at a time
+    direct_batch: int = 20  # entries of one shop a direct worker claims at once
+    read_batch: int = 250  # entries of one shop a read worker claims and applies as one batch
+    dedupe_size: int = 100_000  # webhook ids remembered in this process (the store remembers all for 48 h)
+    claim_ttl: float = 60.0  # a claim lasts this long unless renewed (every third of it while applying)
+    poll_interval: float = 0.5  # between looks at the inbox for other processes' deliveries and expired claims
     max_attempts: int = 3  # per delivery, for retryable failures (store or Shopify unavailable)
     retry_delay: float = 0.5  # doubled after each attempt
-    drain_timeout: float = 5.0  # at close, time given to the queued deliveries
+    drain_timeout: float = 5.0  # at close, time given to the batches being applied (the rest stays in the inbox)
     reconcile_interval: float | None = 900.0  # None: no periodic reconciliation
     reconcile_overlap: float = 300.0  # each pass re-reads this much before the previous one (clock skew)
 
     def __post_init__(self) -> None:
-        if self.workers < 1 or self.queue_size < 1 or self.dedupe_size < 1 or self.max_attempts < 1:
-            raise ValueError("workers, queue_size, dedupe_size and max_attempts must be at least 1")
-        if not self.claim_ttl > 0:
-            raise ValueError("claim_ttl must be a positive number of seconds")
+        if self.workers < 0 or self.read_workers < 0:
+            raise ValueError("workers and read_workers must be at least 0")
+        if self.direct_batch < 1 or self.read_batch < 1 or self.dedupe_size < 1 or self.max_attempts < 1:
+            raise ValueError("direct_batch, read_batch, dedupe_size and max_attempts must be at least 1")
+        if not self.claim_ttl > 0 or not self.poll_interval > 0:
+            raise ValueError("claim_ttl and poll_interval must be positive numbers of seconds")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,14 @@
-"""The webhook intake: the HTTP handler only verifies and `submit`s a delivery (Shopify wants an
-answer within 5 s); a bounded queue feeds a few workers that apply it (`bulk.webhooks.apply`), and
-reconciliation runs beside them (`bulk.webhooks.reconcile`).
+"""The webhook intake: the HTTP handler verifies a delivery and `submit`s it; it is stored in the
+store's inbox (durable: a crash loses none) before Shopify gets its 200, and applied by the lane
+workers of any process sharing the store (`bulk.webhooks.lanes`); reconciliation runs beside them
+(`bulk.webhooks.reconcile`).
 
-- duplicates (same `X-Shopify-Webhook-Id`, remembered in a bounded LRU) are dropped at `submit`;
-  across processes sharing the store, a worker claims the delivery in the store before applying
-  it, so one process applies it (a claim is released when applying fails, so a redelivery can);
-- retryable failures (store or Shopify unavailable) are retried with backoff, then logged.
+- duplicates (same shop and `X-Shopify-Webhook-Id`) are refused by the inbox for 48 h, across
+  processes; a bounded LRU answers repeats seen by this process without a round trip;
+- a local submit wakes this process's workers at once; they also look at the inbox every
+  `poll_interval` for other processes' deliveries and for expired claims of a stopped process;
+- `close()` stops claiming, lets the batches being applied finish (at most `drain_timeout`) and
+  gives back the claims of the rest: what was not applied stays in the inbox for any process.
 """
 
 from __future__ import annotations
@@ -16,14 +19,17 @@ import logging
 from collections import Counter, OrderedDict
 from datetime import datetime
 
-from bulk.errors import BulkError, InvalidWebhookPayload
+import orjson
+
 from bulk.mapping.payloads import ProductSnapshot
 from bulk.webhooks.apply import WebhookApplier
 from bulk.webhooks.clients import ClientFactory, ShopClients
 from bulk.webhooks.delivery import Outcome, ProcessorSettings, ReconcileResult, SubmitResult, WebhookDelivery
+from bulk.webhooks.lanes import LaneWorkers, lane_for
 from bulk.webhooks.link import FullSyncLink, SyncLimits
 from bulk.webhooks.reconcile import Reconciler, reconcile_lease
-from catalog_store.errors import StoreError
+from catalog_store.errors import CatalogGatewayError
+from catalog_store.inbox import InboxDelivery, InboxLane
 from catalog_store.models import SyncConfig
 from catalog_store.store import CatalogStore
 
@@ -32,9 +38,12 @@ log = logging.getLogger(__name__)
 __all__ = ["FullSyncLink", "Outcome", "ProcessorSettings", "ReconcileResult", "SubmitResult", "SyncLimits",
            "WebhookDelivery", "WebhookProcessor", "reconcile_lease"]
 
+JOIN_POLL = 0.05  # seconds between looks at the backlog while joining
+
 
 class WebhookProcessor:
-    """Queue and workers applying webhooks; periodic reconciliation. `start()` before, `close()` after."""
+    """Inbox intake, lane workers applying webhooks, periodic reconciliation. `start()` before,
+    `close()` after."""
 
     def __init__(
         self,
@@ -49,124 +58,102 @@ class WebhookProcessor:
         self.sync = sync
         self.settings = settings or ProcessorSettings()
         self.stats: Counter[str] = Counter()
+        self.owner_id = owner_id or sync.owner_id
         self.clients = ShopClients(sync.settings, client_factory)
         self.applier = WebhookApplier(store, sync, self.clients)
-        self.reconciler = Reconciler(store, sync, self.applier, owner_id=owner_id or sync.owner_id,
+        self.reconciler = Reconciler(store, sync, self.applier, owner_id=self.owner_id,
                                      overlap=self.settings.reconcile_overlap)
-        self._queue: asyncio.Queue[WebhookDelivery] = asyncio.Queue(self.settings.queue_size)
+        self.lanes = {
+            lane: LaneWorkers(lane, count, store, self.applier, sync.notifier, self.settings, self.owner_id,
+                              self.stats)
+            for lane, count in ((InboxLane.DIRECT, self.settings.workers),
+                                (InboxLane.READ, self.settings.read_workers))
+        }
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._shops: set[str] = set()  # shops with deliveries accepted here (what `join` waits for)
+        self._workers: list[asyncio.Task[None]] = []
+        self._reconcile: asyncio.Task[None] | None = None
         self._closed = True
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._tasks:
+        if not self._closed:
             return
         self._closed = False
-        self._tasks = [asyncio.create_task(self._work(), name=f"webhook-worker-{n}")
-                       for n in range(self.settings.workers)]
+        for workers in self.lanes.values():
+            self._workers += workers.tasks()
         if self.settings.reconcile_interval is not None:
-            self._tasks.append(asyncio.create_task(
-                self.reconciler.run_periodically(self.settings.reconcile_interval), name="webhook-reconcile"))
+            self._reconcile = asyncio.create_task(
+                self.reconciler.run_periodically(self.settings.reconcile_interval), name="webhook-reconcile")
 
     async def close(self) -> None:
-        """Stop accepting, give queued deliveries `drain_timeout` seconds, then stop the workers."""
+        """Stop accepting and claiming; batches being applied get `drain_timeout` seconds; every
+        delivery not applied stays in the inbox, its claim given back."""
         self._closed = True
-        if self._tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), self.settings.drain_timeout)
-            left = self._queue.qsize()
-            if left:
-                log.warning("%d webhook deliveries were not applied at shutdown; the next reconciliation or "
-                            "full sync brings those changes in", left)
-            for task in self._tasks:
+        for workers in self.lanes.values():
+            workers.stop()
+        if self._workers:
+            _, unfinished = await asyncio.wait(self._workers, timeout=self.settings.drain_timeout)
+            for task in unfinished:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            self._tasks = []
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            self._workers = []
+        for workers in self.lanes.values():
+            await workers.release_held()
+        if self._reconcile is not None:
+            self._reconcile.cancel()
+            await asyncio.gather(self._reconcile, return_exceptions=True)
+            self._reconcile = None
         for shop in self.reconciler.passes:  # let another process take these shops over at once
             with contextlib.suppress(Exception):
                 await self.store.release_lease(reconcile_lease(shop), self.reconciler.owner_id)
         await self.clients.close()
 
     async def join(self) -> None:
-        """Wait until every accepted delivery is applied (or failed)."""
-        await self._queue.join()
+        """Wait until every delivery accepted here is applied or failed (by any process)."""
+        while True:
+            if all(w.idle for w in self.lanes.values()):
+                statuses = [await self.store.inbox_status(shop) for shop in list(self._shops)]
+                if all(s.backlog == 0 for s in statuses):
+                    return
+            await asyncio.sleep(JOIN_POLL)
 
-    # -- intake (called by the HTTP handler: never blocks) ---------------------------------------
+    # -- intake (called by the HTTP handler) ---------------------------------------------------
 
-    def submit(self, delivery: WebhookDelivery) -> SubmitResult:
+    async def submit(self, delivery: WebhookDelivery) -> SubmitResult:
+        """Store the delivery in the inbox: ACCEPTED once it is durable, DUPLICATE for a webhook id
+        seen before, UNAVAILABLE when the store failed (Shopify must deliver it again)."""
         if self._closed:
             return SubmitResult.CLOSED
         webhook_id = delivery.webhook_id
-        if webhook_id is not None and webhook_id in self._seen:
-            self._seen.move_to_end(webhook_id)
+        seen_key = None if webhook_id is None else f"{delivery.shop_domain}/{webhook_id}"
+        if seen_key is not None and seen_key in self._seen:
+            self._seen.move_to_end(seen_key)
             self.stats["duplicate"] += 1
             return SubmitResult.DUPLICATE
+        lane = lane_for(delivery.topic, delivery.payload)
+        body = delivery.body if delivery.body is not None else orjson.dumps(delivery.payload)
         try:
-            self._queue.put_nowait(delivery)
-        except asyncio.QueueFull:
-            self.stats["queue_full"] += 1
-            log.warning("webhook queue full (%d): %s for %s refused with 503, Shopify retries it",
-                        self.settings.queue_size, delivery.topic, delivery.shop_domain)
-            return SubmitResult.QUEUE_FULL
-        if webhook_id is not None:
-            self._seen[webhook_id] = None
+            stored = await self.store.inbox_put(InboxDelivery(
+                delivery.shop_domain, delivery.topic, webhook_id, body, delivery.triggered_at,
+                delivery.received_at, lane))
+        except CatalogGatewayError as exc:
+            self.stats["unavailable"] += 1
+            log.warning("webhook %s for %s refused with 503 (Shopify delivers it again): the inbox could not "
+                        "store it: %s", delivery.topic, delivery.shop_domain, exc)
+            return SubmitResult.UNAVAILABLE
+        if seen_key is not None:
+            self._seen[seen_key] = None
             if len(self._seen) > self.settings.dedupe_size:
                 self._seen.popitem(last=False)
+        if not stored:
+            self.stats["duplicate"] += 1
+            return SubmitResult.DUPLICATE
+        self._shops.add(delivery.shop_domain)
         self.stats["accepted"] += 1
+        self.lanes[lane].wake()
         return SubmitResult.ACCEPTED
-
-    async def _work(self) -> None:
-        while True:
-            delivery = await self._queue.get()
-            try:
-                await self._process(delivery)
-            finally:
-                self._queue.task_done()
-
-    async def _process(self, delivery: WebhookDelivery) -> None:
-        where = f"{delivery.topic} for {delivery.shop_domain} (webhook {delivery.webhook_id})"
-        claimed = False
-        for attempt in range(1, self.settings.max_attempts + 1):
-            try:
-                if not claimed and delivery.webhook_id is not None:
-                    if not await self.store.claim_webhook(delivery.shop_domain, delivery.webhook_id,
-                                                          self.settings.claim_ttl):
-                        self.stats["duplicate"] += 1  # another process (or an earlier delivery) applies it
-                        return
-                    claimed = True
-                outcome = await self.apply(delivery)
-            except InvalidWebhookPayload as exc:
-                self.stats["refused"] += 1
-                log.error("webhook %s not applied: %s. %s", where, exc, exc.fix)
-                return
-            except (StoreError, BulkError) as exc:
-                if exc.retryable and attempt < self.settings.max_attempts:
-                    delay = self.settings.retry_delay * 2 ** (attempt - 1)
-                    log.warning("webhook %s: %s; retry %d in %.1fs", where, exc, attempt, delay)
-                    await asyncio.sleep(delay)
-                    continue
-                self.stats["failed"] += 1
-                log.error("webhook %s not applied after %d attempts: %s. %s", where, attempt, exc, exc.fix)
-                await self._release(delivery, claimed)
-                return
-            except Exception:
-                self.stats["failed"] += 1
-                log.exception("webhook %s not applied: unexpected error", where)
-                await self._release(delivery, claimed)
-                return
-            self.stats[outcome.value] += 1
-            return
-
-    async def _release(self, delivery: WebhookDelivery, claimed: bool) -> None:
-        """Give up a failed delivery's claim: Shopify's redelivery (to any process) may apply it."""
-        if not claimed or delivery.webhook_id is None:
-            return
-        try:
-            await self.store.release_webhook(delivery.shop_domain, delivery.webhook_id)
-        except Exception as exc:  # the claim then just expires
-            log.warning("could not release the claim of webhook %s: %s", delivery.webhook_id, exc)
 
     # -- applying (the workers call these; tests may too) ------------------------------------------
 

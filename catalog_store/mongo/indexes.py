@@ -34,7 +34,16 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "runs": [IndexModel([("shop_domain", ASCENDING), ("started_at", ASCENDING)], name="shop_started")],
     "notifications": [IndexModel([("created_at", ASCENDING)], name="created")],
-    "webhook_claims": [IndexModel([("expires_at", ASCENDING)], name="expiry", expireAfterSeconds=0)],
+    # The webhook inbox (catalog_store.mongo.inbox): claims walk a lane's pending entries oldest first;
+    # backlog, oldest entry and dropping a shop read a shop's pending ones; done entries (kept for
+    # dedupe, without their body) expire; pending ones have no `expires_at`, so they never do.
+    "inbox": [
+        IndexModel([("state", ASCENDING), ("lane", ASCENDING), ("received_at", ASCENDING)], name="lane_order"),
+        IndexModel([("shop", ASCENDING), ("state", ASCENDING), ("received_at", ASCENDING)], name="shop_pending"),
+        IndexModel([("expires_at", ASCENDING)], name="dedupe_expiry", expireAfterSeconds=0),
+        IndexModel([("tally", ASCENDING)], name="tally"),  # a done call's entries, counted once
+        IndexModel([("shop", ASCENDING), ("counted", ASCENDING), ("done_at", ASCENDING)], name="shop_uncounted"),
+    ],
 }
 
 

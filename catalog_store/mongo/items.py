@@ -11,7 +11,9 @@ The fast path is one `bulk_write` that reports complete success. Anything else (
 changed, inserted or deleted an item; the unique item-id index refused a SKU another variant just
 took) is settled by reading the batch's items again: a write whose token (or a later one of the same
 variant) is stored has landed; the rest are planned again on the fresh state (stale, conflict, or
-sent again). A crash between a batch and its `$inc` is healed by `sweep`, which recounts.
+sent again). Each batch that writes is registered with the catalog's counters while it runs
+(`catalog_store.mongo.counters`), so that a crash between a batch and its `$inc`, healed by
+`sweep`'s recount, is detected, and that recount never overwrites a live writer's `$inc`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,16 @@ from pymongo.errors import BulkWriteError
 from catalog_store.errors import ConcurrentWriteConflict, StoreError, UnknownCatalog
 from catalog_store.items import CatalogItem, document_size
 from catalog_store.models import WriteResult
-from catalog_store.writes import PlannedWrite, PreparedItem, StoredState, WritePlan, item_digest, plan_writes
+from catalog_store.mongo.counters import Counters
+from catalog_store.writes import (
+    PlannedWrite,
+    PreparedItem,
+    StoredState,
+    WritePlan,
+    ended_tombstones,
+    item_digest,
+    plan_writes,
+)
 
 Document = dict[str, Any]
 WriteOp = InsertOne[Document] | ReplaceOne[Document]
@@ -51,6 +62,7 @@ _STATE_FIELDS = {
     "_run_id": 1,
     "_rev": 1,
     "_digest": 1,
+    "inventory_quantity": 1,
 }
 
 
@@ -88,38 +100,25 @@ class ItemWriter:
         self._items = db["items"]
         self._tombstones_coll = db["tombstones"]
         self._catalogs = db["catalogs"]
-
-    async def count(self, catalog: str, *, items: int, storage_bytes: int) -> None:
-        if items or storage_bytes:
-            await self._catalogs.update_one(
-                {"_id": catalog}, {"$inc": {"item_count": items, "storage_bytes": storage_bytes}}
-            )
-
-    async def recount(self, catalog: str) -> None:
-        """Set the catalog's counters from its items."""
-        cursor_ = await self._items.aggregate(
-            [{"$match": {"_catalog": catalog}},
-             {"$group": {"_id": None, "count": {"$sum": 1}, "size": {"$sum": "$_size"}}}]
-        )
-        rows = await cursor_.to_list()
-        count, size = (int(rows[0]["count"]), int(rows[0]["size"])) if rows else (0, 0)
-        await self._catalogs.update_one({"_id": catalog}, {"$set": {"item_count": count, "storage_bytes": size}})
+        self.counters = Counters(self._catalogs, self._items, now)
 
     async def write(
-        self, catalog: str, prepared: list[PreparedItem], run_id: str | None, limit_bytes: int | None
+        self, catalog: str, prepared: list[PreparedItem], run_id: str | None, limit_bytes: int | None,
+        listed_after: datetime | None = None,
     ) -> WriteResult:
         snapshot, tombstones, catalogs = await asyncio.gather(
             self.snapshot(catalog, prepared, holders=False),
-            self.tombstones(catalog, {p.item.shopify_product_id for p in prepared}),
+            self.tombstones(catalog, {p.item.shopify_product_id for p in prepared}, listed_after),
             self._catalogs.find({}, {"storage_bytes": 1}).to_list(),
         )
         if not any(doc["_id"] == catalog for doc in catalogs):
             raise UnknownCatalog(f"catalog {catalog!r} does not exist")
         total_bytes = sum(doc.get("storage_bytes", 0) for doc in catalogs)
+        now = self._now()
 
         def plan_on(state: Snapshot) -> WritePlan:
             return plan_writes(prepared, stored=state.states.get, holder=state.holders.get, tombstones=tombstones,
-                               run_id=run_id, total_bytes=total_bytes, limit_bytes=limit_bytes)
+                               run_id=run_id, total_bytes=total_bytes, limit_bytes=limit_bytes, now=now)
 
         plan = plan_on(snapshot)
         if plan.conflicts or plan.limit_reached:
@@ -136,15 +135,19 @@ class ItemWriter:
         applied: list[_Op] = []
         unchanged = list(plan.unchanged)
         try:
-            await self._settle(catalog, _ops(plan.writes), tombstones, run_id, applied, unchanged, result)
+            if plan.writes:
+                async with self.counters.moving(catalog, run_id) as move:
+                    try:
+                        await self._settle(catalog, _ops(plan.writes), tombstones, run_id, applied, unchanged, result)
+                    finally:
+                        move.add(items=sum(1 for op in applied if op.write.previous is None),
+                                 storage_bytes=_bytes_delta(applied))
             if run_id is not None:
                 await self.mark_seen(catalog, [w.state.variant_id for w in unchanged if w.state.run_id != run_id],
                                      run_id)
         finally:
             result.written = len(applied) + len(unchanged)
-            result.bytes_delta = sum(op.write.state.size - _size(op.write.previous) for op in applied)
-            inserted = sum(1 for op in applied if op.write.previous is None)
-            await self.count(catalog, items=inserted, storage_bytes=result.bytes_delta)
+            result.bytes_delta = _bytes_delta(applied)
         return result
 
     async def _settle(
@@ -173,6 +176,7 @@ class ItemWriter:
                 holder=fresh.holders.get,
                 tombstones=tombstones,
                 run_id=run_id,
+                now=self._now(),
             )
             result.stale += replan.stale
             result.conflicts.extend(replan.conflicts)
@@ -263,17 +267,32 @@ class ItemWriter:
                     run_id=doc.get("_run_id"),
                     rev=doc["_rev"],
                     digest=doc.get("_digest"),
+                    inventory_quantity=doc.get("inventory_quantity"),
                 )
                 snapshot.states[state.variant_id] = state
                 snapshot.holders[state.item_id] = state.variant_id
         return snapshot
 
-    async def tombstones(self, catalog: str, product_ids: set[str]) -> dict[str, datetime]:
+    async def tombstones(
+        self, catalog: str, product_ids: set[str], listed_after: datetime | None = None
+    ) -> dict[str, datetime]:
+        """The products' tombstones (product id → deleted_at), without those a read started after
+        `listed_after` ends: those are removed, each only while not recorded again since."""
         keys = [item_key(catalog, p) for p in product_ids]
         found = await asyncio.gather(
             *(self._tombstones_coll.find({"_id": {"$in": chunk}}).to_list() for chunk in in_chunks(keys))
         )
-        return {doc["product_id"]: doc["deleted_at"] for docs in found for doc in docs}
+        docs = [doc for chunk in found for doc in chunk]
+        # a tombstone written before recorded_at was kept has only its deletion time to go by
+        recorded = {doc["product_id"]: doc["recorded_at"] if "recorded_at" in doc else doc["deleted_at"] for doc in docs}
+        ended = set(ended_tombstones(recorded, listed_after))
+        if ended:
+            assert listed_after is not None
+            guard = {"$or": [{"recorded_at": {"$lt": listed_after}},
+                             {"recorded_at": {"$exists": False}, "deleted_at": {"$lt": listed_after}}]}
+            await asyncio.gather(*(self._tombstones_coll.delete_many({"_id": {"$in": chunk}, **guard})
+                                   for chunk in in_chunks([item_key(catalog, p) for p in ended])))
+        return {doc["product_id"]: doc["deleted_at"] for doc in docs if doc["product_id"] not in ended}
 
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
         keys = [item_key(catalog, v) for v in dict.fromkeys(variant_ids)]
@@ -291,12 +310,14 @@ class ItemWriter:
                 return False
             item = msgspec.structs.replace(CatalogItem.from_document(doc), variant_image_url=url)
             size = document_size(item.to_document(catalog))
-            changed = await items.update_one(
-                {"_id": key, "_rev": doc["_rev"]},
-                {"$set": {"variant_image_url": url, "_size": size, "_rev": ObjectId(), "_digest": item_digest(item)}},
-            )
+            async with self.counters.moving(catalog) as move:
+                changed = await items.update_one(
+                    {"_id": key, "_rev": doc["_rev"]},
+                    {"$set": {"variant_image_url": url, "_size": size, "_rev": ObjectId(), "_digest": item_digest(item)}},
+                )
+                if changed.matched_count == 1:
+                    move.add(storage_bytes=size - doc["_size"])
             if changed.matched_count == 1:
-                await self.count(catalog, items=0, storage_bytes=size - doc["_size"])
                 return True
         raise ConcurrentWriteConflict(f"the item of variant {variant_id} kept changing while setting its image")
 
@@ -304,21 +325,28 @@ class ItemWriter:
         """Delete the items matching `query`, each only while unchanged since it was read (its
         `_rev`, plus `guard`), and move the counters by exactly what this call deleted: each delete
         is its own command, so one that finds the item changed (read again next round) or already
-        deleted by another process (who counted it) is known, and no recount races other writers."""
+        deleted by another process (who counted it) is known."""
         deleted = 0
         for _ in range(rounds):
             docs = await self._items.find(query, {"_id": 1, "_rev": 1, "_size": 1}).to_list()
             if not docs:
                 break
             gone: list[Document] = []
-            for chunk in in_chunks(docs):
-                outcomes = await asyncio.gather(
-                    *(self._items.delete_one({"_id": d["_id"], "_rev": d["_rev"], **guard}) for d in chunk)
-                )
-                gone.extend(d for d, outcome in zip(chunk, outcomes) if outcome.deleted_count == 1)
+            async with self.counters.moving(catalog) as move:
+                try:
+                    for chunk in in_chunks(docs):
+                        outcomes = await asyncio.gather(
+                            *(self._items.delete_one({"_id": d["_id"], "_rev": d["_rev"], **guard}) for d in chunk)
+                        )
+                        gone.extend(d for d, outcome in zip(chunk, outcomes) if outcome.deleted_count == 1)
+                finally:
+                    move.add(items=-len(gone), storage_bytes=-sum(d["_size"] for d in gone))
             deleted += len(gone)
-            await self.count(catalog, items=-len(gone), storage_bytes=-sum(d["_size"] for d in gone))
         return deleted
+
+
+def _bytes_delta(applied: Sequence[_Op]) -> int:
+    return sum(op.write.state.size - _size(op.write.previous) for op in applied)
 
 
 def _size(state: StoredState | None) -> int:

@@ -6,11 +6,13 @@ Collections of the database:
   numbers plus the exact strings `_price`/`_compare_at_price`) and `_catalog`, `_updated_at`,
   `_inventory_item_id`, `_run_id`, `_written_at`, `_size` (items.document_size of the catalog document)
   `_rev`, a fresh token set by every write that changes the document, and `_digest`
-  (writes.item_digest: an item equal to the stored one is marked as seen, not rewritten).
-- `tombstones` (`_id` = "<catalog>/<product id>"), `catalogs` (`_id` = name; `item_count` and
-  `storage_bytes` kept by `$inc`, recounted from the items by `sweep`), `syncs`, `runs`,
+  (writes.item_digest, without the quantity: an item equal to the stored one is marked as seen, not
+  rewritten; at an equal `updated_at` it breaks the tie, `writes.break_tie`).
+- `tombstones` (`_id` = "<catalog>/<product id>"; `deleted_at`, and `recorded_at` by this store's
+  clock, which a full sync started later ends), `catalogs` (`_id` = name; `item_count` and
+  `storage_bytes` kept by `$inc`, healed by `sweep` after a crashed writer: mongo.counters), `syncs`, `runs`,
   `notifications`, `leases` (`_id` = the lease's name: one compare-and-set document each),
-  `webhook_claims` (one per recent webhook delivery, so that one process applies it).
+  `inbox` and `inbox_counters` (the webhook inbox, catalog_store.mongo.inbox).
 
 Item writes (a few round trips per batch, guarded on the server) live in catalog_store.mongo.items.
 A batch that read a product's tombstones just before a concurrent `delete_product` wrote them can
@@ -49,6 +51,7 @@ from catalog_store.documents import (
 )
 from catalog_store.errors import StoreError, StoreUnavailable, UnknownCatalog
 from catalog_store.filters import check_filter, cursor, page_size
+from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.items import CatalogItem
 from catalog_store.models import (
     CatalogInfo,
@@ -61,9 +64,12 @@ from catalog_store.models import (
     utcnow,
 )
 from catalog_store.mongo.feed import MongoChangeFeed
+from catalog_store.mongo.inbox import MongoInbox, inbox_write_concern
 from catalog_store.mongo.indexes import INDEXES, filter_query, index_for
 from catalog_store.mongo.items import ItemWriter, in_chunks, item_key
+from catalog_store.mongo.syncs import opened, reseal, reseal_all, sealed_fields
 from catalog_store.rules import check_catalog_name, check_image_url, utc_millis
+from catalog_store.token_cipher import TokenCipher
 from catalog_store.writes import prepare_items
 
 Document = dict[str, Any]
@@ -96,14 +102,17 @@ class MongoCatalogStore:
         *,
         clock: Callable[[], datetime] = utcnow,
         server_selection_timeout: float = 10.0,
+        cipher: TokenCipher | None = None,
     ) -> None:
         self.clock = clock
+        self._cipher = cipher  # None: access tokens are stored as given (tests, tools; `serve` always has one)
         self._uri = uri
         self._database_name = database
         self._timeout_ms = int(server_selection_timeout * 1000)
         self._client: AsyncMongoClient[Document] | None = None
         self._db: AsyncDatabase[Document] | None = None
         self._writer: ItemWriter | None = None
+        self._inbox_impl: MongoInbox | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -115,6 +124,7 @@ class MongoCatalogStore:
         try:
             await db.command("ping")
             await asyncio.gather(*(db[name].create_indexes(indexes) for name, indexes in INDEXES.items()))
+            inbox_concern = await inbox_write_concern(db)
         except ConnectionFailure as exc:
             await client.close()
             raise StoreUnavailable(f"MongoDB is unreachable: {exc}") from exc
@@ -123,6 +133,7 @@ class MongoCatalogStore:
             raise StoreError(f"MongoDB could not be prepared (indexes): {exc}") from exc
         self._client, self._db = client, db
         self._writer = ItemWriter(db, self._now)
+        self._inbox_impl = MongoInbox(db, self._now, inbox_concern)
 
     def _connect(self, **options: Any) -> AsyncMongoClient[Document]:
         try:
@@ -144,6 +155,7 @@ class MongoCatalogStore:
             await self._client.close()
         self._client = self._db = None
         self._writer = None
+        self._inbox_impl = None
 
     @property
     def persistent(self) -> bool:
@@ -175,29 +187,37 @@ class MongoCatalogStore:
 
     @_translated
     async def save_sync(self, config: SyncConfig) -> None:
-        doc = sync_to_document(config)
+        doc = sealed_fields(sync_to_document(config), self._cipher)
         await self._coll("syncs").replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
     @_translated
     async def get_sync(self, shop_domain: str) -> SyncConfig | None:
         doc = await self._coll("syncs").find_one({"_id": shop_domain})
-        return None if doc is None else sync_from_document(doc)
+        return None if doc is None else sync_from_document(opened(doc, self._cipher))
 
     @_translated
     async def update_sync(self, shop_domain: str, change: Callable[[SyncConfig], object]) -> bool:
         doc = await self._coll("syncs").find_one({"_id": shop_domain})
         if doc is None:
             return False
-        changed = changed_sync_fields(sync_from_document(doc), change)
+        changed = changed_sync_fields(sync_from_document(opened(doc, self._cipher)), change)
+        if "access_token" not in changed:
+            await reseal(self._coll("syncs"), doc, self._cipher)  # a plain or old-key token: sealed now
         if changed:
-            result = await self._coll("syncs").update_one({"_id": shop_domain}, {"$set": changed})
+            result = await self._coll("syncs").update_one({"_id": shop_domain},
+                                                          {"$set": sealed_fields(changed, self._cipher)})
             return result.matched_count == 1
         return True
 
     @_translated
     async def list_syncs(self) -> list[SyncConfig]:
         docs = await self._coll("syncs").find({}).sort("_id", ASCENDING).to_list()
-        return [sync_from_document(doc) for doc in docs]
+        return [sync_from_document(opened(doc, self._cipher)) for doc in docs]
+
+    @_translated
+    async def reseal_tokens(self) -> int:
+        """Re-encrypt every access token with the writing key (see catalog_store.mongo.syncs)."""
+        return await reseal_all(self._coll("syncs"), self._cipher)
 
     @_translated
     async def delete_sync(self, shop_domain: str) -> bool:
@@ -266,8 +286,10 @@ class MongoCatalogStore:
         *,
         run_id: str | None = None,
         limit_bytes: int | None = None,
+        listed_after: datetime | None = None,
     ) -> WriteResult:
-        return await self._items.write(catalog, prepare_items(catalog, items), run_id, limit_bytes)
+        listed_after = None if listed_after is None else utc_millis(listed_after)
+        return await self._items.write(catalog, prepare_items(catalog, items), run_id, limit_bytes, listed_after)
 
     @_translated
     async def mark_seen(self, catalog: str, variant_ids: Sequence[str], run_id: str) -> None:
@@ -284,7 +306,8 @@ class MongoCatalogStore:
         await self._require_catalog(catalog)
         await self._coll("tombstones").update_one(
             {"_id": item_key(catalog, product_id)},
-            {"$max": {"deleted_at": deleted_at}, "$setOnInsert": {"_catalog": catalog, "product_id": product_id}},
+            {"$max": {"deleted_at": deleted_at, "recorded_at": self._now()},
+             "$setOnInsert": {"_catalog": catalog, "product_id": product_id}},
             upsert=True,
         )
         return await self._items.delete(catalog, {"_catalog": catalog, "shopify_product_id": product_id}, {})
@@ -295,8 +318,7 @@ class MongoCatalogStore:
         unmarked = {"_run_id": {"$ne": run_id}}
         query = {"_catalog": catalog, **unmarked, "_written_at": {"$lt": started_at}}
         deleted = await self._items.delete(catalog, query, unmarked, rounds=1)
-        if await self._coll("catalogs").find_one({"_id": catalog}, {"_id": 1}) is not None:
-            await self._items.recount(catalog)
+        await self._items.counters.heal(catalog, run_id)
         return deleted
 
     # -- items: reads ----------------------------------------------------------------------
@@ -469,17 +491,38 @@ class MongoCatalogStore:
             return None
         return str(current["owner"])
 
-    # -- webhook claims: `_id` = "<shop>/<webhook id>", unique insert wins; a TTL index forgets them.
+    # -- webhook inbox (catalog_store.mongo.inbox) -------------------------------------------
+
+    @property
+    def _inbox(self) -> MongoInbox:
+        if self._inbox_impl is None:
+            raise StoreError("the MongoDB store is not started", fix="Call and await start() first.")
+        return self._inbox_impl
 
     @_translated
-    async def claim_webhook(self, shop_domain: str, webhook_id: str, ttl_seconds: float) -> bool:
-        claim = {"_id": f"{shop_domain}/{webhook_id}", "expires_at": lease_expiry(self._now(), ttl_seconds)}
-        try:
-            await self._coll("webhook_claims").insert_one(claim)
-        except DuplicateKeyError:
-            return False
-        return True
+    async def inbox_put(self, delivery: InboxDelivery) -> bool:
+        return await self._inbox.put(delivery)
 
     @_translated
-    async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
-        await self._coll("webhook_claims").delete_one({"_id": f"{shop_domain}/{webhook_id}"})
+    async def inbox_claim(self, lane: InboxLane, owner: str, limit: int, ttl_seconds: float) -> list[InboxEntry]:
+        return await self._inbox.claim(lane, owner, limit, ttl_seconds)
+
+    @_translated
+    async def inbox_renew(self, owner: str, entry_ids: Sequence[str], ttl_seconds: float) -> int:
+        return await self._inbox.renew(owner, entry_ids, ttl_seconds)
+
+    @_translated
+    async def inbox_done(self, owner: str, applied: Sequence[str], failed: Sequence[str] = ()) -> int:
+        return await self._inbox.done(owner, applied, failed)
+
+    @_translated
+    async def inbox_release(self, owner: str, entry_ids: Sequence[str], *, retry_in: float | None = None) -> int:
+        return await self._inbox.release(owner, entry_ids, retry_in)
+
+    @_translated
+    async def inbox_drop_shop(self, shop_domain: str) -> int:
+        return await self._inbox.drop_shop(shop_domain)
+
+    @_translated
+    async def inbox_status(self, shop_domain: str) -> InboxStatus:
+        return await self._inbox.status(shop_domain)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
 
-from gateway.cli.common import EXIT_USAGE, load_settings, store_description
+from gateway.cli.common import EXIT_FAILED, EXIT_STORE, EXIT_USAGE, bind, load_settings, start_store, store_description
+from gateway.cli.demo import DEMO_CHANGES_PER_SECOND, add_change_arguments
+from gateway.logs import configure_logging
 from gateway.server import RedactQueryStrings as _RedactQueryStrings  # noqa: F401 (tested here)
 from gateway.server import server_config
 from gateway.settings import Settings
@@ -33,10 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="zero-setup demo: emulated Shopify store + gateway in memory")
     demo.add_argument("--host", default="127.0.0.1", help="gateway listen address (default 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8000, help="gateway port (default 8000; 0 = any free port)")
+    demo.add_argument("--port", type=int, default=None,
+                      help="gateway port (default GATEWAY_PORT or 8000; 0 = any free port; make demo PORT=N)")
     demo.add_argument("--variants", type=int, default=3000, help="variants in the generated store (default 3000)")
-    demo.add_argument("--change-every", type=float, default=3.0, metavar="SECONDS",
-                      help="how often the emulated store changes (default 3)")
+    add_change_arguments(demo, DEMO_CHANGES_PER_SECOND)
     demo.add_argument("--seed", type=int, default=1, help="seed of the generated store and its changes")
 
     sync = commands.add_parser("sync", help="one full sync from the terminal, with a progress bar")
@@ -53,8 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--api-secret", default="whsec_emulator", help="app secret signing webhooks")
     emulator.add_argument("--variants", type=int, default=1000)
     emulator.add_argument("--seed", type=int, default=1)
-    emulator.add_argument("--change-every", type=float, default=None, metavar="SECONDS",
-                          help="make a random store change every SECONDS (default: the store stays still)")
+    add_change_arguments(emulator, None)
 
     commands.add_parser("export-schema", help="print the GraphQL SDL (schema.graphql must match it)")
     return parser
@@ -87,32 +90,43 @@ def serve(args: argparse.Namespace) -> int:
         if host not in LOOPBACK_HOSTS:
             warning += f" The gateway listens on {host}, reachable from other machines!"
         print(warning, file=sys.stderr)
+    sock = bind(host, port, "--port N or GATEWAY_PORT")
+    if sock is None:
+        return EXIT_FAILED
     try:
-        asyncio.run(_serve(settings, host, port, auth=not args.no_auth))
+        return asyncio.run(_serve(settings, sock, host, auth=not args.no_auth))
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
+    finally:
+        sock.close()
 
 
-async def _serve(settings: Settings, host: str, port: int, *, auth: bool) -> None:
+async def _serve(settings: Settings, sock: socket.socket, host: str, *, auth: bool) -> int:
     import uvicorn
 
     from catalog_store import open_store
     from gateway.app import create_app
     from gateway.wiring import Gateway
 
-    store = open_store(settings.mongodb_uri, settings.mongodb_database)
+    store = open_store(settings.mongodb_uri, settings.mongodb_database, settings.secret_keys)
     print(store_description(store.persistent, settings), flush=True)
+    if not await start_store(store, "catalog-gateway serve", settings.mongodb_uri):
+        return EXIT_STORE
     gateway = Gateway(settings, store, auth=auth)
+    port = sock.getsockname()[1]
     config = server_config(create_app(gateway), settings, host=host, port=port)
-    print(f"GraphQL: http://{host}:{port}/graphql (GraphiQL in a browser), health: http://{host}:{port}/healthz",
-          flush=True)
-    await uvicorn.Server(config).serve()
+    base = f"http://{host}:{port}"
+    print(f"operator page: {base}/  GraphQL: {base}/graphql (GraphiQL in a browser)  "
+          f"health: {base}/healthz  ready: {base}/readyz  metrics: {base}/metrics", flush=True)
+    server = uvicorn.Server(config)
+    await server.serve(sockets=[sock])
+    return 0 if server.started else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    raw_format = os.environ.get("LOG_FORMAT", "").strip().lower()  # checked with the other settings
+    configure_logging("json" if raw_format == "json" else "text")
     if args.command == "export-schema":
         return export_schema()
     if args.command == "serve":
@@ -121,6 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.cli.sync import run_sync
 
         return run_sync(args)
+    if args.command in ("demo", "emulator"):
+        from gateway.cli.emulator_source import NOT_INSTALLED, emulator_available
+
+        if not emulator_available():
+            print(NOT_INSTALLED, file=sys.stderr)
+            return EXIT_USAGE
     if args.command == "demo":
         from gateway.cli.demo import run_demo
 

@@ -7,60 +7,109 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import secrets
 import socket
 import sys
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from catalog_store.items import Identifier
-from gateway.settings import Settings
+from gateway.cli.common import EXIT_FAILED, EXIT_USAGE, bind
+from gateway.settings import DEFAULT_PORT, Settings
+
+if TYPE_CHECKING:
+    from gateway.wiring import Gateway
 
 DEMO_SHOP = "demo.myshopify.com"
 DEMO_STORE_NAME = "Demo Store"
-CHANGES_PER_STEP = 4
+REALTIME_EVERY = 10.0  # seconds between the realtime status lines
+DEMO_CHANGES_PER_SECOND = 1.0
+DEFAULT_INVENTORY_SHARE = 0.2  # shopify_emulator.changes.DEFAULT_INVENTORY_SHARE (tested equal): read
+# here without importing the emulator, which `serve` never needs
 DEMO_BULK_SECONDS = 3.0  # the bulk operation runs long enough to watch its progress
 
 
-class ChangingShop(Protocol):
-    def random_change(self, rng: random.Random) -> str:
-        """Apply one plausible change (price drop or rise, restock, sell-out); say what it was."""
+def add_change_arguments(parser: argparse.ArgumentParser, default_rate: float | None) -> None:
+    """--changes-per-second and --inventory-share of `demo` and `emulator`."""
+    default = "the store stays still" if default_rate is None else f"{default_rate:g}"
+    parser.add_argument("--changes-per-second", type=float, default=default_rate, metavar="RATE",
+                        help=f"change the emulated store at RATE changes/s (default: {default})")
+    parser.add_argument("--inventory-share", type=float, default=DEFAULT_INVENTORY_SHARE, metavar="SHARE",
+                        help="share of the changes that are inventory changes (inventory_levels/update); "
+                        f"the rest are price changes (products/update) (default {DEFAULT_INVENTORY_SHARE:g})")
 
 
-def change_store(shop: ChangingShop, rng: random.Random, count: int = CHANGES_PER_STEP) -> list[str]:
-    """One round of changes to the emulated store."""
-    return [shop.random_change(rng) for _ in range(count)]
+def change_arguments_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with --changes-per-second/--inventory-share (checked by the emulator's own rule,
+    once the emulator is known to be importable), or None."""
+    from shopify_emulator.changes import check_rate
+
+    try:
+        check_rate(1.0 if args.changes_per_second is None else args.changes_per_second, args.inventory_share)
+    except ValueError as exc:
+        return f"catalog-gateway {args.command}: {exc} (--changes-per-second, --inventory-share)"
+    return None
 
 
 def run_emulator(args: argparse.Namespace) -> int:
     """The emulator alone, until Ctrl-C."""
     from shopify_emulator import serve
 
+    if (problem := change_arguments_problem(args)) is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     try:
         asyncio.run(serve(args.host, args.port, variants=args.variants, seed=args.seed, shop_domain=args.shop,
                           access_token=args.access_token, api_secret=args.api_secret,
-                          change_interval=args.change_every))
+                          changes_per_second=args.changes_per_second, inventory_share=args.inventory_share))
     except KeyboardInterrupt:
         pass
     return 0
 
 
+def demo_port(args: argparse.Namespace) -> int | None:
+    """--port, else GATEWAY_PORT, else 8000 (None after saying what is wrong)."""
+    if args.port is not None:
+        return int(args.port)
+    raw = os.environ.get("GATEWAY_PORT", "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        print(f"catalog-gateway demo: GATEWAY_PORT={raw!r} is not a TCP port: set it to 0-65535 "
+              "(or run make demo PORT=N).", file=sys.stderr)
+        return None
+    return int(raw)
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    if (problem := change_arguments_problem(args)) is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    port = demo_port(args)
+    if port is None:
+        return EXIT_USAGE
+    sock = bind(args.host, port, "make demo PORT=N (or catalog-gateway demo --port N; 0 = any free port)")
+    if sock is None:
+        return EXIT_FAILED
     try:
-        asyncio.run(demo(args))
+        asyncio.run(demo(args, sock))
     except KeyboardInterrupt:
         pass
+    finally:
+        sock.close()
     print("demo stopped", file=sys.stderr)
     return 0
 
 
-async def demo(args: argparse.Namespace) -> None:
+async def demo(args: argparse.Namespace, sock: socket.socket) -> None:
     import uvicorn
 
     from catalog_store.memory import MemoryCatalogStore
     from gateway.app import create_app
     from gateway.wiring import Gateway, sync_settings_for
     from shopify_emulator import Emulator
+    from shopify_emulator.changes import keep_changing
 
     logging.getLogger("shopify_emulator").setLevel(logging.WARNING)
     admin_token = secrets.token_urlsafe(24)
@@ -72,8 +121,8 @@ async def demo(args: argparse.Namespace) -> None:
     await emulator.start()
     server: uvicorn.Server | None = None
     changer_task: asyncio.Task[None] | None = None
-    sock = socket.create_server((args.host, args.port))  # bound first: port 0 becomes a real port
-    port = sock.getsockname()[1]
+    status_task: asyncio.Task[None] | None = None
+    port = sock.getsockname()[1]  # bound first: port 0 became a real port
     base = f"http://{args.host}:{port}"
     try:
         # The emulator signs its webhooks with the app secret the gateway verifies: enabling sync
@@ -87,7 +136,7 @@ async def demo(args: argparse.Namespace) -> None:
         )
         gateway = Gateway(settings, MemoryCatalogStore(),
                           sync_settings=sync_settings_for(settings, poll_interval=0.5, max_poll_interval=2.0))
-        server = uvicorn.Server(uvicorn.Config(create_app(gateway), log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(create_app(gateway, browser_token=admin_token), log_level="warning"))
         serving = asyncio.create_task(server.serve(sockets=[sock]), name="gateway")
         while not server.started:
             if serving.done():
@@ -95,35 +144,50 @@ async def demo(args: argparse.Namespace) -> None:
                 return
             await asyncio.sleep(0.05)
         await gateway.sync.enable(DEMO_SHOP, shop_token, Identifier.SHOPIFY_VARIANT_ID)
-        print(
-            f"\ncatalog-gateway demo ({args.variants} variants, in-memory store: nothing is kept)\n"
-            f"  GraphQL endpoint : {base}/graphql\n"
-            f"  GraphiQL         : {base}/graphql  (open in a browser; Headers tab: "
-            f'{{"Authorization": "Bearer {admin_token}"}})\n'
-            f"  admin token      : {admin_token}\n"
-            f"  shop             : {DEMO_SHOP} (Shopify emulator at {emulator.base_url})\n"
-            f"  try              : subscription {{ syncProgress(shopDomain: \"{DEMO_SHOP}\") "
-            f"{{ phase itemsWritten status }} }}\n"
-            f"  re-sync          : mutation {{ resyncShopifyCatalog(shopDomain: \"{DEMO_SHOP}\") {{ id status }} }}\n"
-            f"The emulated store changes every {args.change_every:g} s (price drops, rises, sell-outs, restocks); "
-            "webhooks bring each change into the catalog within a second. Ctrl-C stops.\n",
-            flush=True,
-        )
-        changer_task = asyncio.create_task(_keep_changing(shop, random.Random(args.seed), args.change_every))
+        print(demo_banner(args, base, admin_token, shop_token, emulator.base_url), flush=True)
+        changer_task = asyncio.create_task(keep_changing(
+            shop, rate=args.changes_per_second, inventory_share=args.inventory_share,
+            rng=random.Random(args.seed), print_fn=lambda line: print(line, flush=True)))
+        status_task = asyncio.create_task(_print_realtime(gateway, REALTIME_EVERY))
         await serving
     finally:
-        if changer_task is not None:
-            changer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await changer_task
+        for task in (changer_task, status_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if server is not None:
             server.should_exit = True
-        sock.close()
         await emulator.close()
 
 
-async def _keep_changing(shop: ChangingShop, rng: random.Random, every: float) -> None:
+def demo_banner(args: argparse.Namespace, base: str, admin_token: str, shop_token: str, emulator_url: str) -> str:
+    """What a new user needs: where to look, the tokens, and how to enable sync again after a disable."""
+    enable = (f'mutation {{ enableShopifySync(input: {{shopDomain: "{DEMO_SHOP}", accessToken: "{shop_token}", '
+              'identifier: SHOPIFY_VARIANT_ID}) { status } }')
+    return (
+        f"\ncatalog-gateway demo ({args.variants} variants, in-memory store: nothing is kept)\n"
+        f"  operator page    : {base}/  (open in a browser; the token is filled in)\n"
+        f"  GraphiQL         : {base}/graphql  (the Headers tab holds the admin token)\n"
+        f"  admin token      : {admin_token}   (Authorization: Bearer <token>)\n"
+        f"  shop             : {DEMO_SHOP} (Shopify emulator at {emulator_url})\n"
+        f"  shop access token: {shop_token}   (the emulator's Admin API token)\n"
+        f"  enable again     : {enable}\n"
+        f"  try              : subscription {{ syncProgress(shopDomain: \"{DEMO_SHOP}\") "
+        f"{{ phase itemsWritten status }} }}  (stays open: shows every re-sync)\n"
+        f"  re-sync          : mutation {{ resyncShopifyCatalog(shopDomain: \"{DEMO_SHOP}\") {{ id status }} }}\n"
+        f"  metrics, ready   : {base}/metrics  {base}/readyz\n"
+        f"The emulated store changes {args.changes_per_second:g} times a second "
+        f"({args.inventory_share:.0%} inventory: sell-outs, restocks; the rest price moves); "
+        "webhooks bring each change into the catalog within a second. Ctrl-C stops.\n"
+    )
+
+
+async def _print_realtime(gateway: Gateway, every: float) -> None:
+    """The webhook path's health, one line every `every` seconds (what ShopifySync.realtime answers)."""
+    from bulk.webhooks.realtime import realtime_status, status_line
+
     while True:
         await asyncio.sleep(every)
-        for line in change_store(shop, rng):
-            print(f"  store change: {line}", flush=True)
+        figures = await realtime_status(gateway.store, DEMO_SHOP, gateway.settings.realtime_lag_alert_seconds)
+        print(f"  realtime: {status_line(figures)}", flush=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 
 from rich.console import Console
 from rich.progress import (
@@ -22,16 +23,17 @@ from rich.table import Table
 
 from bulk.errors import SyncServiceError
 from bulk.full_sync.service import SyncService
-from bulk.outcomes import ERROR_FIXES
+from bulk.outcomes import error_fix
 from catalog_store.items import Identifier, normalize_shop_domain
 from catalog_store.models import RunStatus, SyncRun
 from catalog_store.store import CatalogStore
-from gateway.cli.common import EXIT_USAGE, load_settings, store_description
+from gateway.cli.common import EXIT_STORE, EXIT_USAGE, load_settings, start_store, store_description
 from gateway.settings import Settings
 from gateway.wiring import notifier_for, sync_service_for, sync_settings_for
 
 EXIT_FAILED = 1
 MAX_EXAMPLES = 3
+PLAIN_EVERY_SECONDS = 2.0
 
 
 def describe(run: SyncRun) -> str:
@@ -68,7 +70,7 @@ def summary_table(run: SyncRun) -> Table:
         table.add_row("  malformed", example)
     if run.error_code is not None:
         table.add_row("error", f"[red]{run.error_code.value}[/]: {run.error_message or ''}")
-        table.add_row("fix", ERROR_FIXES.get(run.error_code, "See the error message."))
+        table.add_row("fix", error_fix(run.error_code, run.error_message))
     elif run.error_message:
         table.add_row("note", run.error_message)
     return table
@@ -91,7 +93,7 @@ def run_sync(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from catalog_store import open_store
 
-    store = open_store(settings.mongodb_uri, settings.mongodb_database)
+    store = open_store(settings.mongodb_uri, settings.mongodb_database, settings.secret_keys)
     console.print(store_description(store.persistent, settings))
     try:
         return asyncio.run(sync_once(store, settings, shop, token, Identifier(args.identifier), console))
@@ -103,7 +105,8 @@ def run_sync(args: argparse.Namespace) -> int:
 async def sync_once(store: CatalogStore, settings: Settings, shop: str, token: str,
                     identifier: Identifier, console: Console) -> int:
     """Enable (or re-sync) `shop` and follow its run to the end. Returns the exit code."""
-    await store.start()
+    if not await start_store(store, "catalog-gateway sync", settings.mongodb_uri):
+        return EXIT_STORE
     service = sync_service_for(store, notifier_for(settings, store), sync_settings_for(settings, public_url=None))
     try:
         await service.start(only_shops=[shop])
@@ -125,24 +128,55 @@ async def sync_once(store: CatalogStore, settings: Settings, shop: str, token: s
         await store.close()
 
 
+def plain_line(run: SyncRun) -> str:
+    """A progress line for a log or a pipe: no markup, no carriage returns."""
+    size = f" of {run.file_size:,}" if run.file_size is not None else ""
+    return (f"{run.phase}: objects {run.object_count:,}, downloaded {run.bytes_downloaded:,}{size} bytes, "
+            f"written {run.items_written:,}, skipped {run.items_skipped:,}")
+
+
+async def _snapshots(finished: asyncio.Future[SyncRun], run: SyncRun,
+                     updates: asyncio.Queue[SyncRun]) -> AsyncIterator[SyncRun]:
+    """Each snapshot of `run` until it has finished (the final one is `finished`'s result)."""
+    while not finished.done():
+        getter = asyncio.ensure_future(updates.get())
+        await asyncio.wait({getter, finished}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            continue
+        snapshot = getter.result()
+        if snapshot.id == run.id:
+            yield snapshot
+
+
 async def _follow(service: SyncService, run: SyncRun, updates: asyncio.Queue[SyncRun], console: Console) -> SyncRun:
+    finished = asyncio.ensure_future(service.wait_for_run(run.id))
+    if not console.is_terminal:
+        return await _follow_plain(finished, run, updates, console)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeElapsedColumn())
-    finished = asyncio.ensure_future(service.wait_for_run(run.id))
     with Progress(*columns, console=console, transient=False) as progress:
         task: TaskID = progress.add_task(describe(run), total=run.file_size, completed=run.bytes_downloaded)
-        while not finished.done():
-            getter = asyncio.ensure_future(updates.get())
-            await asyncio.wait({getter, finished}, return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                getter.cancel()
-                continue
-            snapshot = getter.result()
-            if snapshot.id != run.id:
-                continue
+        async for snapshot in _snapshots(finished, run, updates):
             progress.update(task, description=describe(snapshot), total=snapshot.file_size,
                             completed=snapshot.bytes_downloaded)
         final = finished.result()
         progress.update(task, description=describe(final), total=final.file_size or final.bytes_downloaded or None,
                         completed=final.bytes_downloaded)
+    return final
+
+
+async def _follow_plain(finished: asyncio.Future[SyncRun], run: SyncRun, updates: asyncio.Queue[SyncRun],
+                        console: Console) -> SyncRun:
+    """Output piped or redirected: one plain line per phase change, and at most one per
+    PLAIN_EVERY_SECONDS in between."""
+    loop = asyncio.get_running_loop()
+    last_phase, last_at = run.phase, loop.time()
+    console.print(plain_line(run), markup=False, highlight=False, soft_wrap=True)
+    async for snapshot in _snapshots(finished, run, updates):
+        if snapshot.phase != last_phase or loop.time() - last_at >= PLAIN_EVERY_SECONDS:
+            console.print(plain_line(snapshot), markup=False, highlight=False, soft_wrap=True)
+            last_phase, last_at = snapshot.phase, loop.time()
+    final = finished.result()
+    console.print(plain_line(final), markup=False, highlight=False, soft_wrap=True)
     return final

@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from bulk.notifications import Notifier
 from bulk.progress import Broadcaster
+from bulk.webhooks.realtime import DEFAULT_LAG_ALERT_SECONDS
 from catalog_store.errors import StoreError
 from catalog_store.feed import ChangeFeed
 from catalog_store.items import Identifier
@@ -17,6 +18,7 @@ from catalog_store.models import CatalogInfo, SyncConfig, SyncRun
 from catalog_store.store import CatalogStore
 from gateway.errors import Forbidden
 from gateway.graphql.auth import Role
+from gateway.settings import DEFAULT_STORAGE_LIMIT
 
 
 class DisableOutcome(Protocol):
@@ -64,6 +66,8 @@ class Services:
     sync: SyncOperations
     live: LiveSettings = field(default_factory=LiveSettings)
     feed: ChangeFeed | None = None  # set by Gateway.start: a MongoDB feed needs the connected database
+    storage_limit_bytes: int = DEFAULT_STORAGE_LIMIT  # shared by all catalogs (CATALOG_STORAGE_LIMIT_BYTES)
+    realtime_lag_alert_seconds: float = DEFAULT_LAG_ALERT_SECONDS  # `RealtimeStatus.healthy` turns false beyond
 
     def change_feed(self) -> ChangeFeed:
         """The started feed; subscriptions need it."""

@@ -3,7 +3,9 @@ graphql-transport-ws only, origin checks and the offline GraphiQL page."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from datetime import timedelta
 from importlib import resources
@@ -32,6 +34,7 @@ from gateway.graphql.auth import Authenticator
 from gateway.graphql.context import Context, Loaders, Services
 from gateway.graphql.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate_media_type
 from gateway.graphql.read_http import HttpCache, read_fast
+from gateway.metrics import graphql_timer
 from gateway.settings import DEFAULT_MAX_SUBSCRIPTIONS, LOCAL_HOSTNAMES
 
 # The GraphiQL page loads only same-origin assets; this policy makes the browser enforce it.
@@ -70,6 +73,22 @@ def http_refusal(exc: HTTPException) -> RequestRefused:
 
 def graphiql_html() -> str:
     return resources.files("gateway").joinpath("static/graphiql.html").read_text(encoding="utf-8")
+
+
+def with_browser_token(page: str, token: str | None) -> str:
+    """The page with the demo's token in a meta tag its script reads (the Headers tab, the
+    operator page's token field); unchanged without one."""
+    if token is None:
+        return page
+    meta = f'<meta name="catalog-gateway-token" content="{html.escape(token, quote=True)}" />'
+    return page.replace("</head>", f"    {meta}\n  </head>", 1)
+
+
+def timed_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> AbstractContextManager[None]:
+    """The latency metric's timer for one HTTP request (its GraphQLRequestData is the last argument
+    of Strawberry's execute_single)."""
+    data = kwargs.get("request_data", args[-1] if args else None)
+    return graphql_timer(getattr(data, "query", None), getattr(data, "operation_name", None))
 
 
 class OperationSlots:
@@ -148,6 +167,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         allowed_origins: Sequence[str] | None = None,
         connection_init_wait_timeout: timedelta = timedelta(seconds=10),
         max_operations: int = DEFAULT_MAX_SUBSCRIPTIONS,
+        browser_token: str | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -162,7 +182,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.services = services
         self.authenticator = authenticator
         self.allow_local_origins = allowed_origins is None
-        self._graphiql_html = graphiql_html()
+        self._graphiql_html = with_browser_token(graphiql_html(), browser_token)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -264,7 +284,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def execute_single(self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await super().execute_single(request, request_adapter, *args, **kwargs)
+            with timed_request(args, kwargs):
+                return await super().execute_single(request, request_adapter, *args, **kwargs)
         except HTTPException as exc:
             # GraphQL over HTTP: a mutation sent with GET is 405, not 400.
             if isinstance(exc.__cause__, InvalidOperationTypeError) and request_adapter.method == "GET":

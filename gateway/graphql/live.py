@@ -138,8 +138,9 @@ async def watch_run(
     live: LiveSettings,
     clock: Clock = time.monotonic,
 ) -> AsyncGenerator[SyncRun, None]:
-    """Snapshots of the shop's current run: the current state at once, then each change (paced by
-    a `Coalescer`); ends after the final snapshot, or when the run disappears (sync disabled)."""
+    """Snapshots of the shop's runs: the current (or last) one at once, then each change (paced by
+    a `Coalescer`), then every later run of the shop, so a client that subscribes once sees each
+    re-sync. Ends only when the client leaves or the followed run disappears (sync disabled)."""
     coalescer = Coalescer(live.progress_interval)
     inbox: Inbox[SyncRun | RunEvent] = Inbox()
     with progress.listen(shop_domain, inbox.put):
@@ -149,8 +150,6 @@ async def watch_run(
                 first = coalescer.offer(copy.deepcopy(latest[0]), clock())
                 assert first is not None
                 yield first
-                if first.finished:
-                    return
             while True:
                 deadline = coalescer.deadline()
                 received = await inbox.get(None if deadline is None else deadline - clock())
@@ -165,8 +164,6 @@ async def watch_run(
                 out = coalescer.offer(candidate, now) if candidate is not None else coalescer.due(now)
                 if out is not None:
                     yield out
-                    if out.finished:
-                        return
 
 
 async def watch_notifications(

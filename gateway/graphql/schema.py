@@ -17,6 +17,7 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionResult, Info
 from strawberry.types.execution import PreExecutionError
 
+from bulk.outcomes import ERROR_FIXES
 from catalog_store.items import normalize_shop_domain
 from catalog_store.store import MAX_PAGE_SIZE
 from gateway.errors import ApiError, BadUserInput, NotFoundError, api_error_for
@@ -38,6 +39,7 @@ from gateway.graphql.types import (
     EnableShopifySyncInput,
     Notification,
     ShopifySync,
+    SyncErrorInfo,
     SyncRun,
 )
 from gateway.redaction import SecretInputs, redact, request_secrets
@@ -107,6 +109,10 @@ class Query:
         found = await info.context.services.store.list_notifications(first=first, unread_only=bool(unread_only))
         return [Notification.from_model(n) for n in found]
 
+    @strawberry.field(description="Every sync error code with its fix (for help pages and dashboards).")
+    def sync_error_codes(self) -> list[SyncErrorInfo]:
+        return [SyncErrorInfo(code=code, fix=fix) for code, fix in ERROR_FIXES.items()]
+
 
 @strawberry.type
 class Mutation:
@@ -152,8 +158,9 @@ class Mutation:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="The shop's current run at once, then a snapshot on every change (at most ~5 per "
-        "second; phase changes at once); completes after the final snapshot."
+        description="The shop's current (or last) run at once, then a snapshot on every change (at most "
+        "~5 per second; phase changes at once), then every later run of the shop (each re-sync) until "
+        "the client leaves. A run's final snapshot has a status other than RUNNING."
     )
     async def sync_progress(self, info: Info[Context, None], shop_domain: str) -> AsyncGenerator[SyncRun, None]:
         shop = shop_domain_arg(shop_domain)

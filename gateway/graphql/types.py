@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import strawberry
 from strawberry.types import Info
 
+from bulk.outcomes import error_fix
+from bulk.webhooks.realtime import realtime_status
 from catalog_store import models
 from catalog_store.items import CATALOG_FIELDS, Identifier
 from catalog_store.items import CatalogItem as ItemRecord
@@ -23,6 +25,7 @@ from catalog_store.models import EmailStatus, ItemFilter, RunStatus, SyncErrorCo
 from gateway.errors import BadUserInput
 from gateway.graphql.context import Context
 from gateway.graphql.pagination import check_page_size, decode_cursor, encode_cursor
+from gateway.graphql.realtime import RealtimeStatus
 from gateway.redaction import SECRET
 
 MAX_RUNS = 100
@@ -84,6 +87,10 @@ class SyncRun:
     elapsed_seconds: float
     error_code: SyncErrorCode | None
     error_message: str | None
+
+    @strawberry.field(description="What to do about `errorCode` (null without an error).")
+    def error_fix(self) -> str | None:
+        return None if self.error_code is None else error_fix(self.error_code, self.error_message)
 
     @classmethod
     def from_model(cls, run: models.SyncRun) -> SyncRun:
@@ -176,7 +183,11 @@ class CatalogItemConnection:
 
 @strawberry.input(description="All given conditions must hold. `search`: case-insensitive, in titles and SKU.")
 class CatalogItemFilter:
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Product status, in any case: `ACTIVE`, `active` and `Active` match the same items "
+                    "(items hold Shopify's status lowercased: active, draft, archived).",
+    )
     vendor: str | None = strawberry.UNSET
     product_type: str | None = strawberry.UNSET
     in_stock: bool | None = strawberry.UNSET
@@ -234,6 +245,10 @@ class Catalog:
     async def storage_bytes(self, info: Info[Context, None]) -> int:
         return int32((await catalog_info(info.context, self.name, self.store_name)).storage_bytes)
 
+    @strawberry.field(description="The storage limit all catalogs share (CATALOG_STORAGE_LIMIT_BYTES)." + _CAPPED)
+    def storage_limit_bytes(self, info: Info[Context, None]) -> int:
+        return int32(info.context.services.storage_limit_bytes)
+
     @strawberry.field(description="Items in ascending id order (keyset pagination; `first` ≤ 250).")
     async def items(
         self,
@@ -283,6 +298,12 @@ async def items_page(
     return page, after_id
 
 
+@strawberry.type(description="A sync error code and what to do about it.")
+class SyncErrorInfo:
+    code: SyncErrorCode
+    fix: str
+
+
 @strawberry.type(description="A shop's sync configuration and status. The access token is never returned.")
 class ShopifySync:
     shop_domain: str
@@ -295,6 +316,10 @@ class ShopifySync:
     error_message: str | None
     created_at: datetime
     updated_at: datetime
+
+    @strawberry.field(description="What to do about `errorCode` (null without an error).")
+    def error_fix(self) -> str | None:
+        return None if self.error_code is None else error_fix(self.error_code, self.error_message)
 
     @classmethod
     def from_model(cls, config: models.SyncConfig) -> ShopifySync:
@@ -325,6 +350,12 @@ class ShopifySync:
             return []
         runs = await info.context.loaders.runs.load((self.shop_domain, last))
         return [SyncRun.from_model(r) for r in runs]
+
+    @strawberry.field(description="How close to real time the catalog is: webhook backlog, lag and outcomes.")
+    async def realtime(self, info: Info[Context, None]) -> RealtimeStatus:
+        services = info.context.services
+        return RealtimeStatus.from_figures(
+            await realtime_status(services.store, self.shop_domain, services.realtime_lag_alert_seconds))
 
     @strawberry.field(description="The shop's catalog (null before the first run created it).")
     async def catalog(self, info: Info[Context, None]) -> Catalog | None:

@@ -53,18 +53,27 @@
     "  }",
     "}",
     "",
+    "# The last run at once, then every change and every later re-sync until you press stop;",
+    "# a run's final snapshot has a status other than RUNNING.",
     "subscription Progress {",
     '  syncProgress(shopDomain: "demo.myshopify.com") { phase objectCount bytesDownloaded fileSize itemsWritten status }',
     "}",
     "",
   ].join("\n");
 
+  // The demo puts its admin token in a meta tag: the Headers tab starts with it.
+  var tokenMeta = document.querySelector('meta[name="catalog-gateway-token"]');
+  var presetHeaders = tokenMeta
+    ? JSON.stringify({ Authorization: "Bearer " + tokenMeta.getAttribute("content") }, null, 2)
+    : null;
+
   var root = ReactDOM.createRoot(document.getElementById("graphiql"));
   root.render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,
       defaultQuery: defaultQuery,
-      defaultHeaders: JSON.stringify({ Authorization: "Bearer <token>" }, null, 2),
+      defaultHeaders: presetHeaders || JSON.stringify({ Authorization: "Bearer <token>" }, null, 2),
+      headers: presetHeaders || undefined,
       shouldPersistHeaders: true,
       isHeadersEditorEnabled: true,
       defaultEditorToolsVisibility: "headers",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -125,3 +126,18 @@ async def test_bulk_access_denied_fails_the_run(emu, client):
     with pytest.raises(BulkOperationFailed) as caught:
         await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
     assert sync_error_code(caught.value) == SyncErrorCode.ACCESS_DENIED
+
+
+async def test_a_run_cancels_the_bulk_query_an_interrupted_run_left_running(emu):
+    """An interrupted start can leave an operation running on Shopify that no run knows; the next run
+    cancels it instead of waiting for it to finish."""
+    shop = emu.shops[SHOP]
+    shop.bulk_duration = 3600.0  # the orphan would block the start for an hour
+    async with ShopifyClient(SHOP, TOKEN, url_template=emu.admin_api_url_template, retry=RETRY) as shopify:
+        orphan = await shopify.run_bulk_query(documents.PRODUCTS_BULK_QUERY)
+        assert orphan.operation_id and (await shopify.newest_bulk_query()).id == orphan.operation_id
+        shop.bulk_duration = 0.0
+        result = await asyncio.wait_for(runner_for(shopify).run(documents.PRODUCTS_BULK_QUERY), 30)
+        assert result.url and result.operation_id != orphan.operation_id
+        assert (await shopify.bulk_operation(orphan.operation_id)).status == "CANCELED"
+        assert (await shopify.newest_bulk_query()).id == result.operation_id  # newest first

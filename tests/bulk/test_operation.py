@@ -140,6 +140,12 @@ def node(status: str, operation_id: str = OP, *, error_code: str | None = None, 
         "completedAt": completed.isoformat().replace("+00:00", "Z") if completed else None}})
 
 
+def newest(status: str | None, operation_id: str = OP) -> Reply:
+    """The app's newest bulk query (NewestBulkQuery); None: it never ran one."""
+    nodes = [] if status is None else [node(status, operation_id).body["data"]["node"]]
+    return ok({"bulkOperations": {"nodes": nodes}})
+
+
 def canceled_ok(recorded: Recorded) -> Reply:
     return ok({"bulkOperationCancel": {"bulkOperation": {"id": recorded.variables["id"], "status": "CANCELING"},
                                        "userErrors": []}})
@@ -200,10 +206,30 @@ async def test_completed_without_url_is_an_empty_result(shopify, client):
 async def test_start_waits_while_shopify_cannot_take_another_operation(shopify, client, code):
     shopify.script("RunBulkQuery", rejected(code, "A bulk query operation for this app and shop is already in "
                                                   "progress"), rejected(code, "still busy"), started())
+    shopify.default("NewestBulkQuery", newest("COMPLETED", OP2))  # finished: nothing to cancel
     shopify.script("BulkOperationStatus", node("COMPLETED", url=URL))
     result = await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
     assert result.url == URL
     assert shopify.count("RunBulkQuery") == 3
+    assert shopify.count("CancelBulkOperation") == 0
+
+
+async def test_an_unfinished_bulk_query_in_the_way_of_the_start_is_canceled_once(shopify, client):
+    shopify.script("RunBulkQuery", *[rejected("OPERATION_IN_PROGRESS", "busy")] * 3, started(OP))
+    shopify.script("NewestBulkQuery", newest("RUNNING", OP2), newest("CANCELING", OP2), newest("CANCELING", OP2))
+    shopify.default("CancelBulkOperation", canceled_ok)
+    shopify.script("BulkOperationStatus", node("COMPLETED", OP, url=URL))
+    result = await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
+    assert (result.operation_id, result.url) == (OP, URL)
+    assert [r.variables for r in shopify.requests if r.operation == "CancelBulkOperation"] == [{"id": OP2}]
+
+
+async def test_a_failed_lookup_of_the_operation_in_the_way_only_delays_the_start(shopify, client):
+    shopify.script("RunBulkQuery", rejected("OPERATION_IN_PROGRESS", "busy"), started(OP))
+    shopify.script("NewestBulkQuery", Reply(status=500, body="down"), Reply(status=500, body="down"))
+    shopify.script("BulkOperationStatus", node("COMPLETED", OP, url=URL))
+    result = await runner_for(client).run(documents.PRODUCTS_BULK_QUERY)
+    assert result.url == URL and shopify.count("CancelBulkOperation") == 0
 
 
 async def test_an_invalid_query_is_a_request_error_with_shopifys_message(shopify, client):
@@ -321,6 +347,7 @@ async def test_cancel_sends_bulk_operation_cancel_and_ends_the_run_canceled(shop
 
 async def test_cancel_while_waiting_to_start_ends_without_an_operation(shopify, client):
     shopify.default("RunBulkQuery", rejected("OPERATION_IN_PROGRESS", "busy"))
+    shopify.default("NewestBulkQuery", newest("CANCELING", OP2))
     runner = runner_for(client, poll_interval=60.0, max_poll_interval=60.0)
     task = asyncio.create_task(runner.run(documents.PRODUCTS_BULK_QUERY))
     while shopify.count("RunBulkQuery") < 1:

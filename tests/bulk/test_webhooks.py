@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import orjson
@@ -251,16 +251,17 @@ def test_an_overlong_variant_image_is_dropped_but_the_item_kept():
     assert item.variant_image_url is None and item.price == "0.10"
 
 
-@pytest.mark.parametrize("price", [19.99, True, "19,99", "", None])
-def test_money_that_is_not_an_exact_decimal_string_skips_the_variant(price):
-    mapped = rest_items(with_changes(PRODUCT_BODY, price=price))
-    assert [s.reason for s in mapped.skips] == [MALFORMED_VARIANT]
-    assert [i.shopify_variant_id for i in mapped.items] == ["18014398509481987"]
+@pytest.mark.parametrize("price", [19.99, True, 12, "19,99", "", None, "-1.00", "1e3", "9" * 400, " 1.00", "1.00\n",
+                                   "1.0000000001", "1234567890123456789"])
+def test_money_that_is_not_an_exact_decimal_string_refuses_the_whole_payload(price):
+    with pytest.raises(InvalidWebhookPayload, match=r"\$\.variants\[0\]\.price"):
+        rest_items(with_changes(PRODUCT_BODY, price=price))
 
 
-def test_integer_money_is_kept_exactly():
-    (item, _) = rest_items(with_changes(PRODUCT_BODY, price=12, compare_at_price="15.5")).items
-    assert (item.price, item.compare_at_price) == ("12", "15.5")
+def test_money_in_range_is_kept_exactly():
+    (item, _) = rest_items(with_changes(PRODUCT_BODY, price="999999999999999999.123456789",
+                                        compare_at_price="15.5")).items
+    assert (item.price, item.compare_at_price) == ("999999999999999999.123456789", "15.5")
 
 
 def test_product_image_falls_back_to_image_without_media():
@@ -312,15 +313,39 @@ def test_other_topics():
 
 
 @pytest.mark.parametrize("topic, body, problem", [
-    ("products/delete", b'{"id": -1}', "not a Shopify id"),
-    ("products/delete", b'{"id": 1.5}', "not a Shopify id"),
-    ("products/delete", b'{"id": true}', "not a Shopify id"),
-    ("products/delete", b'{}', "not a Shopify id"),
-    ("products/update", b'{"id": 1, "title": "x", "status": "active", "variants": []}', "not a timestamp"),
-    ("products/update", b'{"id": 1, "updated_at": "2026-01-15T10:00:00", "variants": []}', "no time zone"),
-    ("products/update", b'{"id": 1, "updated_at": "2026-01-15T10:00:00Z", "variants": {}}', "not a list"),
-    ("inventory_levels/update", b'{"inventory_item_id": 5, "available": "7"}', "not an integer"),
-    ("bulk_operations/finish", b'{"status": "completed"}', "without a BulkOperation id"),
+    ("products/delete", b'{"id": -1}', r"Expected `int` >= 1 - at `\$.id`"),
+    ("products/delete", b'{"id": 0}', r"Expected `int` >= 1 - at `\$.id`"),
+    ("products/delete", b'{"id": 1.5}', r"Expected `int`, got `float` - at `\$.id`"),
+    ("products/delete", b'{"id": 18446744073709551616}', r"Expected `int`, got `float` - at `\$.id`"),
+    ("products/delete", b'{"id": 9223372036854775808}', r"Expected `int` <= 9223372036854775807"),
+    ("products/delete", b'{"id": true}', r"Expected `int`, got `bool`"),
+    ("products/delete", b'{"id": "abc"}', r"Expected `int`, got `str`"),
+    ("products/delete", b'{"id": "123"}', r"Expected `int`, got `str`"),
+    ("products/delete", b'{}', "missing required field `id`"),
+    # the topic header is not signed: a product body sent as a delete is refused, not applied
+    ("products/delete", PRODUCT_BODY, "unknown field"),
+    ("products/update", b'{"id": 1}', "missing required field"),
+    ("products/update", b'{"id": 1, "title": "x", "status": "active", "updated_at": "2026-01-15T10:00:00Z",'
+                        b' "variants": []}', r"Expected `array` of length >= 1 - at `\$.variants`"),
+    ("products/update", b'{"id": 1, "title": "x", "status": "active", "updated_at": "2026-01-15T10:00:00Z",'
+                        b' "variants": null}', r"got `null` - at `\$.variants`"),
+    ("products/update", b'{"id": 1, "title": "x", "status": "active", "variants": [{"id": 2, "price": "1"}]}',
+     "missing required field `updated_at`"),
+    ("products/update", b'{"id": 1, "title": "x", "status": "active", "updated_at": "2026-01-15T10:00:00",'
+                        b' "variants": [{"id": 2, "price": "1"}]}', "timezone"),
+    ("products/update", b'{"id": 1, "title": "x", "status": "active", "updated_at": "2026-01-15T10:00:00Z",'
+                        b' "variants": {}}', r"Expected `array`, got `object` - at `\$.variants`"),
+    ("products/update", b'{"id": 1, "title": "x", "status": "active", "updated_at": "2026-01-15T10:00:00Z",'
+                        b' "variants": [{"id": -5, "price": "1"}]}', r"at `\$.variants\[0\].id`"),
+    ("products/update", b'{"id": 1, "title": "x", "status": "active", "updated_at": "2026-01-15T10:00:00Z",'
+                        b' "variants": [{"id": 5, "price": "1", "inventory_quantity": 1e20}]}', "inventory_quantity"),
+    ("inventory_levels/update", b'{"inventory_item_id": 5, "location_id": 6, "available": "7"}', "available"),
+    ("inventory_levels/update", b'{"id": 5}', "missing required field `inventory_item_id`"),
+    ("bulk_operations/finish", b'{"status": "completed"}', "missing required field `admin_graphql_api_id`"),
+    ("bulk_operations/finish", b'{"admin_graphql_api_id": "gid://shopify/Product/1", "status": "completed"}',
+     "admin_graphql_api_id"),
+    ("bulk_operations/finish", b'{"admin_graphql_api_id": "gid://shopify/BulkOperation/1\\n", "status": "completed"}',
+     "admin_graphql_api_id"),  # `$` would match before the newline
     ("orders/create", b'{"id": 1}', "unsupported webhook topic"),
 ])
 def test_payloads_shopify_would_never_send_are_refused(topic, body, problem):
@@ -328,10 +353,24 @@ def test_payloads_shopify_would_never_send_are_refused(topic, body, problem):
         parse_webhook(topic, decode_payload(body))
 
 
+def test_an_updated_at_in_the_future_is_refused():
+    received = datetime(2026, 1, 15, 10, 20, 30, tzinfo=UTC)  # PRODUCT_BODY's updated_at, in UTC
+    assert isinstance(parse_webhook("products/update", decode_payload(PRODUCT_BODY), received_at=received),
+                      ProductSnapshot)
+    assert isinstance(parse_webhook("products/update", decode_payload(PRODUCT_BODY),
+                                    received_at=received - timedelta(minutes=4)), ProductSnapshot)  # clock skew
+    with pytest.raises(InvalidWebhookPayload, match="later than the delivery was received"):
+        parse_webhook("products/update", decode_payload(PRODUCT_BODY), received_at=received - timedelta(minutes=6))
+    payload = orjson.loads(PRODUCT_BODY)
+    payload["updated_at"] = "9999-12-31T23:59:59Z"
+    with pytest.raises(InvalidWebhookPayload, match="later than the delivery was received"):
+        parse_webhook("products/update", payload, received_at=received)
+
+
 def test_a_product_without_title_is_refused_whole():
     payload = orjson.loads(PRODUCT_BODY)
     del payload["title"]
-    with pytest.raises(InvalidWebhookPayload, match="has no title"):
+    with pytest.raises(InvalidWebhookPayload, match="missing required field `title`"):
         rest_items(orjson.dumps(payload))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -11,7 +12,7 @@ import pytest
 
 import catalog_store.documents as records
 from catalog_store.errors import InvalidItem, InvalidQuery, StoreError, UnknownCatalog
-from catalog_store.items import Identifier
+from catalog_store.items import CatalogItem, Identifier
 from catalog_store.models import (
     Conflict,
     EmailStatus,
@@ -26,6 +27,7 @@ from catalog_store.models import (
     SyncStatus,
 )
 from catalog_store.store import MAX_PAGE_SIZE, CatalogStore
+from catalog_store.writes import item_digest
 from tests.catalog_store.helpers import (
     CATALOG,
     SHOP,
@@ -144,9 +146,67 @@ async def test_older_write_arriving_late_is_stale(store: CatalogStore, catalog: 
     late = await store.write_items(catalog, [make_item("1", updated=10, price="99.00")])
     assert (late.written, late.stale, late.bytes_delta) == (0, 1, 0)
     assert (await store.get_item(catalog, "1")).price == "12.50"
-    same_time = await store.write_items(catalog, [make_item("1", updated=20, price="13.00")])
-    assert same_time.written == 1
-    assert (await store.get_item(catalog, "1")).price == "13.00"
+    replay = await store.write_items(catalog, [make_item("1", updated=20, price="12.50")])
+    assert (replay.written, replay.stale) == (1, 0)  # an equal item at an equal time: idempotent
+
+
+async def _final_item(store: CatalogStore, name: str, writes: list[tuple[CatalogItem, str | None]]) -> CatalogItem:
+    await store.ensure_catalog(name, SHOP, "Demo Store")
+    for item, run_id in writes:
+        await store.write_items(name, [item], run_id=run_id)
+    (item,) = await all_items(store, name)
+    return item
+
+
+async def test_equal_updated_at_with_different_content_converges_whatever_the_order(store: CatalogStore) -> None:
+    a = make_item("1", updated=20, price="13.00", title="A")
+    b = make_item("1", updated=20, price="14.00", title="B")
+    c = make_item("1", updated=20, price="15.00", title="C")
+    finals = [await _final_item(store, f"shopify_order{n}", [(item, None) for item in order])
+              for n, order in enumerate([[a, b, c], [c, b, a], [b, a, c], [c, a, b]])]
+    assert len({f.product_title for f in finals}) == 1, finals  # every arrival order keeps the same item
+    assert finals[0].product_title == max((a, b, c), key=item_digest).product_title
+    # concurrent writers (the guarded write re-plans what a concurrent one overtook) converge too
+    await store.ensure_catalog("shopify_race", SHOP, "Demo Store")
+    await asyncio.gather(*(store.write_items("shopify_race", [item]) for item in (a, b, c, b, a, c)))
+    assert [i.product_title for i in await all_items(store, "shopify_race")] == [finals[0].product_title]
+
+
+async def test_at_equal_updated_at_a_full_syncs_item_wins_and_quantities_still_apply(store: CatalogStore) -> None:
+    webhook = make_item("1", updated=20, price="13.00")
+    synced = make_item("1", updated=20, price="14.00")  # e.g. read after the shop was renamed
+    assert (await _final_item(store, "shopify_ws", [(webhook, None), (synced, "run-1")])).price == "14.00"
+    assert (await _final_item(store, "shopify_sw", [(synced, "run-1"), (webhook, None)])).price == "14.00"
+    # a quantity changes without the product's updated_at: it applies at an equal time
+    counted = msgspec.structs.replace(synced, inventory_quantity=99)
+    assert (await _final_item(store, "shopify_sq", [(synced, "run-1"), (counted, None)])).inventory_quantity == 99
+
+
+async def test_a_stored_time_in_the_far_future_locks_nothing(store: CatalogStore, catalog: str) -> None:
+    far = datetime(9999, 12, 31, tzinfo=UTC)
+    await store.write_items(catalog, [msgspec.structs.replace(make_item("1", price="1.00"), updated_at=far)])
+    assert (await store.write_items(catalog, [make_item("1", updated=10, price="2.00")])).written == 1
+    assert (await store.get_item(catalog, "1")).price == "2.00"
+    await store.delete_product(catalog, "100", datetime(2099, 1, 1, tzinfo=UTC))  # e.g. a forged header
+    assert (await store.write_items(catalog, [make_item("1", updated=11, price="3.00")])).written == 1
+    await assert_counters_exact(store)
+
+
+async def test_a_full_sync_started_after_a_tombstone_ends_it(store: CatalogStore, catalog: str, clock: Clock) -> None:
+    await store.write_items(catalog, [make_item("1", updated=10)])
+    clock.advance(100)
+    await store.delete_product(catalog, "100", clock())  # recorded at T0+100 s
+    before = clock() - timedelta(seconds=1)
+    refused = await store.write_items(catalog, [make_item("1", updated=10)], run_id="r1", listed_after=before)
+    assert (refused.written, refused.stale) == (0, 1)  # that run's read may predate the deletion
+    clock.advance(5)
+    after = clock()
+    listed = await store.write_items(catalog, [make_item("1", updated=10)], run_id="r2", listed_after=after)
+    assert (listed.written, listed.stale) == (1, 0)  # the product exists: ids are never reused
+    # the tombstone is gone, not just passed over: a webhook write of the product applies again
+    assert (await store.write_items(catalog, [make_item("2", updated=12)])).written == 1
+    assert [i.id for i in await all_items(store)] == ["1", "2"]
+    await assert_counters_exact(store)
 
 
 async def test_out_of_order_writes_in_one_batch_keep_the_newest(store: CatalogStore, catalog: str) -> None:
@@ -389,6 +449,8 @@ FILTER_ITEMS = [
     ("filter", "expected"),
     [
         (ItemFilter(status="active"), ["A", "B", "E"]),
+        (ItemFilter(status="ACTIVE"), ["A", "B", "E"]),  # Shopify's enum spelling: any case matches
+        (ItemFilter(status="Draft"), ["C"]),
         (ItemFilter(vendor="Acme"), ["A", "B", "D"]),
         (ItemFilter(product_type="Hat"), ["C"]),
         (ItemFilter(in_stock=True), ["A", "E"]),
@@ -663,18 +725,3 @@ async def test_lease_is_exclusive_until_it_expires_then_hands_over(store: Catalo
     assert await store.lease_owner("other.myshopify.com") is None
     with pytest.raises(ValueError):
         await store.acquire_lease(SHOP, "A", 0)
-
-
-# -- webhook claims -------------------------------------------------------------------------------
-
-
-async def test_a_webhook_delivery_is_claimed_once_until_released(store: CatalogStore) -> None:
-    assert await store.claim_webhook(SHOP, "d-1", 3600) is True
-    assert await store.claim_webhook(SHOP, "d-1", 3600) is False  # a redelivery: someone applies it already
-    assert await store.claim_webhook(SHOP, "d-2", 3600) is True
-    assert await store.claim_webhook("other.myshopify.com", "d-1", 3600) is True  # ids are per shop
-    await store.release_webhook(SHOP, "d-1")  # applying it failed: a redelivery may be applied
-    assert await store.claim_webhook(SHOP, "d-1", 3600) is True
-    await store.release_webhook(SHOP, "never-claimed")
-    with pytest.raises(ValueError):
-        await store.claim_webhook(SHOP, "d-3", 0)

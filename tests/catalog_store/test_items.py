@@ -25,7 +25,7 @@ from catalog_store.items import (
 )
 from catalog_store.models import Conflict, ItemFilter
 from catalog_store.rules import choose_item_id, parse_money, too_long_field, utc_millis, valid_item_id
-from catalog_store.writes import StoredState, plan_writes, prepare_items
+from catalog_store.writes import StoredState, item_digest, plan_writes, prepare_items
 from tests.catalog_store.helpers import CATALOG, at, make_item, size_of
 
 # -- item ids -------------------------------------------------------------------------------------
@@ -208,7 +208,8 @@ def test_planner_orders_stale_before_conflict_and_keeps_the_previous_state() -> 
     )
     assert (plan.stale, plan.conflicts) == (1, [Conflict("A", "2", "9", "r0")])
     assert [(w.index, w.previous) for w in plan.writes] == [(2, None)]
-    assert plan.writes[0].state == StoredState("3", "3", "100", at(5), size_of(make_item("3")), "r1")
+    assert plan.writes[0].state == StoredState("3", "3", "100", at(5), size_of(make_item("3")), "r1",
+                                               digest=item_digest(make_item("3", updated=5)), inventory_quantity=5)
 
 
 def test_planner_tombstone_refuses_writes_not_newer_than_the_delete() -> None:
@@ -241,3 +242,42 @@ def test_read_arguments_are_checked() -> None:
     assert check_filter(None).empty and not checked.empty
     with pytest.raises(InvalidQuery):
         check_filter(ItemFilter(price_max=Decimal("Infinity")))
+
+
+def _stored(item: CatalogItem, run_id: str | None, digest: bytes | None = None) -> StoredState:
+    return StoredState(item.shopify_variant_id, item.id, item.shopify_product_id, item.updated_at,  # type: ignore[arg-type]
+                       size_of(item), run_id, digest=item_digest(item) if digest is None else digest,
+                       inventory_quantity=item.inventory_quantity)
+
+
+@pytest.mark.parametrize("incoming_run, stored_run, expect", [
+    ("r1", None, "written"),  # a full sync's snapshot is the reference at an equal time
+    ("r1", "r0", "written"),
+    (None, "r0", "stale"),  # a webhook never replaces a full sync's item at an equal time
+])
+def test_planner_ties_between_a_full_sync_and_a_webhook(incoming_run: str | None, stored_run: str | None,
+                                                        expect: str) -> None:
+    stored, incoming = make_item("1", updated=5, price="1.00"), make_item("1", updated=5, price="2.00")
+    plan = _plan([incoming], [_stored(stored, stored_run)], run_id=incoming_run)
+    assert ("written" if plan.writes else "stale" if plan.stale else "?") == expect
+
+
+def test_planner_ties_between_webhooks_keep_the_higher_digest_and_apply_quantities() -> None:
+    low, high = sorted([make_item("1", updated=5, price="1.00"), make_item("1", updated=5, price="2.00")],
+                       key=item_digest)
+    assert len(_plan([high], [_stored(low, None)], run_id=None).writes) == 1
+    assert _plan([low], [_stored(high, None)], run_id=None).stale == 1
+    counted = make_item("1", updated=5, price="1.00", quantity=99)
+    assert len(_plan([counted], [_stored(low if low.price == "1.00" else high, "r0")], run_id=None).writes) == 1
+    # a digest stored before ties were broken (16 bytes, quantity included) decides nothing: written
+    assert len(_plan([low], [_stored(high, "r0", digest=b"\xff" * 16)], run_id=None).writes) == 1
+
+
+def test_planner_does_not_trust_stored_times_in_the_future() -> None:
+    now = at(100)
+    future = make_item("1", updated=100 + 301, price="1.00")
+    plan = _plan([make_item("1", updated=50)], [_stored(future, None)], now=now)
+    assert len(plan.writes) == 1
+    assert _plan([make_item("1", updated=50)], [_stored(future, None)]).stale == 1  # without a clock: trusted
+    assert len(_plan([make_item("2", updated=50)], [], tombstones={"100": at(100 + 301)}, now=now).writes) == 1
+    assert _plan([make_item("2", updated=50)], [], tombstones={"100": at(100 + 299)}, now=now).stale == 1

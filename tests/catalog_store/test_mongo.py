@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -194,14 +196,6 @@ async def test_one_contender_wins_an_expired_lease(mongo_store_factory: MongoSto
         first.clock.advance(11)  # type: ignore[attr-defined]
 
 
-async def test_one_of_several_processes_claims_a_webhook_delivery(mongo_store_factory: MongoStoreFactory) -> None:
-    first = await mongo_store_factory()
-    others = [await mongo_store_factory(database=first.database.name) for _ in range(4)]
-    for n in range(5):
-        won = await asyncio.gather(*(s.claim_webhook(SHOP, f"delivery-{n}", 60) for s in [first, *others]))
-        assert sum(won) == 1
-
-
 async def test_unreachable_or_invalid_server_is_reported_as_unavailable() -> None:
     unreachable = MongoCatalogStore(f"mongodb://127.0.0.1:{free_port()}/", server_selection_timeout=0.3)
     with pytest.raises(StoreUnavailable) as raised:
@@ -217,3 +211,51 @@ def test_open_store_picks_the_implementation() -> None:
     assert isinstance(open_store(None), MemoryCatalogStore) and not open_store(None).persistent
     store = open_store("mongodb://127.0.0.1:27017/", "gateway_db")
     assert isinstance(store, MongoCatalogStore) and store.persistent
+
+
+# -- counters: sweep's recount never overwrites a concurrent writer's $inc ------------------------------
+
+
+async def test_a_recount_waits_for_a_live_writer_between_its_writes_and_its_count(
+    mongo: MongoCatalogStore, rival: MongoCatalogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = datetime.now(UTC) - timedelta(hours=1)
+    await mongo.write_items(CATALOG, [make_item("1"), make_item("2")], run_id="run-1")
+    landed, release = asyncio.Event(), asyncio.Event()
+    send = rival._items._send
+
+    async def send_then_pause(*args: Any, **kwargs: Any) -> bool:
+        result = await send(*args, **kwargs)
+        landed.set()  # the item is stored, its count not yet moved: where a crash or a recount hurts
+        await release.wait()
+        return result
+
+    monkeypatch.setattr(rival._items, "_send", send_then_pause)
+    # A writer of the run's previous holder died before its count: the sweep must recount.
+    await mongo.database["catalogs"].update_one({"_id": CATALOG}, {
+        "$inc": {"item_count": -1}, "$push": {"_moving": {"t": 1, "run": "run-1", "at": datetime.now(UTC)}}})
+    webhook = asyncio.create_task(rival.write_items(CATALOG, [make_item("3", product="200")]))
+    await landed.wait()
+    sweep = asyncio.create_task(mongo.sweep(CATALOG, "run-1", started))
+    await asyncio.sleep(0.3)
+    assert not sweep.done()  # it waits for the writer instead of counting under it
+    release.set()
+    await asyncio.gather(webhook, sweep)
+    await assert_counters_exact(mongo)
+    assert (await mongo.get_catalog(CATALOG)).item_count == 3  # type: ignore[union-attr]
+
+
+async def test_a_recount_heals_counters_a_dead_writer_left_short(mongo: MongoCatalogStore) -> None:
+    started = datetime.now(UTC) - timedelta(hours=1)
+    await mongo.write_items(CATALOG, [make_item("1"), make_item("2")], run_id="run-1")
+    catalogs = mongo.database["catalogs"]
+    now = datetime.now(UTC)
+    # Two writers died between their writes and their count: the run's previous holder (its
+    # registration is dead as soon as the run sweeps) and a webhook worker, long ago.
+    await catalogs.update_one({"_id": CATALOG}, {
+        "$inc": {"item_count": -2, "storage_bytes": -100},
+        "$push": {"_moving": {"$each": [{"t": 1, "run": "run-1", "at": now},
+                                        {"t": 2, "run": None, "at": now - timedelta(minutes=5)}]}}})
+    await asyncio.wait_for(mongo.sweep(CATALOG, "run-1", started), 5)  # no wait for the dead
+    await assert_counters_exact(mongo)
+    assert (await catalogs.find_one({"_id": CATALOG}))["_moving"] == []  # type: ignore[index]

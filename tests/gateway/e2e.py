@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,10 +108,22 @@ async def wait_notification(running: Running, level: str, title: str | None = No
     return await asyncio.wait_for(poll(), TIMEOUT)
 
 
-async def progress_of(live: Any, shop: str = SHOP) -> list[dict[str, Any]]:
-    """Every syncProgress snapshot until the subscription completes."""
+def is_final(snapshot: dict[str, Any]) -> bool:
+    """A run's last snapshot: the subscription goes on with the shop's later runs, a client stops here."""
+    return bool(snapshot["status"] != "RUNNING")
+
+
+async def progress_of(live: Any, shop: str = SHOP, runs: int = 1) -> list[dict[str, Any]]:
+    """Every syncProgress snapshot up to the final snapshot of the `runs`-th run the subscription shows
+    (the subscription itself never completes: it follows the shop's later runs)."""
     request = GraphQLRequest(PROGRESS, variable_values={"shop": shop})
-    return [event["syncProgress"] async for event in live.subscribe(request)]
+    snapshots: list[dict[str, Any]] = []
+    async with aclosing(live.subscribe(request)) as events:
+        async for event in events:
+            snapshots.append(event["syncProgress"])
+            if is_final(snapshots[-1]) and len({s["id"] for s in snapshots}) == runs:
+                return snapshots
+    raise AssertionError(f"the subscription ended after {snapshots}")
 
 
 async def all_items(running: Running, catalog: str, page: int = 17, filter: dict | None = None) -> list[dict]:

@@ -77,6 +77,7 @@ async def serve_gateway(
     email: EmailSender | None = None,
     live: LiveSettings = FAST_LIVE,
     sync_overrides: dict[str, Any] | None = None,
+    browser_token: str | None = None,
 ) -> AsyncIterator[Running]:
     """The app on 127.0.0.1:<free port>, started and closed with its lifespan."""
     sock = socket.create_server(("127.0.0.1", 0))
@@ -88,7 +89,7 @@ async def serve_gateway(
     overrides.update(sync_overrides or {})
     sync_settings: SyncSettings = sync_settings_for(settings, **overrides)
     gateway = Gateway(settings, store, auth=auth, email=email, sync_settings=sync_settings, live=live)
-    server = _Server(server_config(create_app(gateway), settings, log_level="warning"))
+    server = _Server(server_config(create_app(gateway, browser_token=browser_token), settings, log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

@@ -9,6 +9,7 @@ from graphql import GraphQLError, GraphQLSyntaxError, Source
 
 from bulk.errors import IdentifierChangeRequiresDisable, InvalidInput, NotFound, SyncAlreadyRunning
 from catalog_store.errors import InvalidQuery, StoreUnavailable
+from catalog_store.token_cipher import SecretKeyError
 from gateway.errors import ApiError, BadUserInput, Forbidden, api_error_for
 from gateway.graphql.schema import UNEXPECTED, build_schema, public_error, schema
 
@@ -109,3 +110,10 @@ def test_logs_carry_no_source_text(caplog: pytest.LogCaptureFixture) -> None:
         schema.process_errors([error])
     assert caplog.records
     assert "shpat_inline_secret" not in caplog.text
+
+
+def test_a_wrong_secret_key_reaches_a_client_as_a_clear_error_with_the_fix() -> None:
+    public = public_error(wrapped(SecretKeyError("a stored Shopify access token cannot be decrypted")))
+    assert "cannot be decrypted" in public.message
+    assert public.extensions is not None and public.extensions["code"] == "SERVICE_UNAVAILABLE"
+    assert "GATEWAY_SECRET_KEY" in str(public.extensions["fix"])

@@ -205,7 +205,46 @@ async def test_progress_follows_the_feed_rereads_after_a_gap_and_frees_the_feed_
     await store.save_run(final)
     feed.run_topic.publish_all(Gap("history lost"))
     assert (await stream.next()) == final
-    assert (await stream.next()) is Consumer.END  # ends after the final snapshot
+    assert await stream.quiet()  # the final snapshot does not end it: later runs follow
+    assert feed.subscriber_count() == 1 and progress.subscriber_count(SHOP) == 1
+    await stream.stop()
+    assert feed.subscriber_count() == 0 and progress.subscriber_count(SHOP) == 0
+
+
+def finished(run_id: str, minutes: int, items: int) -> SyncRun:
+    return run(id=run_id, started_at=T0 + timedelta(minutes=minutes), status=RunStatus.COMPLETED,
+               phase="completed", items_written=items, finished_at=T0 + timedelta(minutes=minutes, seconds=30))
+
+
+async def test_progress_follows_each_later_run_after_the_old_final_snapshot() -> None:
+    """Subscribed while the last run is long finished: each re-sync, published here or written by
+    another process, streams in the same subscription, and nothing of an older run comes back."""
+    store, feed, progress = MemoryCatalogStore(), ScriptedFeed(), Broadcaster[SyncRun]()
+    old = finished("r1", 0, 9)
+    await store.save_run(old)
+    stream = Consumer(watch_run(store, feed, progress, SHOP, NOW_LIVE))
+    assert (await stream.next()) == old  # the last run, at once
+    # A re-sync run by this process.
+    second = run(id="r2", started_at=T0 + timedelta(minutes=1), phase="starting")
+    progress.publish(SHOP, second)
+    assert (await stream.next()).id == "r2"
+    progress.publish(SHOP, replace(second, phase="ingesting", items_written=4))
+    assert (await stream.next()).items_written == 4
+    feed.run_topic.publish(SHOP, RunChange("r1", SHOP, old))  # a late change of the older run
+    feed.run_topic.publish(SHOP, RunChange("r2", SHOP, replace(second, phase="ingesting", items_written=2)))
+    assert await stream.quiet()  # neither goes backwards
+    progress.publish(SHOP, finished("r2", 1, 10))
+    assert (await stream.next()).status is RunStatus.COMPLETED
+    # A second re-sync, run by another process: only its persisted state reaches this one.
+    third = run(id="r3", started_at=T0 + timedelta(minutes=2), phase="bulk_running")
+    feed.run_topic.publish(SHOP, RunChange("r3", SHOP, third))
+    assert (await stream.next()) == third
+    await store.save_run(finished("r3", 2, 11))
+    feed.run_topic.publish_all(Gap("history lost"))  # missed its end: read back from the store
+    last = await stream.next()
+    assert (last.id, last.status, last.items_written) == ("r3", RunStatus.COMPLETED, 11)
+    assert await stream.quiet()
+    await stream.stop()
     assert feed.subscriber_count() == 0 and progress.subscriber_count(SHOP) == 0
 
 

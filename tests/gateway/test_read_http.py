@@ -50,3 +50,20 @@ async def test_the_fast_answer_is_the_views(running: Running, accept: str | None
     assert fast.headers["content-type"] == view.headers["content-type"]
     assert fast.json() == view.json()
     assert fast.content == view.content
+
+
+async def test_a_fast_answer_is_timed_once(running: Running) -> None:
+    from gateway.metrics import GRAPHQL_SECONDS
+
+    def count() -> float:
+        return next(s.value for m in GRAPHQL_SECONDS.collect() for s in m.samples
+                    if s.name.endswith("_count") and s.labels == {"operation_type": "query"})
+
+    headers = {"Authorization": f"Bearer {READ_TOKEN}"}
+    async with httpx.AsyncClient(base_url=running.base_url) as http:
+        await http.post("/graphql", json={"query": READ, "variables": {"c": CATALOG}}, headers=headers)
+        before = count()
+        await http.post("/graphql", json={"query": READ, "variables": {"c": CATALOG}}, headers=headers)  # the plan
+        await http.post("/graphql", json={"query": READ, "variables": {"c": CATALOG, "a": "bogus"}},
+                        headers=headers)  # the plan gives way: the view times it
+    assert count() == before + 2

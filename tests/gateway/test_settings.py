@@ -6,6 +6,7 @@ import pytest
 
 from gateway.errors import SettingsError
 from gateway.settings import DEFAULT_ADMIN_API_URL, Settings, SmtpSettings
+from tests.keys import OTHER_SECRET_KEY, TEST_SECRET_KEY
 
 ADMIN = "admin-token-0123456789"
 READ = "read-token-0123456789ab"
@@ -55,6 +56,7 @@ def test_every_variable_is_read() -> None:
         "SHOPIFY_ACCESS_TOKEN": "shpat_abc",
         "GATEWAY_LEASE_TTL_SECONDS": "15",
         "GATEWAY_INGEST_BATCH_SIZE": "250",
+        "GATEWAY_SECRET_KEY": f"{TEST_SECRET_KEY}, {OTHER_SECRET_KEY}",
     })
     assert s.mongodb_uri == "mongodb://db.internal:27017/?replicaSet=rs0"
     assert s.mongodb_database == "catalogs"
@@ -71,13 +73,15 @@ def test_every_variable_is_read() -> None:
     assert s.shopify_access_token == "shpat_abc"
     assert s.lease_ttl_seconds == 15
     assert s.ingest_batch_size == 250
+    assert s.secret_keys == (TEST_SECRET_KEY, OTHER_SECRET_KEY)
 
 
 def test_secrets_are_not_in_repr() -> None:
     s = Settings.from_env({"GATEWAY_ADMIN_TOKEN": ADMIN, "SHOPIFY_ACCESS_TOKEN": "shpat_secret_x",
-                           "SHOPIFY_API_SECRET": "whsec_x", "MONGODB_URI": "mongodb://u:pw@h"})
+                           "SHOPIFY_API_SECRET": "whsec_x", "MONGODB_URI": "mongodb://u:pw@h",
+                           "GATEWAY_SECRET_KEY": TEST_SECRET_KEY})
     text = repr(s)
-    for secret in (ADMIN, "shpat_secret_x", "whsec_x", "pw@h"):
+    for secret in (ADMIN, "shpat_secret_x", "whsec_x", "pw@h", TEST_SECRET_KEY):
         assert secret not in text
 
 
@@ -110,6 +114,10 @@ def test_secrets_are_not_in_repr() -> None:
         ({"GATEWAY_LEASE_TTL_SECONDS": "0"}, "GATEWAY_LEASE_TTL_SECONDS=0 is out of range"),
         ({"GATEWAY_LEASE_TTL_SECONDS": "1.5"}, "GATEWAY_LEASE_TTL_SECONDS='1.5' is not a whole number"),
         ({"GATEWAY_INGEST_BATCH_SIZE": "20000"}, "GATEWAY_INGEST_BATCH_SIZE=20000 is out of range"),
+        ({"MONGODB_URI": "mongodb://db:27017"}, "GATEWAY_SECRET_KEY is not set"),
+        ({"GATEWAY_SECRET_KEY": "not-a-fernet-key"}, "GATEWAY_SECRET_KEY's key #1 is not a Fernet key"),
+        ({"GATEWAY_SECRET_KEY": f"{TEST_SECRET_KEY},oops"}, "GATEWAY_SECRET_KEY's key #2 is not a Fernet key"),
+        ({"GATEWAY_SECRET_KEY": ",".join([TEST_SECRET_KEY] * 3)}, "GATEWAY_SECRET_KEY holds 3 keys"),
     ],
 )
 def test_each_mistake_has_a_clear_message(env: dict[str, str], expected: str) -> None:
@@ -123,6 +131,16 @@ def test_all_mistakes_are_reported_together() -> None:
     assert len(found) == 3
     text = str(SettingsError(found))
     assert "GATEWAY_PORT" in text and "SHOPIFY_API_VERSION" in text and "CATALOG_STORAGE_LIMIT_BYTES" in text
+
+
+def test_mongodb_needs_a_secret_key_and_says_how_to_make_one() -> None:
+    [missing] = problems({"MONGODB_URI": "mongodb://db:27017"})
+    assert 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"' in missing
+    [bad] = problems({"GATEWAY_SECRET_KEY": "x" * 44})
+    assert "x" * 44 not in bad  # a key is never echoed
+    assert Settings.from_env({}).secret_keys == ()  # the in-memory store needs none
+    assert Settings.from_env({"MONGODB_URI": "mongodb://db", "GATEWAY_SECRET_KEY": TEST_SECRET_KEY}).secret_keys == (
+        TEST_SECRET_KEY,)
 
 
 def test_blank_values_count_as_unset() -> None:

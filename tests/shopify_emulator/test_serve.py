@@ -15,7 +15,7 @@ async def test_serve_prints_how_to_connect_and_keeps_the_store_changing():
     printed: list[str] = []
     ready: asyncio.Future[Emulator] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve("127.0.0.1", 0, variants=30, seed=2, shop_domain="solo.myshopify.com",
-                                     access_token="shpat_solo", change_interval=0.01, print_fn=printed.append,
+                                     access_token="shpat_solo", changes_per_second=2, print_fn=printed.append,
                                      on_ready=ready.set_result))
     try:
         emulator = await asyncio.wait_for(ready, 10)
@@ -31,7 +31,7 @@ async def test_serve_prints_how_to_connect_and_keeps_the_store_changing():
             if shop.store.version >= 2:
                 break
             await asyncio.sleep(0.01)
-        assert shop.store.version >= 2 and any(line.startswith("  change:") for line in printed)
+        assert shop.store.version >= 2 and any(line.startswith("  store change") for line in printed)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
