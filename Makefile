@@ -37,11 +37,13 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-# docs/benchmarks.md: the ingest (in-memory stores), then the Mongo path on one SecantusDB (MONGODB_URI: on
-# that MongoDB instead). Sizes and cases, e.g. make bench MONGO_ARGS='--sizes 10000,100000' INGEST_ARGS='--sizes 10000'
+# docs/benchmarks.md: the ingest (in-memory stores), the Mongo path on one SecantusDB (MONGODB_URI: on
+# that MongoDB instead), then the reads (gateway against a raw endpoint). Sizes and cases, e.g.
+# make bench MONGO_ARGS='--sizes 10000,100000' INGEST_ARGS='--sizes 10000' READS_ARGS='--million'
 bench: $(VENV)/.installed
 	$(PY) -m bench.ingest $(INGEST_ARGS)
 	$(PY) -m bench.mongo $(MONGO_ARGS)
+	$(PY) -m bench.reads $(READS_ARGS)
 
 schema: $(VENV)/.installed
 	$(VENV)/bin/catalog-gateway export-schema > schema.graphql

@@ -30,7 +30,8 @@ def cursor(after: str | None) -> str | None:
 
 @dataclass(slots=True, frozen=True)
 class CheckedFilter:
-    """An ItemFilter with prices as floats (how both stores compare them) and the search pattern."""
+    """An ItemFilter with prices as floats (how both stores compare them) and the search pattern:
+    `search_text` as a case-insensitive literal (what MongoDB's `$regex` with option `i` applies)."""
 
     status: str | None
     vendor: str | None
@@ -39,6 +40,7 @@ class CheckedFilter:
     price_min: float | None
     price_max: float | None
     search: re.Pattern[str] | None
+    search_text: str | None = None  # the literal the pattern looks for
 
     @property
     def empty(self) -> bool:
@@ -74,4 +76,5 @@ def check_filter(filter: ItemFilter | None) -> CheckedFilter:
         price_min=_price(f.price_min, "price_min"),
         price_max=_price(f.price_max, "price_max"),
         search=search,
+        search_text=f.search,
     )

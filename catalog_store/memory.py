@@ -30,11 +30,11 @@ from catalog_store.documents import (
     sync_to_document,
 )
 from catalog_store.errors import StoreError, UnknownCatalog
-from catalog_store.filters import CheckedFilter, check_filter, cursor, page_size
+from catalog_store.filters import check_filter, cursor, page_size
 from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.items import CatalogItem
 from catalog_store.memory_alerts import Landed, MemoryAlerts, MemoryAlertsApi
-from catalog_store.memory_catalog import MemoryCatalog, index_ids, matches
+from catalog_store.memory_catalog import CHANGES, MemoryCatalog, index_ids
 from catalog_store.memory_inbox import MemoryInbox
 from catalog_store.models import (
     CatalogInfo,
@@ -67,6 +67,7 @@ class MemoryCatalogStore(MemoryAlertsApi):
         self._leases: dict[str, tuple[str, datetime]] = {}
         self._inbox = MemoryInbox(self._now)
         self.alerts = MemoryAlerts(self._now, self._item_now, self._catalogs.__contains__)
+        self._dropped = next(CHANGES)  # stamp of the last catalog deletion (or of this store's creation)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -139,9 +140,10 @@ class MemoryCatalogStore(MemoryAlertsApi):
         catalog = self._catalogs.get(name)
         if catalog is None:
             catalog = self._catalogs[name] = MemoryCatalog(name, shop_domain, store_name, self._now())
-        else:
+        elif (catalog.shop_domain, catalog.store_name) != (shop_domain, store_name):
             catalog.shop_domain = shop_domain
             catalog.store_name = store_name
+            catalog.touch()
         return catalog.info()
 
     async def get_catalog(self, name: str) -> CatalogInfo | None:
@@ -154,7 +156,13 @@ class MemoryCatalogStore(MemoryAlertsApi):
     async def delete_catalog(self, name: str) -> int:
         catalog = self._catalogs.pop(name, None)
         self.alerts.delete_catalog(name)
+        if catalog is not None:
+            self._dropped = next(CHANGES)
         return 0 if catalog is None else len(catalog.entries)
+
+    def change_count(self) -> int:
+        """Grows whenever a catalog or an item changes (HTTP caching keys on it): never repeats."""
+        return max((self._dropped, *(c.version for c in self._catalogs.values())))
 
     async def total_storage_bytes(self) -> int:
         return sum(c.storage_bytes for c in self._catalogs.values())
@@ -234,6 +242,7 @@ class MemoryCatalogStore(MemoryAlertsApi):
         target.storage_bytes += size - entry.size
         entry.item = item
         entry.size = size
+        target.touch()
         return True
 
     async def delete_product(self, catalog: str, product_id: str, deleted_at: datetime) -> int:
@@ -307,22 +316,13 @@ class MemoryCatalogStore(MemoryAlertsApi):
         target = self._catalogs.get(catalog)
         if target is None:
             return ItemPage([], False, 0)
+        if not checked.empty:
+            items, more, count = target.filtered(checked, size, after)
+            return ItemPage(items, more, count)
         ids = target.ids()
         start = 0 if after is None else bisect_right(ids, after)
-        page: list[CatalogItem] = []
-        for position in range(start, len(ids)):
-            item = target.entries[target.holder(ids[position])].item  # type: ignore[index]
-            if checked.empty or matches(checked, item):
-                if len(page) == size:
-                    return ItemPage(page, True, self._count(target, checked))
-                page.append(item)
-        return ItemPage(page, False, self._count(target, checked))
-
-    @staticmethod
-    def _count(target: MemoryCatalog, checked: CheckedFilter) -> int:
-        if checked.empty:
-            return len(target.entries)
-        return sum(1 for entry in target.entries.values() if matches(checked, entry.item))
+        page = [target.item(item_id) for item_id in ids[start:start + size]]
+        return ItemPage(page, start + size < len(ids), len(target.entries))
 
     # -- runs ------------------------------------------------------------------------------
 

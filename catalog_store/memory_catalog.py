@@ -6,6 +6,7 @@ Apart from `memory.py` so the store's methods read as the contract, and the data
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,6 +14,7 @@ import msgspec
 
 from catalog_store.filters import CheckedFilter
 from catalog_store.items import CatalogItem
+from catalog_store.memory_index import ItemIndex, page_of
 from catalog_store.models import (
     CatalogInfo,
 )
@@ -22,7 +24,10 @@ from catalog_store.writes import (
     ended_tombstones,
 )
 
-_Ids = str | list[str]  # one variant id (the usual case: no container per entry), or several
+_Ids = str | list[str]
+# Stamps of catalog changes, increasing across every catalog of the process: the largest stamp of a
+# store's catalogs changes whenever any of them does (see MemoryCatalogStore.change_count).
+CHANGES = itertools.count(1)  # one variant id (the usual case: no container per entry), or several
 
 
 class Entry(msgspec.Struct, gc=False):
@@ -60,6 +65,13 @@ class MemoryCatalog:
     tombstones_recorded: dict[str, datetime] = field(default_factory=dict)  # product id -> when (store clock)
     storage_bytes: int = 0
     sorted_ids: list[str] | None = None  # None: ids were added or removed since the last sort
+    # the filter and search indexes (catalog_store.memory_index): built on the first filtered read
+    index: ItemIndex | None = None
+    version: int = field(default_factory=lambda: next(CHANGES))  # CHANGES at this catalog's last change
+
+    def touch(self) -> None:
+        """Record a change of the catalog or of its items (what HTTP caching keys on)."""
+        self.version = next(CHANGES)
 
     def info(self) -> CatalogInfo:
         return CatalogInfo(
@@ -83,6 +95,18 @@ class MemoryCatalog:
             self.sorted_ids = sorted(entry.item.id for entry in self.entries.values())
         return self.sorted_ids
 
+    def item(self, item_id: str) -> CatalogItem:
+        """The stored item with id `item_id` (which must be held)."""
+        return self.entries[self.holder(item_id)].item  # type: ignore[index]
+
+    def filtered(self, checked: CheckedFilter, size: int, after: str | None) -> tuple[list[CatalogItem], bool, int]:
+        """A page of the items matching `checked` (not empty), whether more follow, and their count."""
+        if self.index is None:
+            self.index = ItemIndex(entry.item for entry in self.entries.values())
+        selection = self.index.select(checked, self.ids, lambda item_id: matches(checked, self.item(item_id)))
+        page, more = page_of(selection, self.ids(), self.index.columns, after, size)
+        return [self.item(item_id) for item_id in page], more, selection.count
+
     def by_inventory_item(self, inventory_item_id: str) -> list[str]:
         if self.inventory is None:
             self.inventory = {}
@@ -101,6 +125,7 @@ class MemoryCatalog:
             self.sorted_ids = None
         self.entries[variant_id] = Entry(item, write.state.size, write.state.run_id, written_at)
         self._link(item)
+        self.touch()
         self.storage_bytes += write.state.size
 
     def insert_new(
@@ -133,10 +158,13 @@ class MemoryCatalog:
             _add(products, product_id, variant_id)
             if inventory is not None and item.inventory_item_id is not None:
                 _add(inventory, item.inventory_item_id, variant_id)
+            if self.index is not None:
+                self.index.add(item)
             self.storage_bytes += size
             added += 1
         if added:
             self.sorted_ids = None
+            self.touch()
         return added
 
     def end_tombstones(self, product_ids: set[str], listed_after: datetime) -> None:
@@ -149,6 +177,7 @@ class MemoryCatalog:
     def remove(self, variant_id: str) -> None:
         self._unlink(self.entries.pop(variant_id))
         self.sorted_ids = None
+        self.touch()
 
     def _link(self, item: CatalogItem) -> None:
         variant_id = item.shopify_variant_id
@@ -157,6 +186,8 @@ class MemoryCatalog:
         _add(self.products, item.shopify_product_id, variant_id)
         if self.inventory is not None and item.inventory_item_id is not None:
             _add(self.inventory, item.inventory_item_id, variant_id)
+        if self.index is not None:
+            self.index.add(item)
 
     def _unlink(self, entry: Entry) -> None:
         item = entry.item
@@ -166,6 +197,8 @@ class MemoryCatalog:
         _discard(self.products, item.shopify_product_id, variant_id)
         if self.inventory is not None and item.inventory_item_id is not None:
             _discard(self.inventory, item.inventory_item_id, variant_id)
+        if self.index is not None:
+            self.index.remove(item)
         self.storage_bytes -= entry.size
 
 

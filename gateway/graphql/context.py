@@ -82,8 +82,22 @@ class Loaders:
 
     def __init__(self, store: CatalogStore, *, cache: bool = True) -> None:
         self._store = store
-        self.runs: DataLoader[tuple[str, int], list[SyncRun]] = DataLoader(self._load_runs, cache=cache)
-        self.catalogs: DataLoader[str, CatalogInfo | None] = DataLoader(self._load_catalogs, cache=cache)
+        self._cache = cache
+        self._runs: DataLoader[tuple[str, int], list[SyncRun]] | None = None
+        self._catalogs: DataLoader[str, CatalogInfo | None] | None = None
+
+    # Made on first use: most requests need one loader or none.
+    @property
+    def runs(self) -> DataLoader[tuple[str, int], list[SyncRun]]:
+        if self._runs is None:
+            self._runs = DataLoader(self._load_runs, cache=self._cache)
+        return self._runs
+
+    @property
+    def catalogs(self) -> DataLoader[str, CatalogInfo | None]:
+        if self._catalogs is None:
+            self._catalogs = DataLoader(self._load_catalogs, cache=self._cache)
+        return self._catalogs
 
     async def _load_runs(self, keys: list[tuple[str, int]]) -> list[list[SyncRun]]:
         # One query per distinct shop, for the largest `last` asked; concurrent, not per row.
@@ -110,6 +124,8 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = None
+    # catalogs a read plan (gateway.graphql.fastpath) read in this request, by name
+    plan_catalogs: dict[str, CatalogInfo | None] = field(default_factory=dict)
 
     def require_admin(self, action: str) -> None:
         """Raise FORBIDDEN unless the caller holds the admin token."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from datetime import timedelta
 from importlib import resources
 from typing import Any, cast
@@ -31,40 +32,16 @@ from strawberry.types.unset import UNSET, UnsetType
 from gateway.errors import ApiError, RequestRefused, Unauthenticated
 from gateway.graphql.auth import Authenticator
 from gateway.graphql.context import Context, Loaders, Services
+from gateway.graphql.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate_media_type
+from gateway.graphql.read_http import HttpCache, read_fast
 from gateway.metrics import graphql_timer
 from gateway.settings import DEFAULT_MAX_SUBSCRIPTIONS, LOCAL_HOSTNAMES
 
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-JSON = "application/json"
 # The GraphiQL page loads only same-origin assets; this policy makes the browser enforce it.
 GRAPHIQL_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-
-
-def negotiate_media_type(accept: str | None) -> str:
-    """`application/graphql-response+json` when the client prefers (or only accepts) it, else
-    `application/json` (also for clients that send no Accept header: legacy GraphQL clients)."""
-    if not accept:
-        return JSON
-    best, best_q = JSON, -1.0
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        media = media.lower()
-        if media == GRAPHQL_RESPONSE_JSON and q > 0 and q >= best_q:
-            best, best_q = GRAPHQL_RESPONSE_JSON, q
-        elif media in (JSON, "application/*", "*/*") and q > 0 and q > best_q:
-            best, best_q = JSON, q
-    return best
 
 
 def is_request_error(response: GraphQLHTTPResponse) -> bool:
@@ -73,6 +50,9 @@ def is_request_error(response: GraphQLHTTPResponse) -> bool:
     errors = cast(list[dict[str, object]], response.get("errors") or [])
     return response.get("data") is None and bool(errors) and all(not e.get("path") for e in errors)
 
+
+# The request body parse_http_body decoded, so Strawberry's own parse of the same bytes reuses it.
+_PARSED_BODY: ContextVar[tuple[bytes | str, Any] | None] = ContextVar("gateway_parsed_body", default=None)
 
 MAX_OPERATIONS_PER_CONNECTION = 50
 # Strawberry's HTTP refusals (HTTPException: status and reason) → a code and a fix for the client.
@@ -212,13 +192,20 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope, receive=receive)
         role = self.authenticator.role_for(request.headers.get("authorization"))
+        request.state.gateway_role = role  # get_context reads it: tokens are checked once per request
         if role is None and not self._wants_ide(request):
             await self._unauthenticated(request)(scope, receive, send)  # before reading any body
             return
+        cache = HttpCache.of(self, request, role)
+        if cache is not None and cache.fresh(request):
+            await cache.not_modified()(scope, receive, send)
+            return
         try:
-            response = await self.run(request)
+            response = await read_fast(self.schema, self.services, request, role) or await self.run(request)
         except HTTPException as exc:
             response = self._refused(request, http_refusal(exc))
+        if cache is not None:
+            cache.label(response)
         await response(scope, receive, send)
 
     def _refused(self, request: Request, refused: RequestRefused) -> Response:
@@ -231,6 +218,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return orjson.loads(data)
 
     def parse_json(self, data: str | bytes) -> Any:
+        parsed = _PARSED_BODY.get()
+        if parsed is not None and parsed[0] is data:  # parse_http_body parsed this very body already
+            return parsed[1]
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -241,9 +231,15 @@ class GatewayGraphQL(GraphQL[Context, None]):
         string would reach `.get` and end in a 500)."""
         content_type, _ = parse_content_type(request.content_type or "")
         if request.method == "POST" and "application/json" in content_type:
-            data = self.parse_json(await request.get_body())  # the body is cached: parsed twice, read once
+            body = await request.get_body()  # cached by the adapter: Strawberry reads the same object
+            data = self.parse_json(body)
             if not isinstance(data, (dict, list)):
                 raise HTTPException(400, "The request body must be a JSON object with a `query` string.")
+            token = _PARSED_BODY.set((body, data))
+            try:
+                return await super().parse_http_body(request)
+            finally:
+                _PARSED_BODY.reset(token)
         return await super().parse_http_body(request)
 
     @staticmethod
@@ -276,7 +272,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             # Role decided by the connection_init payload (on_ws_connect). The connection may live
             # for hours: loaders batch but do not cache across its operations.
             return Context(self.services, None, Loaders(self.services.store, cache=False), request, response)
-        role = self.authenticator.role_for(request.headers.get("authorization"))
+        role = getattr(request.state, "gateway_role", None)
+        if role is None:
+            role = self.authenticator.role_for(request.headers.get("authorization"))
         return Context(self.services, role, Loaders(self.services.store), request, response)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:

@@ -241,9 +241,10 @@ def check_query_text(query: object, limits: QueryLimits) -> GraphQLError | None:
     return None
 
 
-def limit_extensions(limits: QueryLimits) -> list[type[SchemaExtension]]:
-    """The schema extensions enforcing `limits`, as classes (Strawberry makes one instance per
-    request): the token limit while parsing, the document limits before validation."""
+def token_limit(limits: QueryLimits) -> type[SchemaExtension]:
+    """The schema extension (a class: Strawberry makes one instance per request) that stops parsing
+    after `limits.max_tokens` tokens. The document limits run in `gateway.graphql.documents`, once
+    per distinct document."""
 
     class TokenLimit(MaxTokensLimiter):
         """Parsing stops after `limits.max_tokens` tokens."""
@@ -251,16 +252,4 @@ def limit_extensions(limits: QueryLimits) -> list[type[SchemaExtension]]:
         def __init__(self) -> None:
             super().__init__(max_token_count=limits.max_tokens)
 
-    class DocumentLimits(SchemaExtension):
-        """Refuses an over-limit document before graphql-core's rules run on it: errors set here
-        make Strawberry skip validation, so no rule ever walks a fragment bomb."""
-
-        def on_validate(self) -> Iterator[None]:
-            context = self.execution_context
-            if context.graphql_document is not None and context.pre_execution_errors is None:
-                errors = check_document(context.graphql_document, limits)
-                if errors:
-                    context.pre_execution_errors = errors
-            yield
-
-    return [TokenLimit, DocumentLimits]
+    return TokenLimit

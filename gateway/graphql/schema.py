@@ -23,13 +23,15 @@ from catalog_store.store import MAX_PAGE_SIZE
 from gateway.errors import ApiError, BadUserInput, NotFoundError, api_error_for
 from gateway.graphql.alerts import AlertMutations, AlertSubscriptions
 from gateway.graphql.context import Context
+from gateway.graphql.documents import DocumentCache, cached_documents
+from gateway.graphql.fastpath import read_fast_path
 from gateway.graphql.limits import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_TOKENS,
     QueryLimits,
     check_query_text,
-    limit_extensions,
+    token_limit,
 )
 from gateway.graphql.live import watch_notifications, watch_run
 from gateway.graphql.types import (
@@ -251,15 +253,21 @@ class PublicErrors(MaskErrors):
 class GatewaySchema(strawberry.Schema):
     """The schema with the gateway's limits and error policy."""
 
-    def __init__(self, *args: Any, limits: QueryLimits = QueryLimits(), **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, limits: QueryLimits = QueryLimits(), documents: DocumentCache | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.limits = limits
+        self.documents = documents if documents is not None else DocumentCache()
         self.secret_inputs = SecretInputs.of(self._schema)
 
     async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
         refused = check_query_text(query, self.limits)
         if refused is not None:
             return ExecutionResult(data=None, errors=[refused])
+        fast = await read_fast_path(self._schema, self.documents, query, *args, **kwargs)
+        if fast is not None:
+            return ExecutionResult(data=fast, errors=None)
         return await super().execute(query, *args, **kwargs)
 
     async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
@@ -296,16 +304,19 @@ def build_schema(
     max_tokens: int = MAX_TOKENS,
     limits: QueryLimits | None = None,
 ) -> GatewaySchema:
-    """The gateway's schema with its limits. Extensions are classes: Strawberry makes fresh
-    instances per request (an instance would be shared by concurrent requests)."""
+    """The gateway's schema with its limits, checked once per distinct document (its cache is the
+    schema's). Extensions are classes: Strawberry makes fresh instances per request (an instance
+    would be shared by concurrent requests)."""
     if limits is None:
         limits = QueryLimits(max_depth=max_depth, max_aliases=max_aliases, max_tokens=max_tokens)
+    documents = DocumentCache()
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*limit_extensions(limits), PublicErrors],
+        extensions=[token_limit(limits), cached_documents(limits, documents), PublicErrors],
         limits=limits,
+        documents=documents,
     )
 
 

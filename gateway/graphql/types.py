@@ -7,9 +7,10 @@ anywhere, so it can never be selected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -17,8 +18,8 @@ from strawberry.types import Info
 from bulk.outcomes import error_fix
 from bulk.webhooks.realtime import realtime_status
 from catalog_store import models
+from catalog_store.items import CATALOG_FIELDS, Identifier
 from catalog_store.items import CatalogItem as ItemRecord
-from catalog_store.items import Identifier
 from catalog_store.items import catalog_name as catalog_name_for
 from catalog_store.models import EmailStatus, ItemFilter, RunStatus, SyncErrorCode, SyncStatus, utcnow
 from gateway.errors import BadUserInput
@@ -142,28 +143,22 @@ class CatalogItem:
     @classmethod
     def from_model(cls, item: ItemRecord) -> CatalogItem:
         """Money is rebuilt from the exact strings Shopify wrote ("19.99" stays "19.99")."""
-        return cls(
-            id=item.id,
-            store_name=item.store_name,
-            shopify_product_id=item.shopify_product_id,
-            shopify_variant_id=item.shopify_variant_id,
-            product_title=item.product_title,
-            variant_title=item.variant_title,
-            status=item.status,
-            product_image_url=item.product_image_url,
-            variant_image_url=item.variant_image_url,
-            vendor=item.vendor,
-            product_type=item.product_type,
-            product_url=item.product_url,
-            product_handle=item.product_handle,
-            published_scope=item.published_scope,
-            price=Decimal(item.price),
-            compare_at_price=None if item.compare_at_price is None else Decimal(item.compare_at_price),
-            inventory_quantity=item.inventory_quantity,
-            options=list(item.options),
-            option_values=list(item.option_values),
-            sku=item.sku,
-        )
+        values: dict[str, Any] = {}
+        for name in CATALOG_FIELDS:
+            value = getattr(item, name)
+            convert = ITEM_CONVERSIONS.get(name)
+            values[name] = value if convert is None or value is None else convert(value)
+        return cls(**values)
+
+
+# The CatalogItem fields that are not the stored value as it is (by Python name), applied to non-null
+# values only: the one mapping `from_model` and the read fast path (`gateway.graphql.fastpath`) share.
+ITEM_CONVERSIONS: dict[str, Callable[[Any], object]] = {
+    "price": Decimal,
+    "compare_at_price": Decimal,
+    "options": list,
+    "option_values": list,
+}
 
 
 @strawberry.type
@@ -202,10 +197,11 @@ class CatalogItemFilter:
     search: str | None = strawberry.field(
         default=strawberry.UNSET,
         description=(
-            "Items whose product title, variant title or SKU contains this text, ignoring case (a literal "
-            "substring, not a pattern). It tests every item of the catalog, so it costs a pass over the "
-            "catalog. On MongoDB the other conditions read through an index, and combined with one of "
-            "them `search` tests only the items that condition selects."
+            "Items whose product title, variant title or SKU contains this text as a literal substring, "
+            "ignoring case (each character equal to the other's upper or lower case; no pattern syntax). The same "
+            "rule on every store. In memory, a text of letters and digits only is answered from a word index, and "
+            "a longer text narrows through its words before each candidate is tested. On MongoDB the other "
+            "conditions read through an index, and `search` tests the items they select (alone: every item)."
         ),
     )
 
@@ -242,12 +238,6 @@ class Catalog:
     def from_model(cls, info: models.CatalogInfo) -> Catalog:
         return cls(name=info.name, store_name=info.store_name)
 
-    async def _info(self, info: Info[Context, None]) -> models.CatalogInfo:
-        current = await info.context.loaders.catalogs.load(self.name)
-        if current is None:  # deleted while the request ran
-            return models.CatalogInfo(name=self.name, shop_domain="", store_name=self.store_name)
-        return current
-
     @strawberry.field(description="Back-in-stock and price-drop rules.")
     async def alert_rules(self, info: Info[Context, None]) -> alerts.AlertRules:
         return await alerts.catalog_alert_rules(info, self.name)
@@ -268,11 +258,11 @@ class Catalog:
 
     @strawberry.field(description="Exact number of items.")
     async def item_count(self, info: Info[Context, None]) -> int:
-        return (await self._info(info)).item_count
+        return (await catalog_info(info.context, self.name, self.store_name)).item_count
 
     @strawberry.field(description="Stored size of the items in bytes (what the storage limit counts)." + _CAPPED)
     async def storage_bytes(self, info: Info[Context, None]) -> int:
-        return int32((await self._info(info)).storage_bytes)
+        return int32((await catalog_info(info.context, self.name, self.store_name)).storage_bytes)
 
     @strawberry.field(description="The storage limit all catalogs share (CATALOG_STORAGE_LIMIT_BYTES)." + _CAPPED)
     def storage_limit_bytes(self, info: Info[Context, None]) -> int:
@@ -286,12 +276,7 @@ class Catalog:
         after: str | None = strawberry.UNSET,
         filter: CatalogItemFilter | None = strawberry.UNSET,
     ) -> CatalogItemConnection:
-        first = check_page_size(DEFAULT_PAGE_SIZE if first is None else first)
-        after_id = None if after is None or after is strawberry.UNSET else decode_cursor(after)
-        item_filter = None if filter is None or filter is strawberry.UNSET else filter.to_model()
-        page = await info.context.services.store.list_items(
-            self.name, first=first, after=after_id, filter=item_filter
-        )
+        page, after_id = await items_page(info.context, self.name, first, after, filter)
         edges = [CatalogItemEdge(cursor=encode_cursor(i.id), node=CatalogItem.from_model(i)) for i in page.items]
         return CatalogItemConnection(
             edges=edges,
@@ -308,6 +293,28 @@ class Catalog:
     async def item(self, info: Info[Context, None], id: str) -> CatalogItem | None:
         found = await info.context.services.store.get_item(self.name, id)
         return None if found is None else CatalogItem.from_model(found)
+
+
+# -- what the catalog resolvers do, as plain functions (the read fast path calls them too) --------
+
+
+async def catalog_info(context: Context, name: str, store_name: str) -> models.CatalogInfo:
+    """The catalog's current counts (through the request's loader)."""
+    current = await context.loaders.catalogs.load(name)
+    if current is None:  # deleted while the request ran
+        return models.CatalogInfo(name=name, shop_domain="", store_name=store_name)
+    return current
+
+
+async def items_page(
+    context: Context, name: str, first: int | None, after: str | None, filter: CatalogItemFilter | None
+) -> tuple[models.ItemPage, str | None]:
+    """One page of `Catalog.items` and the item id its cursor `after` names (None: first page)."""
+    first = check_page_size(DEFAULT_PAGE_SIZE if first is None else first)
+    after_id = None if after is None or after is strawberry.UNSET else decode_cursor(after)
+    item_filter = None if filter is None or filter is strawberry.UNSET else filter.to_model()
+    page = await context.services.store.list_items(name, first=first, after=after_id, filter=item_filter)
+    return page, after_id
 
 
 @strawberry.type(description="A sync error code and what to do about it.")
