@@ -11,6 +11,7 @@ import aiohttp
 from bulk.full_sync.service import SyncService, SyncSettings
 from bulk.notifications import EmailSender, Notifier
 from bulk.progress import Broadcaster
+from bulk.shopify.budget import BudgetRegistry
 from bulk.webhooks.processor import ProcessorSettings, WebhookProcessor
 from catalog_store.feed import ChangeFeed
 from catalog_store.models import Notification, SyncRun
@@ -51,10 +52,12 @@ def sync_service_for(
     *,
     session: aiohttp.ClientSession | None = None,
     owner_id: str | None = None,
+    budgets: BudgetRegistry | None = None,
 ) -> SyncService:
-    """The full-sync service, publishing progress to this process's subscribers."""
+    """The full-sync service, publishing progress to this process's subscribers (its bulk polling
+    drawing on `budgets`, the process's per-shop cost schedulers)."""
     return SyncService(store, settings=sync_settings, notifier=notifier, progress=Broadcaster[SyncRun](),
-                       session=session, owner_id=owner_id)
+                       session=session, owner_id=owner_id, budgets=budgets)
 
 
 class Gateway:
@@ -78,9 +81,12 @@ class Gateway:
         self.store = store
         self.schema = schema
         self.notifier = notifier_for(settings, store, email)
+        # One cost scheduler per shop for every Admin API call of this process: webhook reads,
+        # reconciliation and the full sync's bulk polling draw on the same model of the bucket.
+        self.budgets = BudgetRegistry()
         self.sync = sync_service_for(store, self.notifier, sync_settings or sync_settings_for(settings),
-                                     session=session, owner_id=owner_id)
-        self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings)
+                                     session=session, owner_id=owner_id, budgets=self.budgets)
+        self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings, budgets=self.budgets)
         self.services = Services(store=store, sync=self.sync, live=live or LiveSettings())
         self.feed: ChangeFeed | None = None  # created by start(), from the connected store
         self.authenticator = Authenticator(settings.admin_token, settings.read_token, enabled=auth)
