@@ -391,3 +391,16 @@ class MemoryCatalogStore:
 
     async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
         self._webhook_claims.pop((shop_domain, webhook_id), None)
+
+    # -- inventory reads and product ids (webhook batches, reconciliation) -------------------
+
+    async def find_by_inventory_items(self, catalog: str, inventory_item_ids: Sequence[str]) -> list[CatalogItem]:
+        target = self._catalogs.get(catalog)
+        if target is None:
+            return []
+        variants = {v for i in dict.fromkeys(inventory_item_ids) for v in target.by_inventory_item(i)}
+        return sorted((target.entries[v].item for v in variants), key=lambda item: item.id)
+
+    async def list_product_ids(self, catalog: str) -> list[str]:
+        target = self._catalogs.get(catalog)
+        return [] if target is None else sorted(p for p, held in target.products.items() if held)

@@ -19,6 +19,7 @@ from catalog_store.models import (
 from catalog_store.writes import (
     PlannedWrite,
     StoredState,
+    inventory_time,
 )
 
 _Ids = str | list[str]  # one variant id (the usual case: no container per entry), or several
@@ -36,7 +37,7 @@ class Entry(msgspec.Struct, gc=False):
         item = self.item
         return StoredState(
             item.shopify_variant_id, item.id, item.shopify_product_id, item.updated_at,  # type: ignore[arg-type]
-            self.size, self.run_id,
+            self.size, self.run_id, inventory_quantity=item.inventory_quantity, inventory_at=inventory_time(item),
         )
 
 

@@ -196,3 +196,11 @@ class CatalogStore(Protocol):
 
     async def release_webhook(self, shop_domain: str, webhook_id: str) -> None:
         """Drop a claim: the delivery could not be applied, so a redelivery may be."""
+
+    # -- inventory reads and product ids (webhook batches, reconciliation) -------------------
+    async def find_by_inventory_items(self, catalog: str, inventory_item_ids: Sequence[str]) -> list[CatalogItem]:
+        """The items of all these inventory items (one read, however many), sorted by item id."""
+
+    async def list_product_ids(self, catalog: str) -> list[str]:
+        """Every product id the catalog holds items of, sorted (what reconciliation compares with
+        Shopify's product ids to find the deletes no webhook brought). Cheap: no item is decoded."""

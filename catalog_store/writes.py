@@ -10,7 +10,11 @@ ids, and asks `plan_writes` what to do with each item, in order:
    catalog rewrites nothing;
 2. conflict: another variant holds the item id (SKU mode duplicates): reported, nothing overwritten;
 3. storage limit: writing stops before the first item that would bring the total above it;
-4. otherwise the item replaces the variant's stored item (whose id may differ: a changed SKU).
+4. otherwise the item replaces the variant's stored item (whose id may differ: a changed SKU),
+   except its inventory: when the stored quantity is newer (`inventory_time`: the stored one's is later
+   than the item's), the stored quantity and its time are kept. Inventory changes are applied as
+   writes of the stored item with the new quantity and its time, so a product snapshot older than the
+   last applied inventory change never regresses the quantity, and a newer one replaces it.
 
 Items earlier in the batch count for later ones (a variant may free an id another variant takes).
 Both stores apply the same plan, so they answer the contract tests identically.
@@ -26,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from catalog_store.checks import check_batch
+from catalog_store.checks import check_batch, inventory_size
 from catalog_store.items import CatalogItem
 from catalog_store.models import Conflict
 
@@ -43,6 +47,8 @@ class StoredState:
     run_id: str | None  # run that last wrote or saw it (None: a webhook)
     rev: Any = None  # MongoDB store: the token of the write that produced it
     digest: bytes | None = None  # MongoDB store: content digest of the stored item
+    inventory_quantity: int | None = None
+    inventory_at: datetime | None = None  # `inventory_time` of the stored item
 
 
 @dataclass(slots=True)
@@ -91,6 +97,25 @@ def item_digest(item: CatalogItem) -> bytes:
 _ENCODER = msgspec.msgpack.Encoder()
 
 
+def inventory_time(item: CatalogItem) -> datetime:
+    """When the item's `inventory_quantity` was true in Shopify (its own time, else its product's)."""
+    return item.inventory_at or item.updated_at  # type: ignore[return-value]  # checked items have one
+
+
+def keep_stored_inventory(entry: PreparedItem, previous: StoredState | None) -> PreparedItem:
+    """`entry`, or a copy holding the stored quantity and its time when those are newer."""
+    if previous is None or previous.inventory_at is None or previous.inventory_at <= inventory_time(entry.item):
+        return entry
+    item = msgspec.structs.replace(entry.item, inventory_quantity=previous.inventory_quantity,
+                                   inventory_at=previous.inventory_at)
+    size = (entry.size - inventory_size(entry.item.inventory_quantity, entry.item.inventory_at)
+            + inventory_size(item.inventory_quantity, item.inventory_at))
+    if entry.document is None:
+        return PreparedItem(item, None, size)
+    document = dict(entry.document, inventory_quantity=item.inventory_quantity, _inventory_at=item.inventory_at)
+    return PreparedItem(item, document, size, item_digest(item))
+
+
 def plan_writes(
     prepared: Sequence[PreparedItem],
     *,
@@ -133,6 +158,8 @@ def plan_writes(
         ):
             plan.stale += 1
             continue
+        entry = keep_stored_inventory(entry, previous)
+        item = entry.item
         if (previous is not None and entry.digest is not None and previous.digest == entry.digest
                 and previous.updated_at == updated_at):
             plan.unchanged.append(PlannedWrite(index, entry, previous, previous))
@@ -147,7 +174,8 @@ def plan_writes(
             plan.limit_reached = True
             plan.written_upto = index
             return plan
-        state = StoredState(variant_id, item.id, item.shopify_product_id, updated_at, entry.size, run_id)
+        state = StoredState(variant_id, item.id, item.shopify_product_id, updated_at, entry.size, run_id,
+                            inventory_quantity=item.inventory_quantity, inventory_at=inventory_time(item))
         plan.writes.append(PlannedWrite(index, entry, previous, state))
         if previous is not None and previous.item_id != item.id and holding(previous.item_id) == variant_id:
             holder_overlay[previous.item_id] = None

@@ -51,6 +51,8 @@ _STATE_FIELDS = {
     "_run_id": 1,
     "_rev": 1,
     "_digest": 1,
+    "inventory_quantity": 1,
+    "_inventory_at": 1,
 }
 
 
@@ -263,6 +265,8 @@ class ItemWriter:
                     run_id=doc.get("_run_id"),
                     rev=doc["_rev"],
                     digest=doc.get("_digest"),
+                    inventory_quantity=doc.get("inventory_quantity"),
+                    inventory_at=doc.get("_inventory_at") or doc["_updated_at"],
                 )
                 snapshot.states[state.variant_id] = state
                 snapshot.holders[state.item_id] = state.variant_id
