@@ -326,6 +326,8 @@ def _rest_variant(variant: Mapping[str, Any], product_id: str, option_names: lis
         price=_money(variant.get("price")),
         compare_at_price=_money(variant.get("compare_at_price")),
         inventory_quantity=quantity,
+        updated_at=_timestamp(variant["updated_at"], f"variant {variant_id} updated_at")
+        if variant.get("updated_at") is not None else None,
         selected_options=selected,
         inventory_item=None if inventory_item is None else Ref(
             INVENTORY_ITEM_PREFIX + _rest_id(inventory_item, f"variant {variant_id}: inventory_item_id")),

@@ -134,7 +134,7 @@ class ShopBudget:
         self._in_flight: dict[int, Request] = {}
         self._seq = itertools.count()
         self._changed = asyncio.Event()
-        self.spent: Counter[Priority] = Counter()  # actual cost points, by priority
+        self.spent: dict[Priority, float] = dict.fromkeys(Priority, 0.0)  # actual cost points, by priority
         self.calls: Counter[Priority] = Counter()
         self.throttled = 0  # THROTTLED answers (the model was wrong: another app, or a cost estimate)
 
@@ -203,7 +203,7 @@ class ShopBudget:
     async def _wait_change(self) -> None:
         event = self._changed
         budget = self._budget
-        timeout = None
+        timeout: float | None = None
         if budget is not None:  # a refill may make the head fit: look again then at the latest
             timeout = max(0.01, budget.maximum / budget.restore_rate / 20)
         try:

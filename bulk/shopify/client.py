@@ -42,6 +42,7 @@ from bulk.errors import (
     ShopNotFound,
 )
 from bulk.shopify import documents
+from bulk.shopify.budget import Priority, ShopBudget
 from bulk.shopify.bulk_operations import (
     BulkCancelResult,
     BulkOperationState,
@@ -49,7 +50,6 @@ from bulk.shopify.bulk_operations import (
     BulkRunStarted,
     UserError,
 )
-from bulk.shopify.budget import Priority, ShopBudget
 from bulk.shopify.pacing import RetryPolicy, ThrottleStatus, requested_cost
 from bulk.shopify.query_rules import check_bulk_query
 from bulk.shopify.schema import SCHEMA_VERSION, load_admin_schema

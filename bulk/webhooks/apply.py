@@ -3,9 +3,12 @@
 - an unknown shop, or a shop whose sync is inactive (over the storage limit), changes nothing;
 - products/create|update write the product's items and remove those of variants the product no
   longer has (or that no longer sync); payloads listing only the first 100 variants are
-  replaced by the product read through the Admin API; inventory_levels/update reads the variant's
-  product (total quantities) through the Admin API; products/delete deletes the items and leaves a
-  tombstone; bulk_operations/finish wakes the run polling that operation;
+  replaced by the product read through the Admin API; inventory_levels/update never reads a product:
+  the pending inventory items of a batch are read in one `nodes(ids:)` call (each its variant's
+  total quantity and updatedAt) and written as inventory changes, versioned on their own (a product
+  snapshot older than an applied inventory change never regresses the quantity: the store's rule);
+  products/delete deletes the items and leaves a tombstone; bulk_operations/finish wakes the run
+  polling that operation;
 - every write is guarded by the product's `updated_at` in the store (and, per product, serialised in
   this process): an older payload never overwrites newer data, and a delete is never undone by a late
   update or an older full-sync snapshot;
@@ -16,10 +19,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+import msgspec
 
 from bulk.mapping.payloads import (
     BulkOperationFinished,
@@ -30,11 +36,13 @@ from bulk.mapping.payloads import (
     product_items,
 )
 from bulk.outcomes import failure_notice, record_failure
-from bulk.shopify.reads import read_product, read_product_by_inventory_item
+from bulk.shopify.budget import Priority
+from bulk.shopify.reads import InventoryRead, read_inventory, read_product
 from bulk.webhooks.clients import ShopClients
 from bulk.webhooks.delivery import Outcome, WebhookDelivery
 from bulk.webhooks.link import FullSyncLink
 from bulk.webhooks.locks import KeyedLocks
+from catalog_store.items import CatalogItem
 from catalog_store.models import Conflict, NotificationLevel, SyncConfig, SyncErrorCode, utcnow
 from catalog_store.store import CatalogStore
 
@@ -72,20 +80,93 @@ class WebhookApplier:
         if isinstance(change, ProductDeleted):
             # Shopify's updated_at of a product is never later than the event deleting it.
             deleted_at = max(delivery.triggered_at or delivery.received_at, delivery.received_at)
-            async with self._products.hold((shop, change.product_id)):
-                deleted = await self.store.delete_product(config.catalog_name, change.product_id, deleted_at)
-            log.debug("product %s of %s deleted: %d items", change.product_id, shop, deleted)
+            await self.delete_product(config, change.product_id, deleted_at)
             return Outcome.APPLIED
         if isinstance(change, InventoryLevelChanged):
-            known = await self.store.find_by_inventory_item(config.catalog_name, change.inventory_item_id)
-            if not known:  # not in the catalog (skipped, or its product's own webhook is on its way)
-                return Outcome.IGNORED
-            snapshot = await read_product_by_inventory_item(await self.clients.client(config), change.inventory_item_id)
-        else:
-            snapshot = change if change.complete else await read_product(await self.clients.client(config), change.product_id)
+            outcomes = await self.apply_inventory(config, [change.inventory_item_id])
+            return outcomes[change.inventory_item_id]
+        snapshot = change if change.complete else await read_product(await self.clients.client(config), change.product_id)
         if snapshot is None:
             return Outcome.NOT_FOUND
         return await self.apply_snapshot(config, snapshot)
+
+    async def delete_product(self, config: SyncConfig, product_id: str, deleted_at: datetime) -> int:
+        """Delete a product's items, leaving a tombstone at `deleted_at`; returns the items deleted."""
+        async with self._products.hold((config.shop_domain, product_id)):
+            deleted = await self.store.delete_product(config.catalog_name, product_id, deleted_at)
+        log.debug("product %s of %s deleted: %d items", product_id, config.shop_domain, deleted)
+        return deleted
+
+    async def apply_batch(self, deliveries: Sequence[WebhookDelivery]) -> list[Outcome]:
+        """Apply deliveries of one shop that need an Admin API read, in one go where Shopify allows:
+        every inventory_levels/update of the batch costs one `nodes(ids:)` call per 250 inventory
+        items; the others (products payloads listing only their first 100 variants) are applied one
+        by one, in order. Raises what `apply` raises for the first delivery that fails (those before
+        it are applied; applying them again changes nothing)."""
+        outcomes: list[Outcome | None] = [None] * len(deliveries)
+        inventory: dict[str, list[tuple[int, str]]] = {}  # shop -> (position, inventory item id)
+        for position, delivery in enumerate(deliveries):
+            change = parse_webhook(delivery.topic, delivery.payload)
+            if isinstance(change, InventoryLevelChanged):
+                inventory.setdefault(delivery.shop_domain, []).append((position, change.inventory_item_id))
+            else:
+                outcomes[position] = await self.apply(delivery)
+        for shop, pending in inventory.items():
+            config = await self.store.get_sync(shop)
+            if config is None or not config.active:
+                log.info("%d inventory webhooks for %s ignored: the sync is not enabled or inactive", len(pending), shop)
+                for position, _ in pending:
+                    outcomes[position] = Outcome.IGNORED
+                continue
+            by_item = await self.apply_inventory(config, [item_id for _, item_id in pending])
+            for position, item_id in pending:
+                outcomes[position] = by_item[item_id]
+        return [outcome if outcome is not None else Outcome.IGNORED for outcome in outcomes]
+
+    async def apply_inventory(self, config: SyncConfig, inventory_item_ids: Sequence[str], *,
+                              reads: Sequence[InventoryRead] | None = None,
+                              priority: Priority = Priority.WEBHOOK) -> dict[str, Outcome]:
+        """Write the current quantities of these inventory items (read through the Admin API unless
+        `reads` gives them, as reconciliation does) as inventory changes; an outcome per item id."""
+        catalog = config.catalog_name
+        ids = list(dict.fromkeys(inventory_item_ids))
+        outcomes = dict.fromkeys(ids, Outcome.IGNORED)  # not in the catalog (skipped, or its product's webhook is on its way)
+        known = await self.store.find_by_inventory_items(catalog, ids)
+        wanted = {item.inventory_item_id for item in known if item.inventory_item_id is not None}
+        if not wanted:
+            return outcomes
+        if reads is None:
+            client = await self.clients.client(config)
+            found = await read_inventory(client, [i for i in ids if i in wanted], priority=priority)
+        else:
+            found = {read.inventory_item_id: read for read in reads if read.inventory_item_id in wanted}
+        for item_id in wanted:
+            outcomes[item_id] = Outcome.NOT_FOUND if item_id not in found else Outcome.UNCHANGED
+        products = sorted({item.shopify_product_id for item in known if item.inventory_item_id in found})
+        async with contextlib.AsyncExitStack() as held:
+            for product_id in products:  # in sorted order: batches never wait on each other in a circle
+                await held.enter_async_context(self._products.hold((config.shop_domain, product_id)))
+            # Read again under the locks: a snapshot applied since the first read is the one to change.
+            current = await self.store.find_by_inventory_items(catalog, list(found))
+            changed = [_with_inventory(item, found[item.inventory_item_id]) for item in current
+                       if item.inventory_item_id in found]
+            writes = [item for item, differs in changed if differs]
+            if not writes:
+                return outcomes
+            result = await self.store.write_items(catalog, writes, limit_bytes=self.sync.settings.storage_limit_bytes)
+        if result.limit_reached:
+            await self._deactivate(config, writes[0].shopify_product_id)
+            for item in writes:
+                outcomes[item.inventory_item_id or ""] = Outcome.LIMIT_REACHED
+            return outcomes
+        written = await self.store.find_by_inventory_items(catalog, [i.inventory_item_id or "" for i in writes])
+        for item in written:
+            read = found[item.inventory_item_id or ""]
+            if item.inventory_quantity == read.quantity and item.inventory_at is not None and item.inventory_at >= read.at:
+                outcomes[item.inventory_item_id or ""] = Outcome.APPLIED
+            elif outcomes[item.inventory_item_id or ""] is not Outcome.APPLIED:
+                outcomes[item.inventory_item_id or ""] = Outcome.STALE  # the catalog holds a newer quantity
+        return outcomes
 
     async def apply_snapshot(self, config: SyncConfig, snapshot: ProductSnapshot) -> Outcome:
         """Write a product's items unless the catalog holds newer data for it."""
@@ -158,3 +239,12 @@ class WebhookApplier:
         log.warning("%s", message)
         title, body = failure_notice(SyncErrorCode.CATALOG_LIMIT_EXCEEDED, message)
         await self.sync.notifier.notify(shop, NotificationLevel.ERROR, title, body, email=True)
+
+
+def _with_inventory(item: CatalogItem, read: InventoryRead) -> tuple[CatalogItem, bool]:
+    """The stored item with the quantity read, and whether that changes it (an older read than the
+    stored quantity is left to the store's rule, which keeps the newer one)."""
+    current_at = item.inventory_at or item.updated_at
+    if item.inventory_quantity == read.quantity and current_at is not None and current_at >= read.at:
+        return item, False
+    return msgspec.structs.replace(item, inventory_quantity=read.quantity, inventory_at=read.at), True

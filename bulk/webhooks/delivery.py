@@ -71,3 +71,6 @@ class ReconcileResult:
     since: datetime | None  # None: not run (no completed full sync yet, sync inactive or unknown)
     products: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    inventory: int = 0  # variants whose quantity was compared (updated since the pass's start)
+    deleted: int = 0  # products Shopify no longer lists, deleted from the catalog
+    cost: float = 0.0  # Admin API cost points the pass spent
