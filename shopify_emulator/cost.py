@@ -163,3 +163,77 @@ class LeakyBucket:
             "currentlyAvailable": float(math.floor(self._available)),
             "restoreRate": self.restore_rate,
         }
+
+
+def actual_query_cost(schema: GraphQLSchema, operation: OperationDefinitionNode,
+                      fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any],
+                      data: Mapping[str, Any] | None) -> int:
+    """What the answered query really cost: the requested rules applied to what came back (a
+    connection costs 2 + its returned nodes, an object that came back null nothing), as Shopify
+    refunds the difference between the requested and the actual cost."""
+    if operation.operation == OperationType.MUTATION:
+        return query_cost(schema, operation, fragments, variables)
+    return _actual(schema, schema.query_type, operation.selection_set, fragments, variables, data)
+
+
+def _actual(schema: GraphQLSchema, parent: Any, selection_set: SelectionSetNode | None,
+            fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any],
+            value: Mapping[str, Any] | None) -> int:
+    if selection_set is None or not isinstance(value, Mapping):
+        return 0
+    total = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, (InlineFragmentNode, FragmentSpreadNode)):
+            if isinstance(selection, InlineFragmentNode):
+                name = selection.type_condition.name.value if selection.type_condition else parent.name
+                inner = selection.selection_set
+            else:
+                fragment = fragments[selection.name.value]
+                name, inner = fragment.type_condition.name.value, fragment.selection_set
+            # Only the fragment of the object's own type came back: another type's keys are absent.
+            total += _actual(schema, schema.get_type(name), inner, fragments, variables, value)
+            continue
+        if not isinstance(selection, FieldNode) or selection.name.value.startswith("__"):
+            continue
+        key = selection.alias.value if selection.alias else selection.name.value
+        if key not in value or selection.name.value not in getattr(parent, "fields", {}):
+            continue
+        field_type = parent.fields[selection.name.value].type
+        named = get_named_type(field_type)
+        if is_leaf_type(named):
+            continue
+        answer = value[key]
+        if named.name.endswith("Connection") and "edges" in getattr(named, "fields", {}):
+            total += 2 + _connection_actual(schema, named, selection.selection_set, fragments, variables, answer)
+        elif isinstance(answer, list):
+            if _ids(selection, variables) is None:  # a plain list is priced as one object
+                answer = answer[:1]
+            total += sum(1 + _actual(schema, named, selection.selection_set, fragments, variables, item)
+                         for item in answer if item is not None)
+        elif answer is not None:
+            total += 1 + _actual(schema, named, selection.selection_set, fragments, variables, answer)
+    return total
+
+
+def _connection_actual(schema: GraphQLSchema, connection: Any, selection_set: SelectionSetNode | None,
+                       fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any],
+                       answer: Any) -> int:
+    if selection_set is None or not isinstance(answer, Mapping):
+        return 0
+    total = 0
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            continue
+        key = selection.alias.value if selection.alias else selection.name.value
+        items = answer.get(key)
+        if not isinstance(items, list):
+            continue
+        if selection.name.value == "nodes":
+            node_type = get_named_type(connection.fields["nodes"].type)
+            total += sum(1 + _actual(schema, node_type, selection.selection_set, fragments, variables, node)
+                         for node in items if node is not None)
+        elif selection.name.value == "edges":
+            edge = get_named_type(connection.fields["edges"].type)
+            total += sum(max(1, _actual(schema, edge, selection.selection_set, fragments, variables, item))
+                         for item in items if item is not None)
+    return total

@@ -35,8 +35,10 @@ class Priority(IntEnum):
     RECONCILE = 2  # periodic reconciliation: runs on what the others leave
 
 
-# Share of the bucket that must stay available after a call of this priority is sent.
-RESERVE: Mapping[Priority, float] = {Priority.WEBHOOK: 0.0, Priority.BULK_POLL: 0.0, Priority.RECONCILE: 0.5}
+# Points that must stay available after a call of this priority is sent: reconciliation leaves what
+# a webhook batch read costs at most (a 1,000-point query), or half of a smaller bucket.
+RESERVE_POINTS: Mapping[Priority, float] = {Priority.WEBHOOK: 0.0, Priority.BULK_POLL: 0.0,
+                                            Priority.RECONCILE: 1000.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ def available(budget: Budget, now: float) -> float:
 def needed(budget: Budget, request: Request) -> float:
     """Points that must be available to send `request` (its cost plus its priority's reserve, at most
     a full bucket: a call costing more than the bucket waits for a full one)."""
-    reserve = RESERVE[request.priority] * budget.maximum
+    reserve = min(RESERVE_POINTS[request.priority], budget.maximum / 2)
     return min(budget.maximum, min(request.cost, budget.maximum) + reserve)
 
 

@@ -128,10 +128,10 @@ mutation DeleteWebhook($id: ID!) {
 # Webhook follow-ups (bulk.webhooks.apply): the product fields the catalog items need, the same as
 # the bulk query's, so a product read here becomes the same items as its bulk lines. Pages are sized
 # by cost (`variants_page_size`): a variant node costs 7 points (itself, selectedOptions,
-# inventoryItem, media(first: 1) = 2 + its MediaImage and image), the product around it 4.
+# inventoryItem, media(first: 1) = 2 + its MediaImage and image), the product around it 5.
 MAX_QUERY_COST = 1000  # Shopify refuses a single query above this
 VARIANT_NODE_COST = 7
-PRODUCT_READ_COST = 4  # the product, featuredMedia.preview.image, options
+PRODUCT_READ_COST = 5  # the product, featuredMedia, its preview and image, options
 PRODUCT_VARIANTS_PAGE_SIZE = 50  # the first page of a product read (most products have fewer)
 RECONCILE_PRODUCTS_PAGE_SIZE = 5
 RECONCILE_VARIANTS_PAGE_SIZE = 20

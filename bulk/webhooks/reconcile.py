@@ -77,18 +77,21 @@ class Reconciler:
             if not connection["pageInfo"]["hasNextPage"]:
                 break
             after = connection["pageInfo"]["endCursor"]
-        inventory = await self._inventory(config, client, search, outcomes)
+        inventory, inventory_applied = await self._inventory(config, client, search)
         deleted = await self._deletes(config, client, started)
         await self.store.mark_reconciled(shop_domain, started)  # where the next pass starts, in any process
-        if outcomes.get(Outcome.APPLIED) or deleted:
-            log.info("reconciliation of %s applied %d changes and %d deletes since %s that no webhook brought",
-                     shop_domain, outcomes[Outcome.APPLIED], deleted, since.isoformat())
+        if outcomes.get(Outcome.APPLIED) or inventory_applied or deleted:
+            log.info("reconciliation of %s applied %d product changes, %d inventory changes and %d deletes since "
+                     "%s that no webhook brought", shop_domain, outcomes[Outcome.APPLIED], inventory_applied, deleted,
+                     since.isoformat())
         cost = client.budget.spent[Priority.RECONCILE] - spent_before
-        return ReconcileResult(shop_domain, since, products, outcomes, inventory=inventory, deleted=deleted, cost=cost)
+        return ReconcileResult(shop_domain, since, products, outcomes, inventory=inventory,
+                               inventory_applied=inventory_applied, deleted=deleted, cost=cost)
 
-    async def _inventory(self, config: SyncConfig, client: ShopifyClient, search: str, outcomes: Counter[str]) -> int:
-        """Apply the quantities of the variants updated since the pass's start; returns how many."""
-        count, after = 0, None
+    async def _inventory(self, config: SyncConfig, client: ShopifyClient, search: str) -> tuple[int, int]:
+        """Apply the quantities of the variants updated since the pass's start; returns how many were
+        compared and how many applied."""
+        count, applied_count, after = 0, 0, None
         while True:
             data = await client.execute(documents.VARIANTS_UPDATED_SINCE, {
                 "query": search, "first": documents.MAX_PAGE, "after": after}, priority=Priority.RECONCILE,
@@ -102,10 +105,10 @@ class Reconciler:
                     reads.append(read)
             if reads:
                 applied = await self.applier.apply_inventory(config, [r.inventory_item_id for r in reads], reads=reads)
-                outcomes.update(o.value for o in applied.values())
+                applied_count += sum(1 for o in applied.values() if o is Outcome.APPLIED)
                 count += len(reads)
             if not connection["pageInfo"]["hasNextPage"]:
-                return count
+                return count, applied_count
             after = connection["pageInfo"]["endCursor"]
 
     async def _deletes(self, config: SyncConfig, client: ShopifyClient, started: datetime) -> int:

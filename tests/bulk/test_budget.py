@@ -60,12 +60,16 @@ def test_a_cheap_low_priority_call_never_overtakes_a_waiting_webhook_read():
     assert decision.grant is None and decision.wait == pytest.approx(4.0)
 
 
-def test_reconciliation_leaves_half_the_bucket_for_webhook_reads():
+def test_reconciliation_leaves_a_webhook_reads_worth_of_points():
     budget = Budget(2000, 100, points=1200, at=0)
     assert decide(budget, [req(1, Priority.RECONCILE, 300)], 0, 0).wait == pytest.approx(1.0)  # 1300 needed
     assert decide(budget, [req(1, Priority.WEBHOOK, 300)], 0, 0).grant is not None
     huge = req(2, Priority.RECONCILE, 5000)  # more than a bucket: waits for a full one, never forever
     assert decide(budget, [huge], 0, 0).wait == pytest.approx(8.0)
+    plus = Budget(20_000, 1000, points=1800, at=0)  # a large bucket: the same 1,000 points are kept
+    assert decide(plus, [req(1, Priority.RECONCILE, 800)], 0, 0).grant is not None
+    small = Budget(100, 10, points=60, at=0)  # a small one: half of it
+    assert decide(small, [req(1, Priority.RECONCILE, 20)], 0, 0).wait == pytest.approx(1.0)
 
 
 def test_shopify_status_is_the_truth_less_our_other_calls_in_flight():
@@ -96,7 +100,7 @@ async def test_shop_budget_grants_by_priority_and_learns_from_each_answer():
             now[0] += seconds / steps
             await asyncio.sleep(0)
 
-    # 30 points: the reconciliation call (needs 20 + a 50-point reserve) waits; the webhook read goes
+    # 30 points: the reconciliation call (needs 20 + a 50-point reserve, half this small bucket) waits; the webhook read goes
     # first even though it asked later, then its answer (0 left) makes the reconciliation wait on.
     reconcile = asyncio.create_task(call("reconcile", Priority.RECONCILE, 20))
     await asyncio.sleep(0)

@@ -221,6 +221,7 @@ async def test_a_product_gives_the_same_items_by_webhook_as_by_full_sync() -> No
         result = await hooks.processor.reconcile(SHOP, since=datetime(2000, 1, 1, tzinfo=UTC))
         assert result.products == shop.product_count
         assert dict(result.outcomes) == {"unchanged": shop.product_count}
+        assert (result.inventory, result.inventory_applied, result.deleted) == (VARIANTS, 0, 0)
 
 
 async def test_products_with_more_than_100_variants_are_read_through_the_admin_api() -> None:
