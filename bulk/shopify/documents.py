@@ -216,20 +216,17 @@ query ProductsUpdatedSince($query: String!, $first: Int!, $after: String, $varia
     + _CATALOG_FRAGMENTS
 )
 
-# inventory_levels/update names an inventory item only: the pending items of a batch are read in one
-# call of at most 250 ids, each selecting its variant's total quantity and the time it was true
-# (2 points per id: the item and its variant).
-INVENTORY_ITEMS_BY_ID = """
-query InventoryItemsById($ids: [ID!]!) {
+# inventory_levels/update names an inventory item only; the catalog knows its variant. The pending
+# variants of a batch are read in one call of at most 250 ids, each selecting only its total quantity
+# and the time it was true (1 point per id: selecting the inventory item too would double it).
+VARIANT_INVENTORY = """
+query VariantInventory($ids: [ID!]!) {
   nodes(ids: $ids) {
-    ... on InventoryItem {
-      id
-      variant { id inventoryQuantity updatedAt }
-    }
+    ... on ProductVariant { id inventoryQuantity updatedAt }
   }
 }
 """.strip()
-INVENTORY_ITEM_COST = 2
+VARIANT_INVENTORY_COST = 1
 
 # Reconciliation of inventory: an inventory change moves its variant's updatedAt, not its product's,
 # so `products(query: "updated_at:…")` misses it; variants are listed by their own updatedAt
@@ -272,7 +269,7 @@ ALL_DOCUMENTS: dict[str, str] = {
     "WEBHOOK_SUBSCRIPTION_DELETE": WEBHOOK_SUBSCRIPTION_DELETE,
     "PRODUCT_FOR_CATALOG": PRODUCT_FOR_CATALOG,
     "PRODUCTS_UPDATED_SINCE": PRODUCTS_UPDATED_SINCE,
-    "INVENTORY_ITEMS_BY_ID": INVENTORY_ITEMS_BY_ID,
+    "VARIANT_INVENTORY": VARIANT_INVENTORY,
     "VARIANTS_UPDATED_SINCE": VARIANTS_UPDATED_SINCE,
     "PRODUCT_IDS": PRODUCT_IDS,
 }

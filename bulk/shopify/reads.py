@@ -12,7 +12,7 @@ from typing import Any
 
 from bulk.errors import ShopifyServerError
 from bulk.mapping.payloads import ProductSnapshot, product_from_graphql
-from bulk.mapping.variants import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX, VARIANT_PREFIX, gid_number
+from bulk.mapping.variants import PRODUCT_PREFIX, VARIANT_PREFIX, gid_number
 from bulk.shopify import documents
 from bulk.shopify.budget import Priority
 from bulk.shopify.client import ShopifyClient
@@ -77,7 +77,6 @@ async def read_product(client: ShopifyClient, product_id: str, *,
 class InventoryRead:
     """A variant's total quantity as Shopify answered it, and when it was true (its updatedAt)."""
 
-    inventory_item_id: str
     variant_id: str
     quantity: int | None
     at: datetime
@@ -94,35 +93,32 @@ def shopify_time(value: Any, what: str) -> datetime:
     return parsed
 
 
-def inventory_read(item_gid: Any, variant: Mapping[str, Any]) -> InventoryRead | None:
-    """An inventory item's variant node → its read (None: the item has no variant any more)."""
-    item_id = gid_number(item_gid, INVENTORY_ITEM_PREFIX)
+def inventory_read(variant: Mapping[str, Any]) -> InventoryRead | None:
+    """A variant node (`id inventoryQuantity updatedAt`) → its read (None: not a variant's)."""
     variant_id = gid_number(variant.get("id"), VARIANT_PREFIX)
-    if item_id is None or variant_id is None:
+    if variant_id is None:
         return None
     quantity = variant.get("inventoryQuantity")
     if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, int)):
         raise ShopifyServerError(f"Shopify's variant {variant_id} has no readable inventoryQuantity")
-    return InventoryRead(item_id, variant_id, quantity, shopify_time(variant.get("updatedAt"), "variant updatedAt"))
+    return InventoryRead(variant_id, quantity, shopify_time(variant.get("updatedAt"), "variant updatedAt"))
 
 
-async def read_inventory(client: ShopifyClient, inventory_item_ids: Sequence[str], *,
+async def read_inventory(client: ShopifyClient, variant_ids: Sequence[str], *,
                          priority: Priority | None = None) -> dict[str, InventoryRead]:
-    """The quantities of these inventory items' variants, 250 items a call (2 points each), by
-    inventory item id; an item Shopify no longer has is missing from the answer."""
+    """The total quantities of these variants, 250 a call (1 point each), by variant id; a variant
+    Shopify no longer has is missing from the answer."""
     reads: dict[str, InventoryRead] = {}
-    ids = list(dict.fromkeys(inventory_item_ids))
+    ids = list(dict.fromkeys(variant_ids))
     for start in range(0, len(ids), documents.MAX_PAGE):
         chunk = ids[start : start + documents.MAX_PAGE]
-        data = await client.execute(documents.INVENTORY_ITEMS_BY_ID,
-                                    {"ids": [INVENTORY_ITEM_PREFIX + i for i in chunk]},
-                                    priority=priority, cost=documents.INVENTORY_ITEM_COST * len(chunk))
+        data = await client.execute(documents.VARIANT_INVENTORY, {"ids": [VARIANT_PREFIX + i for i in chunk]},
+                                    priority=priority, cost=documents.VARIANT_INVENTORY_COST * len(chunk))
         nodes = data.get("nodes")
         if not isinstance(nodes, list):
             raise ShopifyServerError("Shopify's answer has no readable nodes")
         for node in nodes:
-            if isinstance(node, Mapping) and isinstance(node.get("variant"), Mapping):
-                read = inventory_read(node.get("id"), node["variant"])
-                if read is not None:
-                    reads[read.inventory_item_id] = read
+            read = inventory_read(node) if isinstance(node, Mapping) else None
+            if read is not None:
+                reads[read.variant_id] = read
     return reads

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
@@ -36,6 +37,7 @@ from bulk.mapping.payloads import (
     product_items,
 )
 from bulk.outcomes import failure_notice, record_failure
+from bulk.shopify import documents
 from bulk.shopify.budget import Priority
 from bulk.shopify.reads import InventoryRead, read_inventory, read_product
 from bulk.webhooks.clients import ShopClients
@@ -60,6 +62,8 @@ class WebhookApplier:
         self._products = KeyedLocks()
         self._shops = KeyedLocks()
         self._notified_conflicts: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        self._pending_inventory: dict[str, dict[str, asyncio.Future[Outcome]]] = {}  # shop -> item -> outcome
+        self._inventory_readers: dict[str, asyncio.Task[None]] = {}
 
     async def apply(self, delivery: WebhookDelivery) -> Outcome:
         """Apply one delivery now (the workers call this; tests may too). Raises InvalidWebhookPayload,
@@ -83,8 +87,7 @@ class WebhookApplier:
             await self.delete_product(config, change.product_id, deleted_at)
             return Outcome.APPLIED
         if isinstance(change, InventoryLevelChanged):
-            outcomes = await self.apply_inventory(config, [change.inventory_item_id])
-            return outcomes[change.inventory_item_id]
+            return await self._coalesced_inventory(config, change.inventory_item_id)
         snapshot = change if change.complete else await read_product(await self.clients.client(config), change.product_id)
         if snapshot is None:
             return Outcome.NOT_FOUND
@@ -126,31 +129,31 @@ class WebhookApplier:
     async def apply_inventory(self, config: SyncConfig, inventory_item_ids: Sequence[str], *,
                               reads: Sequence[InventoryRead] | None = None,
                               priority: Priority = Priority.WEBHOOK) -> dict[str, Outcome]:
-        """Write the current quantities of these inventory items (read through the Admin API unless
-        `reads` gives them, as reconciliation does) as inventory changes; an outcome per item id."""
+        """Write the current quantities of these inventory items' variants (read through the Admin
+        API unless `reads` gives them, as reconciliation does) as inventory changes; an outcome per
+        inventory item id."""
         catalog = config.catalog_name
         ids = list(dict.fromkeys(inventory_item_ids))
         outcomes = dict.fromkeys(ids, Outcome.IGNORED)  # not in the catalog (skipped, or its product's webhook is on its way)
-        known = await self.store.find_by_inventory_items(catalog, ids)
-        wanted = {item.inventory_item_id for item in known if item.inventory_item_id is not None}
-        if not wanted:
+        known = [i for i in await self.store.find_by_inventory_items(catalog, ids) if i.inventory_item_id in outcomes]
+        if not known:
             return outcomes
+        variants = [item.shopify_variant_id for item in known]
         if reads is None:
-            client = await self.clients.client(config)
-            found = await read_inventory(client, [i for i in ids if i in wanted], priority=priority)
+            found = await read_inventory(await self.clients.client(config), variants, priority=priority)
         else:
-            found = {read.inventory_item_id: read for read in reads if read.inventory_item_id in wanted}
-        for item_id in wanted:
-            outcomes[item_id] = Outcome.NOT_FOUND if item_id not in found else Outcome.UNCHANGED
-        products = sorted({item.shopify_product_id for item in known if item.inventory_item_id in found})
+            found = {read.variant_id: read for read in reads}
+        for item in known:
+            outcomes[item.inventory_item_id or ""] = Outcome.UNCHANGED if item.shopify_variant_id in found \
+                else Outcome.NOT_FOUND
+        products = sorted({item.shopify_product_id for item in known if item.shopify_variant_id in found})
         async with contextlib.AsyncExitStack() as held:
             for product_id in products:  # in sorted order: batches never wait on each other in a circle
                 await held.enter_async_context(self._products.hold((config.shop_domain, product_id)))
             # Read again under the locks: a snapshot applied since the first read is the one to change.
-            current = await self.store.find_by_inventory_items(catalog, list(found))
-            changed = [_with_inventory(item, found[item.inventory_item_id]) for item in current
-                       if item.inventory_item_id in found]
-            writes = [item for item, differs in changed if differs]
+            current = await self.store.get_items_by_variant(catalog, [v for v in variants if v in found])
+            writes = [changed for changed, differs in (_with_inventory(i, found[i.shopify_variant_id])
+                                                       for i in current) if differs]
             if not writes:
                 return outcomes
             result = await self.store.write_items(catalog, writes, limit_bytes=self.sync.settings.storage_limit_bytes)
@@ -159,14 +162,50 @@ class WebhookApplier:
             for item in writes:
                 outcomes[item.inventory_item_id or ""] = Outcome.LIMIT_REACHED
             return outcomes
-        written = await self.store.find_by_inventory_items(catalog, [i.inventory_item_id or "" for i in writes])
-        for item in written:
-            read = found[item.inventory_item_id or ""]
+        for item in await self.store.get_items_by_variant(catalog, [i.shopify_variant_id for i in writes]):
+            read = found[item.shopify_variant_id]
+            key = item.inventory_item_id or ""
             if item.inventory_quantity == read.quantity and item.inventory_at is not None and item.inventory_at >= read.at:
-                outcomes[item.inventory_item_id or ""] = Outcome.APPLIED
-            elif outcomes[item.inventory_item_id or ""] is not Outcome.APPLIED:
-                outcomes[item.inventory_item_id or ""] = Outcome.STALE  # the catalog holds a newer quantity
+                outcomes[key] = Outcome.APPLIED
+            elif outcomes.get(key) is not Outcome.APPLIED:
+                outcomes[key] = Outcome.STALE  # the catalog holds a newer quantity
         return outcomes
+
+    async def _coalesced_inventory(self, config: SyncConfig, inventory_item_id: str) -> Outcome:
+        """One delivery's inventory change, read together with every other one of the shop pending at
+        the same time: while a read is in flight, the next deliveries wait for the following one,
+        which takes them all (up to 250): a burst costs a few calls, an idle shop no added wait."""
+        shop = config.shop_domain
+        pending = self._pending_inventory.setdefault(shop, {})
+        future = pending.get(inventory_item_id)
+        if future is None:
+            future = pending[inventory_item_id] = asyncio.get_running_loop().create_future()
+        if shop not in self._inventory_readers:
+            task = asyncio.create_task(self._read_pending_inventory(config), name=f"inventory-{shop}")
+            self._inventory_readers[shop] = task
+        return await asyncio.shield(future)
+
+    async def _read_pending_inventory(self, config: SyncConfig) -> None:
+        shop = config.shop_domain
+        try:
+            while pending := self._pending_inventory.get(shop):
+                batch = dict(list(pending.items())[: documents.MAX_PAGE])
+                for item_id in batch:
+                    del pending[item_id]
+                try:
+                    outcomes = await self.apply_inventory(config, list(batch))
+                except Exception as exc:  # every delivery of the batch fails alike, and is retried alike
+                    for future in batch.values():
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for item_id, future in batch.items():
+                    if not future.done():
+                        future.set_result(outcomes[item_id])
+        finally:
+            del self._inventory_readers[shop]
+            if not self._pending_inventory.get(shop):
+                self._pending_inventory.pop(shop, None)
 
     async def apply_snapshot(self, config: SyncConfig, snapshot: ProductSnapshot) -> Outcome:
         """Write a product's items unless the catalog holds newer data for it."""

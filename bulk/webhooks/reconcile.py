@@ -18,6 +18,7 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
+from bulk.mapping.variants import INVENTORY_ITEM_PREFIX, gid_number
 from bulk.shopify import documents
 from bulk.shopify.budget import Priority
 from bulk.shopify.client import ShopifyClient
@@ -98,13 +99,16 @@ class Reconciler:
                 cost=2 + documents.MAX_PAGE * documents.VARIANT_CHANGE_COST)
             connection = connection_page(data.get("productVariants"), "productVariants")
             reads: list[InventoryRead] = []
+            items: list[str] = []
             for node in connection["nodes"]:
                 item = node.get("inventoryItem") if isinstance(node, dict) else None
-                read = inventory_read(item.get("id"), node) if isinstance(item, dict) else None
-                if read is not None:
+                read = inventory_read(node) if isinstance(node, dict) else None
+                item_id = gid_number(item.get("id"), INVENTORY_ITEM_PREFIX) if isinstance(item, dict) else None
+                if read is not None and item_id is not None:
                     reads.append(read)
+                    items.append(item_id)
             if reads:
-                applied = await self.applier.apply_inventory(config, [r.inventory_item_id for r in reads], reads=reads)
+                applied = await self.applier.apply_inventory(config, items, reads=reads)
                 applied_count += sum(1 for o in applied.values() if o is Outcome.APPLIED)
                 count += len(reads)
             if not connection["pageInfo"]["hasNextPage"]:

@@ -23,8 +23,8 @@ def cost(document: str, variables: dict[str, Any]) -> int:
 
 @pytest.mark.parametrize("ids", [1, 17, 250])
 def test_nodes_cost_per_id_and_an_interface_costs_one_of_its_types(ids: int) -> None:
-    assert cost(documents.INVENTORY_ITEMS_BY_ID, {"ids": ["gid://shopify/InventoryItem/1"] * ids}) == (
-        documents.INVENTORY_ITEM_COST * ids)
+    assert cost(documents.VARIANT_INVENTORY, {"ids": ["gid://shopify/ProductVariant/1"] * ids}) == (
+        documents.VARIANT_INVENTORY_COST * ids)
     both = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Product { id title } ... on ProductVariant { id product { id } } } }"
     assert cost(both, {"ids": ["a", "b"]}) == 2 * 2  # the dearer type (a variant and its product), per id
 
@@ -53,10 +53,9 @@ async def test_shopify_refunds_what_a_query_did_not_use(admin, shop) -> None:  #
     assert (cost["requestedQueryCost"], cost["actualQueryCost"]) == (752, 2)  # only the connection itself
     variant = next(shop.products()).variants[0]
     shop.set_inventory(variant.id, 7)
-    _, one = await admin.post(documents.INVENTORY_ITEMS_BY_ID, {"ids": [
-        f"gid://shopify/InventoryItem/{variant.inventory_item_id}", "gid://shopify/InventoryItem/1"]})
-    assert one["data"]["nodes"][0]["variant"]["inventoryQuantity"] == 7 and one["data"]["nodes"][1] is None
-    assert (one["extensions"]["cost"]["requestedQueryCost"], one["extensions"]["cost"]["actualQueryCost"]) == (4, 2)
+    _, one = await admin.post(documents.VARIANT_INVENTORY, {"ids": [variant.gid, "gid://shopify/ProductVariant/1"]})
+    assert one["data"]["nodes"][0]["inventoryQuantity"] == 7 and one["data"]["nodes"][1] is None
+    assert (one["extensions"]["cost"]["requestedQueryCost"], one["extensions"]["cost"]["actualQueryCost"]) == (2, 1)
     before = one["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
     _, again = await admin.post(documents.PRODUCT_IDS, {"first": 250})
     listed = len(again["data"]["products"]["nodes"])
