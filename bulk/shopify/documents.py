@@ -133,8 +133,6 @@ MAX_QUERY_COST = 1000  # Shopify refuses a single query above this
 VARIANT_NODE_COST = 7
 PRODUCT_READ_COST = 5  # the product, featuredMedia, its preview and image, options
 PRODUCT_VARIANTS_PAGE_SIZE = 50  # the first page of a product read (most products have fewer)
-RECONCILE_PRODUCTS_PAGE_SIZE = 5
-RECONCILE_VARIANTS_PAGE_SIZE = 20
 MAX_PAGE = 250  # Shopify's largest `first`, and the most ids `nodes(ids:)` takes
 
 
@@ -196,25 +194,16 @@ query ProductForCatalog($id: ID!, $first: Int!, $after: String) {
     + _CATALOG_FRAGMENTS
 )
 
-# Periodic reconciliation: products updated since a time (`query: "updated_at:>'…'"`), paged by id.
-PRODUCTS_UPDATED_SINCE = (
-    """
-query ProductsUpdatedSince($query: String!, $first: Int!, $after: String, $variants: Int!) {
+# Periodic reconciliation: the ids and updatedAt of the products updated since a time (1 point each);
+# only those the catalog holds older data of are then read whole (PRODUCT_FOR_CATALOG).
+PRODUCTS_CHANGED_SINCE = """
+query ProductsChangedSince($query: String!, $first: Int!, $after: String) {
   products(first: $first, after: $after, query: $query, sortKey: ID) {
     pageInfo { hasNextPage endCursor }
-    nodes {
-      ...CatalogProductFields
-      variants(first: $variants) {
-        pageInfo { hasNextPage endCursor }
-        nodes { ...CatalogVariantFields }
-      }
-    }
+    nodes { id updatedAt }
   }
 }
 """.strip()
-    + "\n\n"
-    + _CATALOG_FRAGMENTS
-)
 
 # inventory_levels/update names an inventory item only; the catalog knows its variant. The pending
 # variants of a batch are read in one call of at most 250 ids, each selecting only its total quantity
@@ -268,7 +257,7 @@ ALL_DOCUMENTS: dict[str, str] = {
     "WEBHOOK_SUBSCRIPTION_CREATE": WEBHOOK_SUBSCRIPTION_CREATE,
     "WEBHOOK_SUBSCRIPTION_DELETE": WEBHOOK_SUBSCRIPTION_DELETE,
     "PRODUCT_FOR_CATALOG": PRODUCT_FOR_CATALOG,
-    "PRODUCTS_UPDATED_SINCE": PRODUCTS_UPDATED_SINCE,
+    "PRODUCTS_CHANGED_SINCE": PRODUCTS_CHANGED_SINCE,
     "VARIANT_INVENTORY": VARIANT_INVENTORY,
     "VARIANTS_UPDATED_SINCE": VARIANTS_UPDATED_SINCE,
     "PRODUCT_IDS": PRODUCT_IDS,

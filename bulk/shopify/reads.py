@@ -35,8 +35,8 @@ def product_number(node: Mapping[str, Any]) -> str:
     return number
 
 
-async def read_product(client: ShopifyClient, product_id: str, *,
-                       first_page: Mapping[str, Any] | None = None) -> ProductSnapshot | None:
+async def read_product(client: ShopifyClient, product_id: str, *, first_page: Mapping[str, Any] | None = None,
+                       priority: Priority | None = None) -> ProductSnapshot | None:
     """A product and all its variants through the Admin API (None: it does not exist).
 
     `first_page`: a product node already read with its first variants page. The pages must all show
@@ -47,7 +47,7 @@ async def read_product(client: ShopifyClient, product_id: str, *,
     for _ in range(MAX_CONSISTENT_READS):
         if node is None:
             data = await client.execute(documents.PRODUCT_FOR_CATALOG, {
-                "id": gid, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE, "after": None})
+                "id": gid, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE, "after": None}, priority=priority)
             node = data.get("product")
             if node is None:
                 return None
@@ -57,7 +57,7 @@ async def read_product(client: ShopifyClient, product_id: str, *,
         while page["pageInfo"].get("hasNextPage"):
             first = documents.variants_page_size(client.throttle_available)
             data = await client.execute(documents.PRODUCT_FOR_CATALOG, {
-                "id": gid, "first": first, "after": page["pageInfo"].get("endCursor")},
+                "id": gid, "first": first, "after": page["pageInfo"].get("endCursor")}, priority=priority,
                 cost=documents.PRODUCT_READ_COST + 2 + first * documents.VARIANT_NODE_COST)
             later = data.get("product")
             if later is None:

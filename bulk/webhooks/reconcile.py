@@ -1,8 +1,9 @@
 """Reconciliation: catches the changes no webhook brought (Shopify may drop deliveries).
 
 Every `interval`, at the lowest priority of the shop's cost scheduler (webhook reads go first):
-- products updated since the last pass are read through the Admin API and applied like a webhook
-  (`WebhookApplier.apply_snapshot`);
+- the products updated since the last pass are listed (id and updatedAt); those the catalog holds
+  older data of (or none) are read whole through the Admin API and applied like a webhook
+  (`WebhookApplier.apply_snapshot`), so a pass with nothing missed costs its listings only;
 - variants updated since then are listed with their quantities (an inventory change moves its
   variant's updatedAt, not its product's) and applied as inventory changes;
 - every product id is listed (id only, 1 point each) and compared with the catalog's: a product the
@@ -22,7 +23,14 @@ from bulk.mapping.variants import INVENTORY_ITEM_PREFIX, gid_number
 from bulk.shopify import documents
 from bulk.shopify.budget import Priority
 from bulk.shopify.client import ShopifyClient
-from bulk.shopify.reads import InventoryRead, connection_page, inventory_read, product_number, read_product
+from bulk.shopify.reads import (
+    InventoryRead,
+    connection_page,
+    inventory_read,
+    product_number,
+    read_product,
+    shopify_time,
+)
 from bulk.webhooks.apply import WebhookApplier
 from bulk.webhooks.delivery import Outcome, ReconcileResult
 from bulk.webhooks.link import FullSyncLink
@@ -66,15 +74,19 @@ class Reconciler:
         outcomes: Counter[str] = Counter()
         products, after = 0, None
         while True:
-            data = await client.execute(documents.PRODUCTS_UPDATED_SINCE, {
-                "query": search, "first": documents.RECONCILE_PRODUCTS_PAGE_SIZE, "after": after,
-                "variants": documents.RECONCILE_VARIANTS_PAGE_SIZE}, priority=Priority.RECONCILE)
+            data = await client.execute(documents.PRODUCTS_CHANGED_SINCE, {
+                "query": search, "first": documents.MAX_PAGE, "after": after}, priority=Priority.RECONCILE,
+                cost=2 + documents.MAX_PAGE)
             connection = connection_page(data.get("products"), "products")
             for node in connection["nodes"]:
-                snapshot = await read_product(client, product_number(node), first_page=node)
+                product_id = product_number(node)
+                products += 1
+                if not await self._behind(config, product_id, shopify_time(node.get("updatedAt"), "updatedAt")):
+                    outcomes[Outcome.UNCHANGED.value] += 1
+                    continue
+                snapshot = await read_product(client, product_id, priority=Priority.RECONCILE)
                 if snapshot is not None:
                     outcomes[(await self.applier.apply_snapshot(config, snapshot)).value] += 1
-                    products += 1
             if not connection["pageInfo"]["hasNextPage"]:
                 break
             after = connection["pageInfo"]["endCursor"]
@@ -88,6 +100,11 @@ class Reconciler:
         cost = client.budget.spent[Priority.RECONCILE] - spent_before
         return ReconcileResult(shop_domain, since, products, outcomes, inventory=inventory,
                                inventory_applied=inventory_applied, deleted=deleted, cost=cost)
+
+    async def _behind(self, config: SyncConfig, product_id: str, updated_at: datetime) -> bool:
+        """Whether the catalog lacks the product as of `updated_at` (no items, or older ones)."""
+        stored = await self.store.get_items_by_product(config.catalog_name, product_id)
+        return not stored or any(item.updated_at is None or item.updated_at < updated_at for item in stored)
 
     async def _inventory(self, config: SyncConfig, client: ShopifyClient, search: str) -> tuple[int, int]:
         """Apply the quantities of the variants updated since the pass's start; returns how many were

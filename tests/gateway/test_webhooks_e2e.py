@@ -25,6 +25,8 @@ from bulk.full_sync.service import SyncService, SyncSettings
 from bulk.mapping.payloads import product_from_rest, product_items, sign
 from bulk.notifications import NoEmail, Notifier
 from bulk.progress import Broadcaster
+from bulk.shopify.reads import read_product
+from bulk.webhooks.delivery import Outcome
 from bulk.webhooks.processor import ProcessorSettings, WebhookProcessor
 from catalog_store.items import CatalogItem, Identifier
 from catalog_store.memory import MemoryCatalogStore
@@ -217,7 +219,14 @@ async def test_a_product_gives_the_same_items_by_webhook_as_by_full_sync() -> No
             assert sorted(mapped.items, key=key) == sorted(stored, key=key), product.id
             compared += len(stored)
         assert compared == VARIANTS
-        # And as the Admin GraphQL API gives them (the reconciliation path): nothing to change.
+        # And as the Admin GraphQL API gives them (the path of reads and reconciliation): nothing to change.
+        config = await hooks.store.get_sync(SHOP)
+        assert config is not None
+        client = await hooks.processor.clients.client(config)
+        for product in shop.products():
+            snapshot = await read_product(client, str(product.id))
+            assert snapshot is not None
+            assert await hooks.processor.apply_snapshot(config, snapshot) == Outcome.UNCHANGED, product.id
         result = await hooks.processor.reconcile(SHOP, since=datetime(2000, 1, 1, tzinfo=UTC))
         assert result.products == shop.product_count
         assert dict(result.outcomes) == {"unchanged": shop.product_count}
