@@ -89,6 +89,23 @@ def _parse_document(document: str) -> DocumentNode:
     return parse(document)
 
 
+class _ValidatingOnce(Client):
+    """gql's client, validating each distinct document once: ours are fixed strings (parsed once, see
+    `_parse_document`), and validating one against the Admin schema costs milliseconds of CPU that
+    every webhook read would pay again."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._valid: dict[int, DocumentNode] = {}
+
+    def validate(self, request: GraphQLRequest) -> None:
+        document = request.document
+        if self._valid.get(id(document)) is document:
+            return
+        super().validate(request)
+        self._valid[id(document)] = document
+
+
 @dataclass(slots=True)
 class _Tries:
     attempts: int = 0  # requests sent
@@ -221,8 +238,8 @@ class ShopifyClient:
             if self._gql_session is None:
                 schema = await asyncio.to_thread(load_admin_schema)
                 transport = ShopifyTransport(self.url, self._token, self._external_session)
-                self._gql = Client(schema=schema, transport=transport, execute_timeout=self._request_timeout,
-                                   serialize_variables=True)
+                self._gql = _ValidatingOnce(schema=schema, transport=transport,
+                                            execute_timeout=self._request_timeout, serialize_variables=True)
                 self._gql_session = await self._gql.connect_async()  # type: ignore[no-untyped-call]  # as above
             return self._gql_session
 
