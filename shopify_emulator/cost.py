@@ -52,6 +52,16 @@ def _size(field: FieldNode, variables: Mapping[str, Any]) -> int:
     return 0
 
 
+def _fragment(selection: InlineFragmentNode | FragmentSpreadNode, parent: Any,
+              fragments: Mapping[str, FragmentDefinitionNode]) -> tuple[str, SelectionSetNode]:
+    """The type a fragment applies to and what it selects."""
+    if isinstance(selection, InlineFragmentNode):
+        name = selection.type_condition.name.value if selection.type_condition else parent.name
+        return name, selection.selection_set
+    fragment = fragments[selection.name.value]
+    return fragment.type_condition.name.value, fragment.selection_set
+
+
 def _ids(field: FieldNode, variables: Mapping[str, Any]) -> int | None:
     """How many ids a list field is asked for (`nodes(ids: [...])`), None when it takes none."""
     for argument in field.arguments or ():
@@ -71,12 +81,7 @@ def _cost(schema: GraphQLSchema, parent: Any, selection_set: SelectionSetNode | 
     by_type: dict[str, int] = {}  # what fragments on a narrower type than `parent` select
     for selection in selection_set.selections:
         if isinstance(selection, (InlineFragmentNode, FragmentSpreadNode)):
-            if isinstance(selection, InlineFragmentNode):
-                name = selection.type_condition.name.value if selection.type_condition else parent.name
-                inner = selection.selection_set
-            else:
-                fragment = fragments[selection.name.value]
-                name, inner = fragment.type_condition.name.value, fragment.selection_set
+            name, inner = _fragment(selection, parent, fragments)
             cost = _cost(schema, schema.get_type(name), inner, fragments, variables)
             if name == parent.name or not is_abstract_type(parent):
                 total += cost
@@ -184,12 +189,7 @@ def _actual(schema: GraphQLSchema, parent: Any, selection_set: SelectionSetNode 
     total = 0
     for selection in selection_set.selections:
         if isinstance(selection, (InlineFragmentNode, FragmentSpreadNode)):
-            if isinstance(selection, InlineFragmentNode):
-                name = selection.type_condition.name.value if selection.type_condition else parent.name
-                inner = selection.selection_set
-            else:
-                fragment = fragments[selection.name.value]
-                name, inner = fragment.type_condition.name.value, fragment.selection_set
+            name, inner = _fragment(selection, parent, fragments)
             # Only the fragment of the object's own type came back: another type's keys are absent.
             total += _actual(schema, schema.get_type(name), inner, fragments, variables, value)
             continue

@@ -53,7 +53,7 @@ from bulk.shopify.bulk_operations import (
 from bulk.shopify.pacing import RetryPolicy, ThrottleStatus, requested_cost
 from bulk.shopify.query_rules import check_bulk_query
 from bulk.shopify.schema import SCHEMA_VERSION, load_admin_schema
-from bulk.shopify.transport import HTTPStatusError, Secret, ShopifyTransport
+from bulk.shopify.transport import HTTPStatusError, Secret, ShopifyTransport, ValidatingOnce
 
 log = logging.getLogger(__name__)
 
@@ -87,23 +87,6 @@ def webhook_topic(topic: str) -> str:
 @lru_cache(maxsize=64)
 def _parse_document(document: str) -> DocumentNode:
     return parse(document)
-
-
-class _ValidatingOnce(Client):
-    """gql's client, validating each distinct document once: ours are fixed strings (parsed once, see
-    `_parse_document`), and validating one against the Admin schema costs milliseconds of CPU that
-    every webhook read would pay again."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._valid: dict[int, DocumentNode] = {}
-
-    def validate(self, request: GraphQLRequest) -> None:
-        document = request.document
-        if self._valid.get(id(document)) is document:
-            return
-        super().validate(request)
-        self._valid[id(document)] = document
 
 
 @dataclass(slots=True)
@@ -238,7 +221,7 @@ class ShopifyClient:
             if self._gql_session is None:
                 schema = await asyncio.to_thread(load_admin_schema)
                 transport = ShopifyTransport(self.url, self._token, self._external_session)
-                self._gql = _ValidatingOnce(schema=schema, transport=transport,
+                self._gql = ValidatingOnce(schema=schema, transport=transport,
                                             execute_timeout=self._request_timeout, serialize_variables=True)
                 self._gql_session = await self._gql.connect_async()  # type: ignore[no-untyped-call]  # as above
             return self._gql_session
