@@ -173,19 +173,31 @@ def check_batch(catalog: str, items: Sequence[CatalogItem]) -> tuple[list[Catalo
                 if type(inventory_id) is not str:
                     raise _Bad
                 size += len(inventory_id.encode()) + 5
+            inventory_at = item.inventory_at
+            if inventory_at is not None:
+                inventory_at = utc_millis(inventory_at)
+                size += 8
             size += _string_size(item.variant_image_url) + _array_size(item.option_values)
             if size > MAX_VALUE_CHARS and too_long_field(item) is not None:
                 raise _Bad
         except (_Bad, TypeError, ValueError, AttributeError, OverflowError, UnicodeError):
             raise InvalidItem(f"item {index} of the batch (variant {getattr(item, 'shopify_variant_id', None)!r}): "
                               f"{_problem(item)}; nothing was written") from None
-        if item.updated_at is not updated_at or type(item.options) is not tuple or type(item.option_values) is not tuple:
+        if (item.updated_at is not updated_at or item.inventory_at is not inventory_at
+                or type(item.options) is not tuple or type(item.option_values) is not tuple):
             item = msgspec.structs.replace(
-                item, updated_at=updated_at, options=tuple(item.options), option_values=tuple(item.option_values)
+                item, updated_at=updated_at, inventory_at=inventory_at, options=tuple(item.options),
+                option_values=tuple(item.option_values)
             )
         checked.append(item)
         sizes.append(size)
     return checked, sizes
+
+
+def inventory_size(quantity: int | None, inventory_at: datetime | None) -> int:
+    """The part of an item's stored size its inventory values take (quantity and its time)."""
+    size = 0 if quantity is None else 4 if -_INT32 <= quantity < _INT32 else 8
+    return size + (0 if inventory_at is None else 8)
 
 
 def item_size(catalog: str, item: CatalogItem) -> int:

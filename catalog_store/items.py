@@ -84,6 +84,10 @@ class CatalogItem(msgspec.Struct, frozen=True, gc=False):
     # Bookkeeping (stored with a leading underscore).
     updated_at: datetime | None = None  # the product's Shopify updated_at: guards every write
     inventory_item_id: str | None = None  # numeric; maps inventory_levels/update webhooks
+    # When `inventory_quantity` was true in Shopify (the variant's updatedAt it was read with, or the
+    # time of the inventory change that set it); None: `updated_at`. Inventory is versioned on its
+    # own: an older product snapshot never brings back an older quantity (`writes.plan_writes`).
+    inventory_at: datetime | None = None
 
     def to_document(self, catalog: str) -> dict[str, Any]:
         """The stored document: catalog fields (money as numbers) plus `_` bookkeeping fields."""
@@ -113,6 +117,7 @@ class CatalogItem(msgspec.Struct, frozen=True, gc=False):
             "_compare_at_price": self.compare_at_price,
             "_updated_at": self.updated_at,
             "_inventory_item_id": self.inventory_item_id,
+            "_inventory_at": self.inventory_at,
         }
         return doc
 
@@ -142,6 +147,7 @@ class CatalogItem(msgspec.Struct, frozen=True, gc=False):
             sku=doc.get("sku"),
             updated_at=doc.get("_updated_at"),
             inventory_item_id=doc.get("_inventory_item_id"),
+            inventory_at=doc.get("_inventory_at"),
         )
 
 
@@ -151,7 +157,8 @@ def document_size(doc: dict[str, Any]) -> int:
 
 
 # The stored document's keys, in order (`CatalogItem.to_document`); `checks` sizes documents from them.
-DOCUMENT_KEYS = ("_catalog", *CATALOG_FIELDS, "_price", "_compare_at_price", "_updated_at", "_inventory_item_id")
+DOCUMENT_KEYS = ("_catalog", *CATALOG_FIELDS, "_price", "_compare_at_price", "_updated_at", "_inventory_item_id",
+                 "_inventory_at")
 
 
 def normalize_shop_domain(value: str) -> str:

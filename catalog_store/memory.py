@@ -401,8 +401,6 @@ class MemoryCatalogStore(MemoryAlertsApi):
             return None
         return held[0]
 
-    # -- webhook claims --------------------------------------------------------------------
-
     # -- webhook inbox (catalog_store.memory_inbox) ------------------------------------------
 
     async def inbox_put(self, delivery: InboxDelivery) -> bool:
@@ -425,3 +423,16 @@ class MemoryCatalogStore(MemoryAlertsApi):
 
     async def inbox_status(self, shop_domain: str) -> InboxStatus:
         return self._inbox.status(shop_domain)
+
+    # -- inventory reads and product ids (webhook batches, reconciliation) -------------------
+
+    async def find_by_inventory_items(self, catalog: str, inventory_item_ids: Sequence[str]) -> list[CatalogItem]:
+        target = self._catalogs.get(catalog)
+        if target is None:
+            return []
+        variants = {v for i in dict.fromkeys(inventory_item_ids) for v in target.by_inventory_item(i)}
+        return sorted((target.entries[v].item for v in variants), key=lambda item: item.id)
+
+    async def list_product_ids(self, catalog: str) -> list[str]:
+        target = self._catalogs.get(catalog)
+        return [] if target is None else sorted(p for p, held in target.products.items() if held)

@@ -22,6 +22,7 @@ from catalog_store.writes import (
     PlannedWrite,
     StoredState,
     ended_tombstones,
+    inventory_time,
 )
 
 _Ids = str | list[str]
@@ -42,7 +43,8 @@ class Entry(msgspec.Struct, gc=False):
         item = self.item
         return StoredState(
             item.shopify_variant_id, item.id, item.shopify_product_id, item.updated_at,  # type: ignore[arg-type]
-            self.size, self.run_id, item=item,
+            self.size, self.run_id, inventory_quantity=item.inventory_quantity, inventory_at=inventory_time(item),
+            item=item,
         )
 
 

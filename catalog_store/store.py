@@ -287,3 +287,11 @@ class CatalogStore(Protocol):
         """End the subscriptions of items no longer in their catalog (a deleted product; a full sync's
         sweep ends them at once). Called now and then, not on the delete itself: a webhook replacing a
         product's items deletes and rewrites them. Returns how many ended."""
+
+    # -- inventory reads and product ids (webhook batches, reconciliation) -------------------
+    async def find_by_inventory_items(self, catalog: str, inventory_item_ids: Sequence[str]) -> list[CatalogItem]:
+        """The items of all these inventory items (one read, however many), sorted by item id."""
+
+    async def list_product_ids(self, catalog: str) -> list[str]:
+        """Every product id the catalog holds items of, sorted (what reconciliation compares with
+        Shopify's product ids to find the deletes no webhook brought). Cheap: no item is decoded."""

@@ -12,7 +12,11 @@ ids, and asks `plan_writes` what to do with each item, in order:
    and one left by a bad payload must not lock a product;
 2. conflict: another variant holds the item id (SKU mode duplicates): reported, nothing overwritten;
 3. storage limit: writing stops before the first item that would bring the total above it;
-4. otherwise the item replaces the variant's stored item (whose id may differ: a changed SKU).
+4. otherwise the item replaces the variant's stored item (whose id may differ: a changed SKU),
+   except its inventory: when the stored quantity is newer (`inventory_time`: the stored one's is later
+   than the item's), the stored quantity and its time are kept. Inventory changes are applied as
+   writes of the stored item with the new quantity and its time, so a product snapshot older than the
+   last applied inventory change never regresses the quantity, and a newer one replaces it.
 
 Items earlier in the batch count for later ones (a variant may free an id another variant takes).
 Both stores apply the same plan, so they answer the contract tests identically.
@@ -29,7 +33,7 @@ from typing import Any, Final
 
 import msgspec
 
-from catalog_store.checks import check_batch
+from catalog_store.checks import check_batch, inventory_size
 from catalog_store.items import CatalogItem
 from catalog_store.models import Conflict
 
@@ -46,7 +50,8 @@ class StoredState:
     run_id: str | None  # run that last wrote or saw it (None: a webhook)
     rev: Any = None  # MongoDB store: the token of the write that produced it
     digest: bytes | None = None  # MongoDB store: `item_digest` of the stored item
-    inventory_quantity: int | None = None  # MongoDB store: the stored item's (its digest leaves it out)
+    inventory_quantity: int | None = None  # the stored item's (its digest leaves it out)
+    inventory_at: datetime | None = None  # `inventory_time` of the stored item
     item: CatalogItem | None = None  # memory store: the stored item itself (digested when a tie needs it)
     price: str | None = None  # MongoDB store: the stored price (alert rules compare it, and the quantity)
     alerts: Any = None  # MongoDB store: alert intents the stored document carries (a replacement keeps them)
@@ -92,10 +97,11 @@ def prepare_items(catalog: str, items: Sequence[CatalogItem], *, documents: bool
 
 def item_digest(item: CatalogItem) -> bytes:
     """A digest of every field of an item (catalog fields and bookkeeping alike) but its inventory
-    quantity: equal digests and quantities, equal items. The quantity is left out because it
-    changes without the product's `updated_at` (see `break_tie`). 20 bytes: the length tells it
+    quantity and that quantity's time: equal digests and quantities, equal items. They are left out
+    because the quantity changes without the product's `updated_at` (see `break_tie`; the newer
+    quantity is chosen before, by `keep_stored_inventory`). 20 bytes: the length tells it
     from the 16-byte digests stored before, which included the quantity and decide no tie."""
-    return hashlib.blake2b(_ENCODER.encode(msgspec.structs.replace(item, inventory_quantity=None)),
+    return hashlib.blake2b(_ENCODER.encode(msgspec.structs.replace(item, inventory_quantity=None, inventory_at=None)),
                            digest_size=DIGEST_SIZE).digest()
 
 
@@ -162,6 +168,25 @@ def ended_tombstones(recorded: Mapping[str, datetime], listed_after: datetime | 
 _ENCODER = msgspec.msgpack.Encoder()
 
 
+def inventory_time(item: CatalogItem) -> datetime:
+    """When the item's `inventory_quantity` was true in Shopify (its own time, else its product's)."""
+    return item.inventory_at or item.updated_at  # type: ignore[return-value]  # checked items have one
+
+
+def keep_stored_inventory(entry: PreparedItem, previous: StoredState | None) -> PreparedItem:
+    """`entry`, or a copy holding the stored quantity and its time when those are newer."""
+    if previous is None or previous.inventory_at is None or previous.inventory_at <= inventory_time(entry.item):
+        return entry
+    item = msgspec.structs.replace(entry.item, inventory_quantity=previous.inventory_quantity,
+                                   inventory_at=previous.inventory_at)
+    size = (entry.size - inventory_size(entry.item.inventory_quantity, entry.item.inventory_at)
+            + inventory_size(item.inventory_quantity, item.inventory_at))
+    if entry.document is None:
+        return PreparedItem(item, None, size)
+    document = dict(entry.document, inventory_quantity=item.inventory_quantity, _inventory_at=item.inventory_at)
+    return PreparedItem(item, document, size, item_digest(item))
+
+
 def plan_writes(
     prepared: Sequence[PreparedItem],
     *,
@@ -203,6 +228,9 @@ def plan_writes(
         if deleted_at is not None and updated_at <= deleted_at and trusted(deleted_at, now):
             plan.stale += 1
             continue
+        # The newer of the two quantities first: then a tie can only be decided by the rest of the item.
+        entry = keep_stored_inventory(entry, previous)
+        item = entry.item
         if previous is not None and previous.updated_at >= updated_at and trusted(previous.updated_at, now):
             tie = Tie.STALE if previous.updated_at > updated_at else break_tie(entry, previous, run_id)
             if tie is Tie.STALE:
@@ -223,7 +251,7 @@ def plan_writes(
             return plan
         state = StoredState(variant_id, item.id, item.shopify_product_id, updated_at, entry.size, run_id,
                             digest=entry.digest, inventory_quantity=item.inventory_quantity,
-                            item=item if entry.digest is None else None)
+                            inventory_at=inventory_time(item), item=item if entry.digest is None else None)
         plan.writes.append(PlannedWrite(index, entry, previous, state))
         if previous is not None and previous.item_id != item.id and holding(previous.item_id) == variant_id:
             holder_overlay[previous.item_id] = None

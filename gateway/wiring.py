@@ -14,6 +14,7 @@ from bulk.alerts.recovery import AlertRecovery
 from bulk.full_sync.service import SyncService, SyncSettings
 from bulk.notifications import EmailSender, Notifier
 from bulk.progress import Broadcaster
+from bulk.shopify.budget import BudgetRegistry
 from bulk.webhooks.processor import ProcessorSettings, WebhookProcessor
 from bulk.webhooks.realtime import LagMonitor
 from catalog_store.feed import ChangeFeed
@@ -63,10 +64,12 @@ def sync_service_for(
     *,
     session: aiohttp.ClientSession | None = None,
     owner_id: str | None = None,
+    budgets: BudgetRegistry | None = None,
 ) -> SyncService:
-    """The full-sync service, publishing progress to this process's subscribers."""
+    """The full-sync service, publishing progress to this process's subscribers (its bulk polling
+    drawing on `budgets`, the process's per-shop cost schedulers)."""
     return SyncService(store, settings=sync_settings, notifier=notifier, progress=Broadcaster[SyncRun](),
-                       session=session, owner_id=owner_id)
+                       session=session, owner_id=owner_id, budgets=budgets)
 
 
 def alert_delivery_for(settings: Settings) -> DeliverySettings | None:
@@ -98,9 +101,13 @@ class Gateway:
         self.store = store
         self.schema = schema
         self.notifier = notifier_for(settings, store, email)
+        # One cost scheduler per shop for every Admin API call of this process: webhook reads,
+        # reconciliation and the full sync's bulk polling draw on the same model of the bucket.
+        self.budgets = BudgetRegistry()
         self.sync = sync_service_for(store, self.notifier, sync_settings or sync_settings_for(settings),
-                                     session=session, owner_id=owner_id)
-        self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings or processor_settings_for(settings))
+                                     session=session, owner_id=owner_id, budgets=self.budgets)
+        self.webhooks = WebhookProcessor(store, self.sync, settings=webhook_settings or processor_settings_for(settings),
+                                         budgets=self.budgets)
         self.services = Services(store=store, sync=self.sync, live=live or LiveSettings(),
                                  storage_limit_bytes=self.sync.settings.storage_limit_bytes,
                                  realtime_lag_alert_seconds=settings.realtime_lag_alert_seconds)

@@ -1,5 +1,5 @@
 """Store changes made at a given rate, as a busy shop makes them: price moves (products/update) and
-inventory changes (inventory_levels/update, then products/update), each through the shop's own
+inventory changes (inventory_levels/update only: the product's updated_at stays), each through the shop's own
 setters so it sends the webhooks Shopify would. Each change made is recorded (when, which variant,
 which field, the new value), so a benchmark can time delivery → visible per change.
 

@@ -64,7 +64,10 @@ def _legacy(o: Any) -> str:
     return str(o.id)
 
 
-def _count(n: int) -> Record:
+def _count(n: int, limit: int | None = None) -> Record:
+    """Shopify's Count: capped at `limit` (then AT_LEAST) unless the limit is null."""
+    if limit is not None and n > limit:
+        return Record("Count", count=limit, precision="AT_LEAST")
     return Record("Count", count=n, precision="EXACT")
 
 
@@ -98,7 +101,9 @@ def _variants(_root: Any, a: dict[str, Any], ctx: Any) -> Iterable[Variant]:
     reverse = bool(a.get("reverse"))
 
     def gen() -> Iterable[Variant]:
-        for product in ctx.shop.store.iter_products(reverse=reverse):
+        # A variant is never updated after its product was last installed, so products skipped by
+        # the hint hold no variant updated since either.
+        for product in ctx.shop.store.iter_products(reverse=reverse, updated_since=search.updated_since):
             for variant in (reversed(product.variants) if reverse else product.variants):
                 if search.matches(variant):
                     yield variant
@@ -136,7 +141,8 @@ QUERY_ROOT = {
     "products": C(_products, "query", "reverse", "sortKey", handles_after=True),
     "productVariants": C(_variants, "query", "reverse", "sortKey", handles_after=True),
     "productsCount": C(lambda _r, a, ctx: _count(
-        ctx.shop.store.product_count if not a.get("query") else sum(1 for _ in _products(None, a, ctx))), "query"),
+        ctx.shop.store.product_count if not a.get("query") else sum(1 for _ in _products(None, a, ctx)),
+        a.get("limit", 10_000)), "query", "limit"),
     "bulkOperation": C(lambda _r, a, ctx: ctx.shop.bulk_operation(a["id"]), "id"),
     "currentBulkOperation": C(lambda _r, a, ctx: ctx.shop.current_bulk_operation(a.get("type") or "QUERY"), "type"),
     "bulkOperations": C(lambda _r, a, ctx: _search(

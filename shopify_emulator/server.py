@@ -23,7 +23,7 @@ from graphql import OperationType
 from bulk.shopify.schema import load_admin_schema
 
 from .bulk import RequestContext
-from .cost import query_cost
+from .cost import actual_query_cost, query_cost
 from .errors import RequestErrors, Unsupported
 from .errors import graphql_error as error
 from .execute import Compiler, render
@@ -106,7 +106,9 @@ async def graphql(request: web.Request) -> web.Response:
     except RequestErrors as exc:
         shop.bucket.refund(cost)
         return _json({"errors": exc.errors, "extensions": _cost(0, 0, shop.bucket.status())}, 200, version)
-    return _json({"data": data, "extensions": _cost(cost, cost, shop.bucket.status())}, 200, version)
+    actual = min(cost, actual_query_cost(schema, operation, prepared.fragments, prepared.coerced, data))
+    shop.bucket.refund(cost - actual)  # Shopify takes the requested cost, then refunds the difference
+    return _json({"data": data, "extensions": _cost(cost, actual, shop.bucket.status())}, 200, version)
 
 
 async def _read_body(request: web.Request) -> tuple[Any, Any, Any]:

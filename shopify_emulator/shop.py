@@ -1,6 +1,7 @@
 """One emulated shop: its products (mutable at run time), API credentials, cost bucket, bulk
-operations and webhook subscriptions. Every product change bumps the product's updatedAt and sends
-the webhooks Shopify would send to the subscriptions of that topic.
+operations and webhook subscriptions. Every product change bumps the product's updatedAt (an
+inventory change only its variant's) and sends the webhooks Shopify would send to the subscriptions
+of that topic.
 """
 
 from __future__ import annotations
@@ -97,10 +98,10 @@ class EmulatedShop:
         return variant
 
     def set_inventory(self, variant_id: str | int, quantity: int) -> Variant:
-        """Set the available quantity (negative allowed). inventory_levels/update, then products/update."""
+        """Set the available quantity (negative allowed). inventory_levels/update only: the product's
+        updatedAt does not move (the variant's does)."""
         variant = self.store.set_inventory(variant_id, quantity)
         self._send("inventory_levels/update", lambda: inventory_level_payload(variant, self.tz))
-        self._product_changed("products/update", variant.product)
         return variant
 
     def set_sku(self, variant_id: str | int, sku: str | None) -> Variant:

@@ -122,8 +122,9 @@ class ProductStore:
                       updated_since: int | None = None) -> Iterator[Product]:
         """Products in id order (descending with `reverse`), strictly after `after_id` in that order.
 
-        `updated_since` is a hint: products updated earlier may be skipped (and are, cheaply, when it
-        is after every generated timestamp: only changed and added products are then visited).
+        `updated_since` is a hint: products (and products of variants) updated earlier may be skipped
+        (and are, cheaply, when it is after every generated timestamp: only changed and added products
+        are then visited).
         """
         n = self.catalog.n_products
         if updated_since is not None and updated_since >= GENERATED_UNTIL:
@@ -183,8 +184,11 @@ class ProductStore:
         """Shopify keeps second precision; a product's updatedAt still strictly increases per change."""
         return max(int(self._clock()), previous + 1)
 
-    def _install(self, product: Product) -> Product:
-        product.updated_at = self._now(product.updated_at)
+    def _install(self, product: Product, *, touch: bool = True) -> Product:
+        """Install a changed copy; `touch`: the change moves the product's updatedAt (an inventory
+        change does not: only its variant's moves)."""
+        if touch:
+            product.updated_at = self._now(product.updated_at)
         index = self.catalog.product_index(product.id)
         if index is not None:
             self._overrides[index] = product
@@ -224,8 +228,11 @@ class ProductStore:
             raise InvalidInput(f"quantity must be an integer (negative allowed), got {quantity!r}")
         product, variant = self._editable_variant(variant_id)
         variant.inventory_quantity = quantity
-        self._install(product)
-        variant.updated_at = product.updated_at
+        # As in Shopify, an inventory change leaves the product's updatedAt as it was: only the
+        # variant's (and its inventory item's) moves, so `productVariants(query: "updated_at:>…")`
+        # finds it where `products(query: …)` does not.
+        variant.updated_at = self._now(variant.updated_at)
+        self._install(product, touch=False)
         return variant
 
     def set_sku(self, variant_id: str | int, sku: str | None) -> Variant:

@@ -37,6 +37,7 @@ from bulk.full_sync.steps import full_sync
 from bulk.notifications import Notifier
 from bulk.outcomes import sync_error_code
 from bulk.progress import Broadcaster
+from bulk.shopify.budget import BudgetRegistry, Priority
 from bulk.shopify.client import ShopifyClient, client_for
 from catalog_store.items import Identifier, catalog_name, normalize_shop_domain
 from catalog_store.models import (
@@ -75,6 +76,7 @@ class SyncService:
         session: aiohttp.ClientSession | None = None,
         owner_id: str | None = None,
         client_factory: Callable[[SyncConfig], ShopifyClient] | None = None,
+        budgets: BudgetRegistry | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -84,6 +86,7 @@ class SyncService:
         self._session = session
         self._own_session = session is None
         self._client_factory = client_factory or self._make_client
+        self.budgets = budgets or BudgetRegistry()  # shared with the webhook path (gateway.wiring)
         self._active: dict[str, ActiveRun] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._watcher: asyncio.Task[None] | None = None
@@ -124,7 +127,8 @@ class SyncService:
         return self._locks.setdefault(shop_domain, asyncio.Lock())
 
     def _make_client(self, config: SyncConfig) -> ShopifyClient:
-        return client_for(config.shop_domain, config.access_token, self.settings, self._session)
+        return client_for(config.shop_domain, config.access_token, self.settings, self._session,
+                          budget=self.budgets.for_shop(config.shop_domain), priority=Priority.BULK_POLL)
 
     # -- public API --------------------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ class RestVariant(msgspec.Struct):
     option3: str | None = None
     inventory_quantity: Quantity | None = None
     inventory_item_id: Id | None = None
+    updated_at: Timestamp | None = None  # when the variant last changed: its quantity's time
     # Absent (UNSET): the payload predates `image_id`; the variant's image is then found in `media`.
     image_id: Id | None | msgspec.UnsetType = msgspec.UNSET
 

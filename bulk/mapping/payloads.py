@@ -265,6 +265,7 @@ def _rest_variant(variant: RestVariant, product_id: str, option_names: list[str]
         price=variant.price,
         compare_at_price=variant.compare_at_price,
         inventory_quantity=variant.inventory_quantity,
+        updated_at=variant.updated_at,
         selected_options=selected,
         inventory_item=None if variant.inventory_item_id is None else Ref(
             INVENTORY_ITEM_PREFIX + str(variant.inventory_item_id)),

@@ -345,6 +345,7 @@ def variant_item(
         sku,
         product.updated_at,
         inventory_item_id,
+        line.updated_at,  # the variant's own updatedAt: when its inventory_quantity was true
     )
 
 

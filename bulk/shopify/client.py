@@ -2,8 +2,9 @@
 
 Built on gql's `AIOHTTPTransport` with one aiohttp session per client (or the caller's session).
 Every document is validated against the stored 2026-01 schema before it is sent. Responses feed a
-local model of Shopify's cost bucket so calls wait for capacity instead of being throttled;
-THROTTLED answers wait for the deficit, 5xx and network errors back off with full jitter, other
+shop's cost scheduler (`bulk.shopify.budget`, shared by every client of the shop in this
+process), so calls wait for capacity, by priority, instead of being throttled; THROTTLED answers
+wait for the deficit, 5xx and network errors back off with full jitter, other
 errors are raised at once as `bulk.errors` types. The access token never appears in a message,
 repr or log line.
 """
@@ -43,6 +44,7 @@ from bulk.errors import (
     ShopNotFound,
 )
 from bulk.shopify import documents
+from bulk.shopify.budget import Priority, ShopBudget
 from bulk.shopify.bulk_operations import (
     BulkCancelResult,
     BulkOperationState,
@@ -50,10 +52,10 @@ from bulk.shopify.bulk_operations import (
     BulkRunStarted,
     UserError,
 )
-from bulk.shopify.pacing import CostBucket, RetryPolicy, ThrottleStatus, requested_cost
+from bulk.shopify.pacing import RetryPolicy, ThrottleStatus, requested_cost
 from bulk.shopify.query_rules import check_bulk_query
 from bulk.shopify.schema import SCHEMA_VERSION, load_admin_schema
-from bulk.shopify.transport import HTTPStatusError, Secret, ShopifyTransport
+from bulk.shopify.transport import HTTPStatusError, Secret, ShopifyTransport, ValidatingOnce
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ DEFAULT_API_VERSION = "2026-01"
 DEFAULT_URL_TEMPLATE = "https://{shop}/admin/api/{version}/graphql.json"
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d+)?$")
 
-__all__ = ["CostBucket", "RetryPolicy", "ShopInfo", "ShopifyClient", "ThrottleStatus", "webhook_topic"]
+__all__ = ["Priority", "RetryPolicy", "ShopBudget", "ShopInfo", "ShopifyClient", "ThrottleStatus", "webhook_topic"]
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -104,12 +106,15 @@ class ShopifyClient:
 
     `url_template` has `{shop}` (the full myshopify domain) and `{version}`. `session`: an
     aiohttp session to share (not closed by the client); otherwise the client owns one.
+    `budget`: the shop's scheduler (shared with the shop's other clients; else the client's own);
+    `priority`: its calls' priority there unless `execute` is told otherwise.
     `sleep`, `clock` and `rand` are injectable for tests.
     """
 
     def __init__(self, shop_domain: str, access_token: str, api_version: str = DEFAULT_API_VERSION,
                  url_template: str = DEFAULT_URL_TEMPLATE, session: aiohttp.ClientSession | None = None,
                  retry: RetryPolicy | None = None, *, request_timeout: float = 30.0, default_cost: float = 10.0,
+                 budget: ShopBudget | None = None, priority: Priority = Priority.WEBHOOK,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  clock: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random) -> None:
         shop_domain = shop_domain.strip().lower()
@@ -128,7 +133,8 @@ class ShopifyClient:
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
-        self._bucket = CostBucket()
+        self.budget = budget if budget is not None else ShopBudget(clock)
+        self.priority = priority
         self._costs: dict[str, float] = {}
         self._gql: Client | None = None
         self._gql_session: Any = None
@@ -154,13 +160,17 @@ class ShopifyClient:
 
     @property
     def throttle_available(self) -> float:
-        """Cost points the local bucket model expects to be available now (inf before a response)."""
-        return self._bucket.available(self._clock())
+        """Cost points the shop's scheduler expects to be available now (inf before a response)."""
+        return self.budget.available()
 
     # -- core ----------------------------------------------------------------------------------
 
-    async def execute(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Validate `document` locally, send it, and return `data`.
+    async def execute(self, document: str, variables: Mapping[str, Any] | None = None, *,
+                      priority: Priority | None = None, cost: float | None = None) -> dict[str, Any]:
+        """Validate `document` locally, send it when the shop's budget allows, and return `data`.
+
+        `priority`: this call's (default: the client's); `cost`: its expected requested cost, for a
+        document whose cost depends on its variables (default: what Shopify last requested for it).
 
         Raises ShopifyRequestError (invalid document/variables, other 4xx, GraphQL errors),
         ShopifyAccessDenied (401/403, ACCESS_DENIED), ShopNotFound (404), and after the retries of
@@ -174,30 +184,36 @@ class ShopifyClient:
         session = await self._connect()
         tries = _Tries()
         while True:
-            wait = self._bucket.reserve(self._costs.get(document, self._default_cost), self._clock())
-            if wait > 0:
-                log.debug("pacing %s: waiting %.3fs for cost capacity", self.shop_domain, wait)
-                await self._sleep(wait)
+            expected = cost if cost is not None else self._costs.get(document, self._default_cost)
+            ticket = await self.budget.acquire(self.priority if priority is None else priority, expected, self._sleep)
             tries.attempts += 1
+            extensions: Mapping[str, Any] | None = None
             try:
-                result = await session.execute(request, get_execution_result=True)
-            except GraphQLError as exc:
-                raise ShopifyRequestError(
-                    f"Document rejected by the local Admin {SCHEMA_VERSION} schema, not sent: {exc.message}"
-                ) from None
-            except HTTPStatusError as exc:
-                delay = self._after_status(exc, tries)
-            except TransportQueryError as exc:
-                delay = self._after_graphql_errors(document, exc, tries)
-            except (TransportConnectionFailed, TransportProtocolError, TimeoutError, aiohttp.ClientError,
-                    OSError) as exc:
-                delay = self._after_network_error(exc, tries)
-            except TransportError as exc:
-                raise ShopifyRequestError(self._redact(f"Shopify transport error: {exc}")) from None
-            else:
-                self._observe(document, result.extensions)
-                data: dict[str, Any] = result.data
-                return data
+                try:
+                    result = await session.execute(request, get_execution_result=True)
+                except GraphQLError as exc:
+                    raise ShopifyRequestError(
+                        f"Document rejected by the local Admin {SCHEMA_VERSION} schema, not sent: {exc.message}"
+                    ) from None
+                except HTTPStatusError as exc:
+                    delay = self._after_status(exc, tries)
+                except TransportQueryError as exc:
+                    extensions = exc.extensions
+                    self.budget.settle(ticket, extensions)
+                    delay = self._after_graphql_errors(document, exc, tries)
+                except (TransportConnectionFailed, TransportProtocolError, TimeoutError, aiohttp.ClientError,
+                        OSError) as exc:
+                    delay = self._after_network_error(exc, tries)
+                except TransportError as exc:
+                    raise ShopifyRequestError(self._redact(f"Shopify transport error: {exc}")) from None
+                else:
+                    extensions = result.extensions
+                    self.budget.settle(ticket, extensions)
+                    self._learn_cost(document, extensions, cost)
+                    data: dict[str, Any] = result.data
+                    return data
+            finally:
+                self.budget.settle(ticket, extensions)  # no-op when settled above
             await self._sleep(delay)
 
     async def _connect(self) -> Any:
@@ -207,20 +223,18 @@ class ShopifyClient:
             if self._gql_session is None:
                 schema = await asyncio.to_thread(load_admin_schema)
                 transport = ShopifyTransport(self.url, self._token, self._external_session)
-                self._gql = Client(schema=schema, transport=transport, execute_timeout=self._request_timeout,
-                                   serialize_variables=True)
+                self._gql = ValidatingOnce(schema=schema, transport=transport,
+                                            execute_timeout=self._request_timeout, serialize_variables=True)
                 self._gql_session = await self._gql.connect_async()  # type: ignore[no-untyped-call]  # as above
             return self._gql_session
 
-    def _observe(self, document: str, extensions: Mapping[str, Any] | None) -> ThrottleStatus | None:
+    def _learn_cost(self, document: str, extensions: Mapping[str, Any] | None, given: float | None) -> None:
+        """Count the answer's cost (metrics) and remember the requested cost of a document whose cost the
+        caller did not size itself."""
         metrics.admin_answered(extensions)
-        status = ThrottleStatus.from_extensions(extensions)
-        if status is not None:
-            self._bucket.observe(status, self._clock())
         cost = requested_cost(extensions)
-        if cost is not None:
+        if cost is not None and given is None:
             self._costs[document] = cost
-        return status
 
     def _after_status(self, exc: HTTPStatusError, tries: _Tries) -> float:
         status, where = exc.status, self.shop_domain
@@ -251,7 +265,7 @@ class ShopifyClient:
 
     def _after_graphql_errors(self, document: str, exc: TransportQueryError, tries: _Tries) -> float:
         where = self.shop_domain
-        observed = self._observe(document, exc.extensions)
+        observed = ThrottleStatus.from_extensions(exc.extensions)
         codes = _error_codes(exc.errors)
         messages = self._redact("; ".join(_error_messages(exc.errors)))
         if "THROTTLED" in codes:
@@ -260,8 +274,9 @@ class ShopifyClient:
             if tries.throttled >= self.retry.max_throttled_attempts:
                 raise ShopifyThrottled(f"Shopify kept throttling {where} ({tries.attempts} attempts)",
                                        attempts=tries.attempts) from None
+            self._learn_cost(document, exc.extensions, None)
             cost = requested_cost(exc.extensions) or self._costs.get(document, self._default_cost)
-            deficit = self._bucket.deficit_wait(cost) if observed is not None else 0.0
+            deficit = self.budget.deficit_wait(cost) if observed is not None else 0.0
             delay = max(self.retry.min_throttle_delay, deficit)
             log.info("Shopify %s: THROTTLED, waiting %.3fs", where, delay)
             return delay
@@ -433,7 +448,10 @@ class AdminApiAccess(Protocol):
 
 
 def client_for(shop_domain: str, access_token: str, access: AdminApiAccess,
-               session: aiohttp.ClientSession | None = None) -> ShopifyClient:
-    """A shop's client configured from `access` (on `session` when given, else its own)."""
+               session: aiohttp.ClientSession | None = None, *, budget: ShopBudget | None = None,
+               priority: Priority = Priority.WEBHOOK) -> ShopifyClient:
+    """A shop's client configured from `access` (on `session` when given, else its own), drawing on
+    `budget` (the shop's scheduler) at `priority`."""
     return ShopifyClient(shop_domain, access_token, api_version=access.api_version,
-                         url_template=access.admin_api_url_template, session=session, retry=access.retry)
+                         url_template=access.admin_api_url_template, session=session, retry=access.retry,
+                         budget=budget, priority=priority)

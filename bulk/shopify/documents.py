@@ -37,6 +37,7 @@ PRODUCTS_BULK_QUERY = """
               price
               compareAtPrice
               inventoryQuantity
+              updatedAt
               selectedOptions { name value }
               inventoryItem { id }
               media {
@@ -134,13 +135,23 @@ mutation DeleteWebhook($id: ID!) {
 }
 """.strip()
 
-# Webhook follow-ups (bulk.webhooks.processor): the product fields the catalog items need, the same as
-# the bulk query's, so a product read here becomes the same items as its bulk lines. Costs stay well
-# under Shopify's 1,000-point limit per query: a variant node costs ~7 points (selectedOptions,
-# inventoryItem, media(first: 1) with its image), so a page of 50 variants costs ~360.
-PRODUCT_VARIANTS_PAGE_SIZE = 50
-RECONCILE_PRODUCTS_PAGE_SIZE = 5
-RECONCILE_VARIANTS_PAGE_SIZE = 20
+# Webhook follow-ups (bulk.webhooks.apply): the product fields the catalog items need, the same as
+# the bulk query's, so a product read here becomes the same items as its bulk lines. Pages are sized
+# by cost (`variants_page_size`): a variant node costs 7 points (itself, selectedOptions,
+# inventoryItem, media(first: 1) = 2 + its MediaImage and image), the product around it 5.
+MAX_QUERY_COST = 1000  # Shopify refuses a single query above this
+VARIANT_NODE_COST = 7
+PRODUCT_READ_COST = 5  # the product, featuredMedia, its preview and image, options
+PRODUCT_VARIANTS_PAGE_SIZE = 50  # the first page of a product read (most products have fewer)
+MAX_PAGE = 250  # Shopify's largest `first`, and the most ids `nodes(ids:)` takes
+
+
+def variants_page_size(available: float, *, floor: int = PRODUCT_VARIANTS_PAGE_SIZE) -> int:
+    """`first` of a further variants page of a product read: as large as fits both Shopify's
+    per-query limit and the points the shop's budget has now (never below `floor`, so a busy bucket
+    still makes progress; the scheduler then waits for the points)."""
+    fits = int((min(available, MAX_QUERY_COST) - PRODUCT_READ_COST - 2) // VARIANT_NODE_COST)
+    return max(floor, min(MAX_PAGE, fits))
 
 _CATALOG_FRAGMENTS = """
 fragment CatalogProductFields on Product {
@@ -164,6 +175,7 @@ fragment CatalogVariantFields on ProductVariant {
   price
   compareAtPrice
   inventoryQuantity
+  updatedAt
   selectedOptions { name value }
   inventoryItem { id }
   media(first: 1) {
@@ -192,51 +204,59 @@ query ProductForCatalog($id: ID!, $first: Int!, $after: String) {
     + _CATALOG_FRAGMENTS
 )
 
-# inventory_levels/update names an inventory item only: its variant's product with the first page of
-# its variants (their total quantities and everything else their items need).
-PRODUCT_BY_INVENTORY_ITEM = (
-    """
-query ProductByInventoryItem($id: ID!, $first: Int!) {
-  node(id: $id) {
-    ... on InventoryItem {
-      id
-      variant {
-        id
-        product {
-          ...CatalogProductFields
-          variants(first: $first) {
-            pageInfo { hasNextPage endCursor }
-            nodes { ...CatalogVariantFields }
-          }
-        }
-      }
-    }
-  }
-}
-""".strip()
-    + "\n\n"
-    + _CATALOG_FRAGMENTS
-)
-
-# Periodic reconciliation: products updated since a time (`query: "updated_at:>'…'"`), paged by id.
-PRODUCTS_UPDATED_SINCE = (
-    """
-query ProductsUpdatedSince($query: String!, $first: Int!, $after: String, $variants: Int!) {
+# Periodic reconciliation: the ids and updatedAt of the products updated since a time (1 point each);
+# only those the catalog holds older data of are then read whole (PRODUCT_FOR_CATALOG).
+PRODUCTS_CHANGED_SINCE = """
+query ProductsChangedSince($query: String!, $first: Int!, $after: String) {
   products(first: $first, after: $after, query: $query, sortKey: ID) {
     pageInfo { hasNextPage endCursor }
+    nodes { id updatedAt }
+  }
+}
+""".strip()
+
+# inventory_levels/update names an inventory item only; the catalog knows its variant. The pending
+# variants of a batch are read in one call of at most 250 ids, each selecting only its total quantity
+# and the time it was true (1 point per id: selecting the inventory item too would double it).
+VARIANT_INVENTORY = """
+query VariantInventory($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    ... on ProductVariant { id inventoryQuantity updatedAt }
+  }
+}
+""".strip()
+VARIANT_INVENTORY_COST = 1
+
+# Reconciliation of inventory: an inventory change moves its variant's updatedAt, not its product's,
+# so `products(query: "updated_at:…")` misses it; variants are listed by their own updatedAt
+# (3 points per variant: it, its inventory item and its product's id).
+VARIANTS_UPDATED_SINCE = """
+query VariantsUpdatedSince($query: String!, $first: Int!, $after: String) {
+  productVariants(first: $first, after: $after, query: $query, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
     nodes {
-      ...CatalogProductFields
-      variants(first: $variants) {
-        pageInfo { hasNextPage endCursor }
-        nodes { ...CatalogVariantFields }
-      }
+      id
+      inventoryQuantity
+      updatedAt
+      inventoryItem { id }
+      product { id }
     }
   }
 }
 """.strip()
-    + "\n\n"
-    + _CATALOG_FRAGMENTS
-)
+VARIANT_CHANGE_COST = 3
+
+# Reconciliation of deletes: every product id (1 point per id, 252 per page of 250), compared with the
+# catalog's. A count first would be cheaper but cannot tell a missed delete from a product the
+# catalog skips (no variant that syncs) created meanwhile.
+PRODUCT_IDS = """
+query ProductIds($first: Int!, $after: String) {
+  products(first: $first, after: $after, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id }
+  }
+}
+""".strip()
 
 ALL_DOCUMENTS: dict[str, str] = {
     "PRODUCTS_BULK_QUERY": PRODUCTS_BULK_QUERY,
@@ -247,7 +267,9 @@ ALL_DOCUMENTS: dict[str, str] = {
     "WEBHOOK_SUBSCRIPTION_CREATE": WEBHOOK_SUBSCRIPTION_CREATE,
     "WEBHOOK_SUBSCRIPTION_DELETE": WEBHOOK_SUBSCRIPTION_DELETE,
     "PRODUCT_FOR_CATALOG": PRODUCT_FOR_CATALOG,
-    "PRODUCT_BY_INVENTORY_ITEM": PRODUCT_BY_INVENTORY_ITEM,
-    "PRODUCTS_UPDATED_SINCE": PRODUCTS_UPDATED_SINCE,
     "NEWEST_BULK_QUERY": NEWEST_BULK_QUERY,
+    "PRODUCTS_CHANGED_SINCE": PRODUCTS_CHANGED_SINCE,
+    "VARIANT_INVENTORY": VARIANT_INVENTORY,
+    "VARIANTS_UPDATED_SINCE": VARIANTS_UPDATED_SINCE,
+    "PRODUCT_IDS": PRODUCT_IDS,
 }

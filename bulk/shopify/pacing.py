@@ -1,5 +1,6 @@
-"""Retry policy and cost pacing (pure): the model of Shopify's cost bucket that lets calls wait for
-capacity instead of being throttled, and the backoff for errors worth retrying."""
+"""Retry policy and what Shopify's answers say about cost (pure): the throttle status and requested
+cost the per-shop scheduler (`bulk.shopify.budget`) paces calls by, and the backoff for errors worth
+retrying."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CostBucket", "RetryPolicy", "ThrottleStatus", "requested_cost"]
+__all__ = ["RetryPolicy", "ThrottleStatus", "requested_cost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,43 +64,3 @@ def requested_cost(extensions: Mapping[str, Any] | None) -> float | None:
         return float(extensions["cost"]["requestedQueryCost"])  # type: ignore[index]
     except (KeyError, TypeError, ValueError):
         return None
-
-
-class CostBucket:
-    """Local model of Shopify's leaky bucket for one app and shop.
-
-    `observe` records a response's throttle status; `reserve(cost, now)` takes `cost` points and
-    returns how long to wait before sending so the bucket holds them (0 when unknown or enough).
-    Reservations go negative so concurrent callers queue up instead of all waiting the same time.
-    """
-
-    def __init__(self) -> None:
-        self._status: ThrottleStatus | None = None
-        self._available = 0.0
-        self._at = 0.0
-
-    def observe(self, status: ThrottleStatus, now: float) -> None:
-        self._status = status
-        self._available = status.currently_available
-        self._at = now
-
-    def available(self, now: float) -> float:
-        if self._status is None:
-            return float("inf")
-        refilled = self._available + max(0.0, now - self._at) * self._status.restore_rate
-        return min(self._status.maximum_available, refilled)
-
-    def reserve(self, cost: float, now: float) -> float:
-        if self._status is None:
-            return 0.0
-        cost = min(cost, self._status.maximum_available)
-        self._available = self.available(now) - cost
-        self._at = now
-        return max(0.0, -self._available) / self._status.restore_rate
-
-    def deficit_wait(self, cost: float) -> float:
-        """Seconds until `cost` points are available, from the last observation."""
-        if self._status is None:
-            return 0.0
-        cost = min(cost, self._status.maximum_available)
-        return max(0.0, cost - self._available) / self._status.restore_rate

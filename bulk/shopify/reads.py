@@ -1,16 +1,20 @@
 """Admin API reads the webhook path and reconciliation make: a product with all its variant pages
-read consistently (every page at the same `updatedAt`), or found through an inventory item. They
-need only `client.execute`, so they take any client."""
+read consistently (every page at the same `updatedAt`, further pages sized by cost), and the
+inventory of many inventory items in one `nodes(ids:)` call (never their whole products). They need
+only `client.execute`, so they take any client."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bulk.errors import ShopifyServerError
 from bulk.mapping.payloads import ProductSnapshot, product_from_graphql
-from bulk.mapping.variants import INVENTORY_ITEM_PREFIX, PRODUCT_PREFIX, gid_number
+from bulk.mapping.variants import PRODUCT_PREFIX, VARIANT_PREFIX, gid_number
 from bulk.shopify import documents
+from bulk.shopify.budget import Priority
 from bulk.shopify.client import ShopifyClient
 
 MAX_CONSISTENT_READS = 3  # a product that keeps changing while its variant pages are read
@@ -31,8 +35,8 @@ def product_number(node: Mapping[str, Any]) -> str:
     return number
 
 
-async def read_product(client: ShopifyClient, product_id: str, *,
-                       first_page: Mapping[str, Any] | None = None) -> ProductSnapshot | None:
+async def read_product(client: ShopifyClient, product_id: str, *, first_page: Mapping[str, Any] | None = None,
+                       priority: Priority | None = None) -> ProductSnapshot | None:
     """A product and all its variants through the Admin API (None: it does not exist).
 
     `first_page`: a product node already read with its first variants page. The pages must all show
@@ -43,7 +47,7 @@ async def read_product(client: ShopifyClient, product_id: str, *,
     for _ in range(MAX_CONSISTENT_READS):
         if node is None:
             data = await client.execute(documents.PRODUCT_FOR_CATALOG, {
-                "id": gid, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE, "after": None})
+                "id": gid, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE, "after": None}, priority=priority)
             node = data.get("product")
             if node is None:
                 return None
@@ -51,8 +55,10 @@ async def read_product(client: ShopifyClient, product_id: str, *,
         variants = list(page["nodes"])
         consistent = True
         while page["pageInfo"].get("hasNextPage"):
+            first = documents.variants_page_size(client.throttle_available)
             data = await client.execute(documents.PRODUCT_FOR_CATALOG, {
-                "id": gid, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE, "after": page["pageInfo"].get("endCursor")})
+                "id": gid, "first": first, "after": page["pageInfo"].get("endCursor")}, priority=priority,
+                cost=documents.PRODUCT_READ_COST + 2 + first * documents.VARIANT_NODE_COST)
             later = data.get("product")
             if later is None:
                 return None
@@ -67,12 +73,52 @@ async def read_product(client: ShopifyClient, product_id: str, *,
     raise ShopifyServerError(f"product {product_id} kept changing while its variants were read")
 
 
-async def read_product_by_inventory_item(client: ShopifyClient, inventory_item_id: str) -> ProductSnapshot | None:
-    """The product of the variant holding an inventory item, with all its variants (None: no such item)."""
-    data = await client.execute(documents.PRODUCT_BY_INVENTORY_ITEM, {
-        "id": INVENTORY_ITEM_PREFIX + inventory_item_id, "first": documents.PRODUCT_VARIANTS_PAGE_SIZE})
-    node = data.get("node") or {}
-    product = (node.get("variant") or {}).get("product")
-    if product is None:
+@dataclass(frozen=True, slots=True)
+class InventoryRead:
+    """A variant's total quantity as Shopify answered it, and when it was true (its updatedAt)."""
+
+    variant_id: str
+    quantity: int | None
+    at: datetime
+
+
+def shopify_time(value: Any, what: str) -> datetime:
+    """A GraphQL DateTime (`2026-01-15T10:00:00Z`) as an aware datetime; ShopifyServerError otherwise."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ShopifyServerError(f"Shopify's answer has no readable {what}: {value!r:.80}")
+    return parsed
+
+
+def inventory_read(variant: Mapping[str, Any]) -> InventoryRead | None:
+    """A variant node (`id inventoryQuantity updatedAt`) → its read (None: not a variant's)."""
+    variant_id = gid_number(variant.get("id"), VARIANT_PREFIX)
+    if variant_id is None:
         return None
-    return await read_product(client, product_number(product), first_page=product)
+    quantity = variant.get("inventoryQuantity")
+    if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, int)):
+        raise ShopifyServerError(f"Shopify's variant {variant_id} has no readable inventoryQuantity")
+    return InventoryRead(variant_id, quantity, shopify_time(variant.get("updatedAt"), "variant updatedAt"))
+
+
+async def read_inventory(client: ShopifyClient, variant_ids: Sequence[str], *,
+                         priority: Priority | None = None) -> dict[str, InventoryRead]:
+    """The total quantities of these variants, 250 a call (1 point each), by variant id; a variant
+    Shopify no longer has is missing from the answer."""
+    reads: dict[str, InventoryRead] = {}
+    ids = list(dict.fromkeys(variant_ids))
+    for start in range(0, len(ids), documents.MAX_PAGE):
+        chunk = ids[start : start + documents.MAX_PAGE]
+        data = await client.execute(documents.VARIANT_INVENTORY, {"ids": [VARIANT_PREFIX + i for i in chunk]},
+                                    priority=priority, cost=documents.VARIANT_INVENTORY_COST * len(chunk))
+        nodes = data.get("nodes")
+        if not isinstance(nodes, list):
+            raise ShopifyServerError("Shopify's answer has no readable nodes")
+        for node in nodes:
+            read = inventory_read(node) if isinstance(node, Mapping) else None
+            if read is not None:
+                reads[read.variant_id] = read
+    return reads

@@ -1,17 +1,18 @@
 """gql's aiohttp transport as the Shopify client needs it: every HTTP error status reported, the
-token sent per request (so a shared session never carries it), no response bodies in logs."""
+token sent per request (so a shared session never carries it), no response bodies in logs; and gql's
+client validating each document once."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import aiohttp
-from gql import GraphQLRequest
+from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportAlreadyConnected, TransportProtocolError, TransportServerError
-from graphql import ExecutionResult
+from graphql import DocumentNode, ExecutionResult
 
-__all__ = ["HTTPStatusError", "Secret", "ShopifyTransport", "retry_after_seconds"]
+__all__ = ["HTTPStatusError", "Secret", "ShopifyTransport", "ValidatingOnce", "retry_after_seconds"]
 
 
 class Secret:
@@ -89,6 +90,23 @@ class ShopifyTransport(AIOHTTPTransport):
             raise HTTPStatusError(response.status, raw[:300].decode("utf-8", "replace"),
                                    retry_after_seconds(response.headers.get("Retry-After")))
         return await super()._prepare_result(response)
+
+
+class ValidatingOnce(Client):
+    """gql's client, validating each distinct document once: ours are fixed strings, parsed once (the
+    same DocumentNode each time), and validating one against the Admin schema costs milliseconds of
+    CPU that every webhook read would pay again."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._valid: dict[int, DocumentNode] = {}
+
+    def validate(self, request: GraphQLRequest) -> None:
+        document = request.document
+        if self._valid.get(id(document)) is document:
+            return
+        super().validate(request)
+        self._valid[id(document)] = document
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -1,5 +1,6 @@
-"""One Admin API client per shop for the webhook path, kept between deliveries: its cost-bucket model
-paces every read the webhook path makes for that shop; a new access token gets a new client."""
+"""One Admin API client per shop for the webhook path, kept between deliveries; every call draws on the
+shop's scheduler of the process-wide registry (shared with the full sync's bulk polling), webhook
+reads at their priority and reconciliation at its own. A new access token gets a new client."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from bulk.shopify.budget import BudgetRegistry
 from bulk.shopify.client import ShopifyClient, client_for
 from bulk.webhooks.link import SyncLimits
 from catalog_store.models import SyncConfig
@@ -17,8 +19,10 @@ ClientFactory = Callable[[SyncConfig], ShopifyClient]
 class ShopClients:
     """The webhook path's Admin API clients, by shop. `close()` after use."""
 
-    def __init__(self, settings: SyncLimits, factory: ClientFactory | None = None) -> None:
+    def __init__(self, settings: SyncLimits, factory: ClientFactory | None = None,
+                 budgets: BudgetRegistry | None = None) -> None:
         self._settings = settings
+        self.budgets = budgets or BudgetRegistry()
         self._factory = factory
         self._clients: dict[str, tuple[str, ShopifyClient]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -35,7 +39,8 @@ class ShopClients:
         else:
             if self._session is None:
                 self._session = aiohttp.ClientSession()
-            client = client_for(config.shop_domain, config.access_token, self._settings, self._session)
+            client = client_for(config.shop_domain, config.access_token, self._settings, self._session,
+                                budget=self.budgets.for_shop(config.shop_domain))
         self._clients[config.shop_domain] = (config.access_token, client)
         return client
 

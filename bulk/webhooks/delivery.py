@@ -78,3 +78,7 @@ class ReconcileResult:
     since: datetime | None  # None: not run (no completed full sync yet, sync inactive or unknown)
     products: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    inventory: int = 0  # variants whose quantity was compared (updated since the pass's start)
+    inventory_applied: int = 0  # of those, quantities the catalog did not have
+    deleted: int = 0  # products Shopify no longer lists, deleted from the catalog
+    cost: float = 0.0  # Admin API cost points the pass spent

@@ -22,6 +22,7 @@ from datetime import datetime
 import orjson
 
 from bulk.mapping.payloads import ProductSnapshot
+from bulk.shopify.budget import BudgetRegistry
 from bulk.webhooks.apply import WebhookApplier
 from bulk.webhooks.clients import ClientFactory, ShopClients
 from bulk.webhooks.delivery import Outcome, ProcessorSettings, ReconcileResult, SubmitResult, WebhookDelivery
@@ -53,13 +54,14 @@ class WebhookProcessor:
         settings: ProcessorSettings | None = None,
         client_factory: ClientFactory | None = None,
         owner_id: str | None = None,
+        budgets: BudgetRegistry | None = None,
     ) -> None:
         self.store = store
         self.sync = sync
         self.settings = settings or ProcessorSettings()
         self.stats: Counter[str] = Counter()
         self.owner_id = owner_id or sync.owner_id
-        self.clients = ShopClients(sync.settings, client_factory)
+        self.clients = ShopClients(sync.settings, client_factory, budgets)
         self.applier = WebhookApplier(store, sync, self.clients)
         self.reconciler = Reconciler(store, sync, self.applier, owner_id=self.owner_id,
                                      overlap=self.settings.reconcile_overlap)

@@ -64,6 +64,7 @@ _STATE_FIELDS = {
     "_digest": 1,
     "_price": 1,
     "inventory_quantity": 1,
+    "_inventory_at": 1,
     "_alerts": 1,
 }
 
@@ -298,6 +299,7 @@ class ItemWriter:
                     rev=doc["_rev"],
                     digest=doc.get("_digest"),
                     inventory_quantity=doc.get("inventory_quantity"),
+                    inventory_at=doc.get("_inventory_at") or doc["_updated_at"],
                     price=doc.get("_price"),
                     alerts=doc.get("_alerts"),
                 )

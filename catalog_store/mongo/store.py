@@ -547,3 +547,19 @@ class MongoCatalogStore(MongoAlertsApi):
     @_translated
     async def inbox_status(self, shop_domain: str) -> InboxStatus:
         return await self._inbox.status(shop_domain)
+
+    # -- inventory reads and product ids (webhook batches, reconciliation) -------------------
+
+    @_translated
+    async def find_by_inventory_items(self, catalog: str, inventory_item_ids: Sequence[str]) -> list[CatalogItem]:
+        chunks = in_chunks(dict.fromkeys(inventory_item_ids))
+        found = await asyncio.gather(*(self._coll("items").find(
+            {"_catalog": catalog, "_inventory_item_id": {"$in": chunk}}).to_list() for chunk in chunks))
+        return sorted((CatalogItem.from_document(doc) for docs in found for doc in docs), key=lambda item: item.id)
+
+    @_translated
+    async def list_product_ids(self, catalog: str) -> list[str]:
+        # Answered from the (catalog, product) index alone: no item document is read.
+        cursor_ = await self._coll("items").aggregate([
+            {"$match": {"_catalog": catalog}}, {"$group": {"_id": "$shopify_product_id"}}, {"$sort": {"_id": 1}}])
+        return [str(doc["_id"]) for doc in await cursor_.to_list()]

@@ -23,7 +23,7 @@ from bulk.errors import (
 from bulk.outcomes import sync_error_code
 from bulk.shopify import documents
 from bulk.shopify.bulk_operations import BulkOperationState, BulkRunRejected, BulkRunStarted
-from bulk.shopify.client import CostBucket, RetryPolicy, ShopifyClient, ThrottleStatus, webhook_topic
+from bulk.shopify.client import RetryPolicy, ShopifyClient, webhook_topic
 from tests.bulk.scripted_shopify import (
     Reply,
     ScriptedShopify,
@@ -192,17 +192,6 @@ async def test_calls_are_paced_by_the_reported_bucket(shopify):
         await client.shop_info()
         assert fake.sleeps == [pytest.approx(1.5)]  # bucket full again: no wait
     assert shopify.count() == 3
-
-
-def test_cost_bucket_queues_concurrent_reservations():
-    bucket = CostBucket()
-    assert bucket.reserve(50, now=0) == 0  # unknown bucket: never wait
-    bucket.observe(ThrottleStatus(maximum_available=100, currently_available=30, restore_rate=10), now=0)
-    assert bucket.reserve(20, now=0) == 0
-    assert bucket.reserve(20, now=0) == pytest.approx(1.0)  # 10 left, 20 needed
-    assert bucket.reserve(20, now=0) == pytest.approx(3.0)  # queued behind the previous one
-    assert bucket.available(now=100) == 100  # refills up to the maximum
-    assert bucket.reserve(500, now=100) == 0  # a cost above the maximum waits for a full bucket only
 
 
 # -- server and network errors -------------------------------------------------------------------

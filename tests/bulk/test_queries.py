@@ -34,8 +34,8 @@ def test_every_document_validates_against_the_schema(name):
 def test_the_client_sends_only_documents_from_queries():
     sent = {documents.SHOP_INFO, documents.BULK_RUN_QUERY, documents.BULK_OPERATION_NODE, documents.BULK_OPERATION_CANCEL,
             documents.WEBHOOK_SUBSCRIPTION_CREATE, documents.WEBHOOK_SUBSCRIPTION_DELETE, documents.PRODUCTS_BULK_QUERY,
-            documents.PRODUCT_FOR_CATALOG, documents.PRODUCT_BY_INVENTORY_ITEM, documents.PRODUCTS_UPDATED_SINCE,
-            documents.NEWEST_BULK_QUERY}
+            documents.PRODUCT_FOR_CATALOG, documents.PRODUCTS_CHANGED_SINCE, documents.VARIANT_INVENTORY,
+            documents.VARIANTS_UPDATED_SINCE, documents.PRODUCT_IDS, documents.NEWEST_BULK_QUERY}
     assert sent == set(documents.ALL_DOCUMENTS.values())
 
 

@@ -84,12 +84,12 @@ BULK_LINES = [
     b'"options":[{"name":"Size"},{"name":"Color"}],'
     b'"featuredMedia":{"preview":{"image":{"url":"https://cdn.shopify.com/s/files/preview_images/shirt.jpg"}}}}',
     b'{"id":"gid://shopify/ProductVariant/18014398509481985","title":"M / Black","sku":"SHIRT-M-BLK",'
-    b'"price":"0.10","compareAtPrice":"19.90","inventoryQuantity":7,'
+    b'"price":"0.10","compareAtPrice":"19.90","inventoryQuantity":7,"updatedAt":"2026-01-15T10:20:30Z",'
     b'"selectedOptions":[{"name":"Size","value":"M"},{"name":"Color","value":"Black"}],'
     b'"inventoryItem":{"id":"gid://shopify/InventoryItem/45000000000000001"},'
     b'"__parentId":"gid://shopify/Product/9007199254740993"}',
     b'{"id":"gid://shopify/ProductVariant/18014398509481987","title":"L / Black","sku":"",'
-    b'"price":"12.00","compareAtPrice":null,"inventoryQuantity":0,'
+    b'"price":"12.00","compareAtPrice":null,"inventoryQuantity":0,"updatedAt":"2026-01-15T10:20:30Z",'
     b'"selectedOptions":[{"name":"Size","value":"L"},{"name":"Color","value":"Black"}],'
     b'"inventoryItem":{"id":"gid://shopify/InventoryItem/45000000000000003"},'
     b'"__parentId":"gid://shopify/Product/9007199254740993"}',
@@ -107,13 +107,13 @@ GRAPHQL_PRODUCT = {
 }
 GRAPHQL_VARIANTS = [
     {"id": "gid://shopify/ProductVariant/18014398509481985", "title": "M / Black", "sku": "SHIRT-M-BLK",
-     "price": "0.10", "compareAtPrice": "19.90", "inventoryQuantity": 7,
+     "price": "0.10", "compareAtPrice": "19.90", "inventoryQuantity": 7, "updatedAt": "2026-01-15T10:20:30Z",
      "selectedOptions": [{"name": "Size", "value": "M"}, {"name": "Color", "value": "Black"}],
      "inventoryItem": {"id": "gid://shopify/InventoryItem/45000000000000001"},
      "media": {"nodes": [{"id": "gid://shopify/MediaImage/31000000000011",
                           "image": {"url": "https://cdn.shopify.com/s/files/m-black.jpg"}}]}},
     {"id": "gid://shopify/ProductVariant/18014398509481987", "title": "L / Black", "sku": "",
-     "price": "12.00", "compareAtPrice": None, "inventoryQuantity": 0,
+     "price": "12.00", "compareAtPrice": None, "inventoryQuantity": 0, "updatedAt": "2026-01-15T10:20:30Z",
      "selectedOptions": [{"name": "Size", "value": "L"}, {"name": "Color", "value": "Black"}],
      "inventoryItem": {"id": "gid://shopify/InventoryItem/45000000000000003"}, "media": {"nodes": []}},
 ]
@@ -169,6 +169,7 @@ def test_a_rest_payload_becomes_exact_items():
         sku="SHIRT-M-BLK",
         updated_at=datetime(2026, 1, 15, 10, 20, 30, tzinfo=UTC),
         inventory_item_id="45000000000000001",
+        inventory_at=datetime(2026, 1, 15, 10, 20, 30, tzinfo=UTC),  # the variant's own updated_at
     )
     assert (second.price, second.compare_at_price, second.inventory_quantity) == ("12.00", None, 0)
     assert second.variant_image_url is None and second.sku is None

@@ -209,7 +209,8 @@ def test_planner_orders_stale_before_conflict_and_keeps_the_previous_state() -> 
     assert (plan.stale, plan.conflicts) == (1, [Conflict("A", "2", "9", "r0")])
     assert [(w.index, w.previous) for w in plan.writes] == [(2, None)]
     assert plan.writes[0].state == StoredState("3", "3", "100", at(5), size_of(make_item("3")), "r1",
-                                               digest=item_digest(make_item("3", updated=5)), inventory_quantity=5)
+                                               digest=item_digest(make_item("3", updated=5)), inventory_quantity=5,
+                                               inventory_at=at(5))
 
 
 def test_planner_tombstone_refuses_writes_not_newer_than_the_delete() -> None:

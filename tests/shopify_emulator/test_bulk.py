@@ -117,10 +117,10 @@ async def test_nothing_matched_means_no_url(admin: Admin):
 
 async def test_incremental_bulk_on_updated_at(admin: Admin, shop):
     variant_id = next(shop.variant_ids())
-    shop.set_inventory(variant_id, 42)
-    query = '{ products(query: "updated_at:>2025-12-01") { edges { node { id variants { edges { node { id inventoryQuantity } } } } } } }'
+    shop.set_price(variant_id, "4.20")
+    query = '{ products(query: "updated_at:>2025-12-01") { edges { node { id variants { edges { node { id price } } } } } } }'
     lines = await admin.lines((await admin.run_bulk(query))["url"])
-    assert {"id": f"gid://shopify/ProductVariant/{variant_id}", "inventoryQuantity": 42,
+    assert {"id": f"gid://shopify/ProductVariant/{variant_id}", "price": "4.20",
             "__parentId": shop.variant(variant_id).product.gid} in lines
     assert sum("__parentId" not in line for line in lines) == 1
 

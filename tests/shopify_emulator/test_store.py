@@ -95,7 +95,8 @@ def test_changes_are_copy_on_write_and_bump_updated_at_and_version():
     assert store.variant(before.id).price == "12.50"
     assert changed.product.updated_at == changed.updated_at == 1_800_000_000
     again = store.set_inventory(before.id, -3)
-    assert again.product.updated_at == 1_800_000_001, "updatedAt strictly increases per product"
+    assert again.product.updated_at == 1_800_000_000, "an inventory change leaves the product's updatedAt"
+    assert again.updated_at == 1_800_000_001, "the variant's updatedAt strictly increases"
     assert again.price == "12.50" and again.inventory_quantity == -3
     assert store.version == version + 2
     assert store.set_price(before.id, "1.00", compare_at_price=None).compare_at_price is None
