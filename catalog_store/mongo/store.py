@@ -27,40 +27,30 @@ catalog.
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import ConfigurationError, ConnectionFailure, PyMongoError
 
 from catalog_store.alerts import AlertSource, default_source
 from catalog_store.documents import (
     catalog_from_document,
     changed_sync_fields,
-    lease_expiry,
-    notification_from_document,
-    notification_to_document,
-    run_from_document,
-    run_to_document,
     sync_from_document,
     sync_to_document,
 )
 from catalog_store.errors import StoreError, StoreUnavailable, UnknownCatalog
 from catalog_store.filters import check_filter, cursor, page_size
-from catalog_store.inbox import InboxDelivery, InboxEntry, InboxLane, InboxStatus
 from catalog_store.items import CatalogItem
 from catalog_store.models import (
     CatalogInfo,
     ItemFilter,
     ItemPage,
-    Notification,
     SyncConfig,
-    SyncRun,
     WriteResult,
     utcnow,
 )
@@ -70,32 +60,16 @@ from catalog_store.mongo.feed import MongoChangeFeed
 from catalog_store.mongo.inbox import MongoInbox, inbox_write_concern
 from catalog_store.mongo.indexes import INDEXES, filter_query, index_for
 from catalog_store.mongo.items import ItemWriter, LandedWrite, in_chunks, item_key
+from catalog_store.mongo.records import MongoRecords
 from catalog_store.mongo.syncs import opened, reseal, reseal_all, sealed_fields
+from catalog_store.mongo.translate import translated as _translated
 from catalog_store.rules import check_catalog_name, check_image_url, utc_millis
 from catalog_store.token_cipher import TokenCipher
 from catalog_store.writes import prepare_items
 
 Document = dict[str, Any]
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-def _translated(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """PyMongo errors become StoreUnavailable (unreachable, retryable) or StoreError."""
-
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except ConnectionFailure as exc:
-            raise StoreUnavailable(f"MongoDB is unreachable: {exc}") from exc
-        except PyMongoError as exc:
-            raise StoreError(f"MongoDB refused an operation: {exc}") from exc
-
-    return wrapper
-
-
-class MongoCatalogStore(MongoAlertsApi):
+class MongoCatalogStore(MongoRecords, MongoAlertsApi):
     """CatalogStore on MongoDB. `clock` (UTC now) is injectable for tests."""
 
     def __init__(
@@ -398,155 +372,6 @@ class MongoCatalogStore(MongoAlertsApi):
     async def _item_count(self, catalog: str) -> int:
         doc = await self._coll("catalogs").find_one({"_id": catalog}, {"item_count": 1})
         return 0 if doc is None else int(doc.get("item_count", 0))
-
-    # -- runs ------------------------------------------------------------------------------
-
-    @_translated
-    async def save_run(self, run: SyncRun) -> None:
-        doc = run_to_document(run)
-        await self._coll("runs").replace_one({"_id": doc["_id"]}, doc, upsert=True)
-
-    @_translated
-    async def get_run(self, run_id: str) -> SyncRun | None:
-        doc = await self._coll("runs").find_one({"_id": run_id})
-        return None if doc is None else run_from_document(doc)
-
-    @_translated
-    async def list_runs(self, shop_domain: str, last: int = 10) -> list[SyncRun]:
-        count = page_size(last, "last")
-        if count == 0:
-            return []
-        docs = (
-            await self._coll("runs")
-            .find({"shop_domain": shop_domain})
-            .sort([("started_at", DESCENDING), ("_id", DESCENDING)])
-            .limit(count)
-            .to_list()
-        )
-        return [run_from_document(doc) for doc in docs]
-
-    @_translated
-    async def delete_runs(self, shop_domain: str) -> int:
-        return (await self._coll("runs").delete_many({"shop_domain": shop_domain})).deleted_count
-
-    # -- notifications ---------------------------------------------------------------------
-
-    @_translated
-    async def add_notification(self, notification: Notification) -> None:
-        doc = {**notification_to_document(notification), "_seq": ObjectId()}
-        try:
-            await self._coll("notifications").insert_one(doc)
-        except DuplicateKeyError:
-            raise StoreError(
-                f"notification {notification.id!r} already exists",
-                fix="Use save_notification() to replace a stored notification.",
-            ) from None
-
-    @_translated
-    async def save_notification(self, notification: Notification) -> None:
-        doc = notification_to_document(notification)
-        del doc["_id"]
-        await self._coll("notifications").update_one(
-            {"_id": notification.id}, {"$set": doc, "$setOnInsert": {"_seq": ObjectId()}}, upsert=True
-        )
-
-    @_translated
-    async def list_notifications(self, *, first: int = 20, unread_only: bool = False) -> list[Notification]:
-        count = page_size(first)
-        if count == 0:
-            return []
-        query: Document = {"read": False} if unread_only else {}
-        docs = (
-            await self._coll("notifications")
-            .find(query)
-            .sort([("created_at", DESCENDING), ("_seq", DESCENDING)])
-            .limit(count)
-            .to_list()
-        )
-        return [notification_from_document(doc) for doc in docs]
-
-    @_translated
-    async def mark_notification_read(self, notification_id: str) -> Notification | None:
-        doc = await self._coll("notifications").find_one_and_update(
-            {"_id": notification_id}, {"$set": {"read": True}}, return_document=ReturnDocument.AFTER
-        )
-        return None if doc is None else notification_from_document(doc)
-
-    # -- lease -----------------------------------------------------------------------------
-    # One document per lease name (`_id`). Taking a free or expired lease, or extending our own, is one
-    # guarded upsert: the filter matches only a lease we may take; when it matches nothing because
-    # another owner holds it, the upsert's insert collides with the existing `_id` and we lose. Among
-    # contenders exactly one update or insert succeeds.
-
-    async def _claim(self, shop_domain: str, owner: str, ttl_seconds: float, *, renewing: bool) -> bool:
-        now = self._now()
-        expires_at = lease_expiry(now, ttl_seconds)
-        ours = {"owner": owner}
-        takeable = ours if renewing else {"$or": [ours, {"expires_at": {"$lte": now}}]}
-        try:
-            result = await self._coll("leases").update_one(
-                {"_id": shop_domain, **takeable},
-                {"$set": {"owner": owner, "expires_at": expires_at}},
-                upsert=not renewing,
-            )
-        except DuplicateKeyError:  # held by another owner
-            return False
-        return result.matched_count == 1 or result.upserted_id is not None
-
-    @_translated
-    async def acquire_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
-        return await self._claim(shop_domain, owner, ttl_seconds, renewing=False)
-
-    @_translated
-    async def renew_lease(self, shop_domain: str, owner: str, ttl_seconds: float) -> bool:
-        return await self._claim(shop_domain, owner, ttl_seconds, renewing=True)
-
-    @_translated
-    async def release_lease(self, shop_domain: str, owner: str) -> None:
-        await self._coll("leases").delete_one({"_id": shop_domain, "owner": owner})
-
-    @_translated
-    async def lease_owner(self, shop_domain: str) -> str | None:
-        current = await self._coll("leases").find_one({"_id": shop_domain})
-        if current is None or current["expires_at"] <= self._now():
-            return None
-        return str(current["owner"])
-
-    # -- webhook inbox (catalog_store.mongo.inbox) -------------------------------------------
-
-    @property
-    def _inbox(self) -> MongoInbox:
-        if self._inbox_impl is None:
-            raise StoreError("the MongoDB store is not started", fix="Call and await start() first.")
-        return self._inbox_impl
-
-    @_translated
-    async def inbox_put(self, delivery: InboxDelivery) -> bool:
-        return await self._inbox.put(delivery)
-
-    @_translated
-    async def inbox_claim(self, lane: InboxLane, owner: str, limit: int, ttl_seconds: float) -> list[InboxEntry]:
-        return await self._inbox.claim(lane, owner, limit, ttl_seconds)
-
-    @_translated
-    async def inbox_renew(self, owner: str, entry_ids: Sequence[str], ttl_seconds: float) -> int:
-        return await self._inbox.renew(owner, entry_ids, ttl_seconds)
-
-    @_translated
-    async def inbox_done(self, owner: str, applied: Sequence[str], failed: Sequence[str] = ()) -> int:
-        return await self._inbox.done(owner, applied, failed)
-
-    @_translated
-    async def inbox_release(self, owner: str, entry_ids: Sequence[str], *, retry_in: float | None = None) -> int:
-        return await self._inbox.release(owner, entry_ids, retry_in)
-
-    @_translated
-    async def inbox_drop_shop(self, shop_domain: str) -> int:
-        return await self._inbox.drop_shop(shop_domain)
-
-    @_translated
-    async def inbox_status(self, shop_domain: str) -> InboxStatus:
-        return await self._inbox.status(shop_domain)
 
     # -- inventory reads and product ids (webhook batches, reconciliation) -------------------
 
