@@ -79,7 +79,7 @@ async def run_demo_alerts(store: CatalogStore, shop: AlertingShop, catalog: str,
     print(f"  alerts on for {catalog}: demo users subscribed to back-in-stock of "
           f"{', '.join(i.id for i in sold_out) or '-'} and price drops of {', '.join(i.id for i in in_stock) or '-'}"
           f"\n  watch: subscription {{ itemAlerts(catalogName: \"{catalog}\") {{ type itemId previousValue "
-          "newValue userIds source }} }}", flush=True)
+          "newValue userIds source } }", flush=True)
     changer = asyncio.create_task(change_subscribed_items(shop, sold_out, in_stock, rng))
     try:
         async for event in watch_alerts(store, catalog, 0.5):

@@ -5,10 +5,12 @@ and a phone width."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import struct
 import zlib
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, expect
@@ -196,13 +198,39 @@ async def test_an_operator_enables_watches_fixes_browses_and_disables(
     await page.locator("#notification-list").get_by_role("button", name=re.compile("^Mark read")).first.click()
     await expect(badge).to_have_text(str(unread - 1))
 
-    # Alerts: shown when the API has them, else the section says why it is empty.
-    has_alerts = (await running.query('{ __type(name: "AlertRules") { name } }'))["__type"] is not None
-    if has_alerts:
-        await expect(page.locator("#alerts-body")).to_be_visible()
-    else:
-        await expect(page.locator("#alerts-unsupported")).to_be_visible()
-        await expect(page.locator("#alerts-body")).to_be_hidden()
+    # Alerts: the operator turns price drops on; a shopper's subscription (made by a frontend) fires
+    # when the price drops in Shopify, and the event shows in the section.
+    await expect(page.locator("#alerts-body")).to_be_visible()
+    await expect(page.locator("#alerts-unsupported")).to_be_hidden()
+    rules = page.locator("#rules-form")
+    await rules.get_by_label("Price drop").check()
+    await rules.get_by_label("by at least (percent)").fill("10")
+    await rules.get_by_role("button", name="Save rules").click()
+    await expect(page.locator("#rules-error")).to_have_text("")
+    shop = emulator.shop(SHOP)
+    variant_id = str(next(iter(shop.variant_ids())))
+    for _ in range(100):  # the page saved the rules through the API
+        stored = await running.query('{ catalog(name: "shopify_browser-store") { alertRules { priceDrop } } }')
+        if stored["catalog"]["alertRules"]["priceDrop"]:
+            break
+        await asyncio.sleep(0.05)
+    await running.query('mutation { subscribeToItemAlerts(input: {catalogName: "shopify_browser-store", '
+                        f'itemId: "{variant_id}", userId: "shopper-1", types: [PRICE_DROP]}}) {{ id }} }}')
+    old_price = shop.variant(variant_id).price
+    shop.set_price(variant_id, (Decimal(old_price) / 2).quantize(Decimal("0.01")))
+    events_query = '{ catalog(name: "shopify_browser-store") { alertEvents { type itemId } } }'
+    for _ in range(200):
+        if (await running.query(events_query))["catalog"]["alertEvents"]:
+            break
+        await asyncio.sleep(0.05)
+    await page.reload()
+    await page.get_by_role("combobox", name="Catalog", exact=True).select_option("shopify_browser-store")
+    events = page.locator("#alert-events")
+    await expect(events).to_contain_text("PRICE_DROP")
+    await expect(events).to_contain_text(variant_id)
+    await expect(events).to_contain_text("webhook")
+    await page.locator("#alerts").scroll_into_view_if_needed()
+    await shot(page, "07a-alert-fired-laptop")
 
     # The phone width: same page, one column.
     phone_context, phone = await open_page(browser, running, PHONE)
