@@ -48,9 +48,11 @@ class HttpCache:
 
     @classmethod
     def of(cls, view: Any, request: Request, role: Role | None) -> HttpCache | None:
+        if request.method != "GET" or role is None:  # before parsing the query string: POSTs never get a tag
+            return None
         store = view.services.store
         query = request.query_params.get("query")
-        if request.method != "GET" or role is None or query is None or not callable(getattr(store, "change_count", None)):
+        if query is None or not callable(getattr(store, "change_count", None)):
             return None
         count = store.change_count()
         key = "\n".join((_PROCESS_SALT, str(count), role.value, negotiate_media_type(request.headers.get("accept")),
