@@ -96,12 +96,16 @@ class BodyLimits:
                 raise
             await send_refusal(send, refused)
             return
+        finally:
+            reader.stop_timer()  # an app that answered without reading the whole body
         if reader.refused is not None and not started:  # the app swallowed the refusal
             await send_refusal(send, reader.refused)
 
 
 class _LimitedBody:
-    """`receive` counting the body's bytes against the route's limit and its time against `timeout`."""
+    """`receive` counting the body's bytes against the route's limit and its time against `timeout`.
+    The deadline is one timer per request, armed at the first read and cancelled once the body is
+    complete; when it fires it cancels the read in progress (or fails the next one)."""
 
     def __init__(self, receive: Receive, limit: RouteLimit, timeout: float) -> None:
         self._receive = receive
@@ -110,29 +114,52 @@ class _LimitedBody:
         self.received = 0
         self.complete = False
         self.refused: RequestRefused | None = None
-        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._expired = False
+        self._waiter: asyncio.Task[object] | None = None
+
+    def _expire(self) -> None:
+        self._expired = True
+        if self._waiter is not None:
+            self._waiter.cancel()
+
+    def stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _done(self) -> None:
+        self.complete = True
+        self.stop_timer()
 
     async def receive(self) -> Message:
         if self.refused is not None:
             raise self.refused
         if self.complete:  # after the body: waiting for a disconnect is not timed
             return await self._receive()
-        loop = asyncio.get_running_loop()
-        if self._deadline is None:
-            self._deadline = loop.time() + self.timeout
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(loop.time() + self.timeout, self._expire)
+        if self._expired:
+            self.refused = BodyTimeout(self.timeout)
+            raise self.refused
+        task = self._waiter = asyncio.current_task()
         try:
-            async with asyncio.timeout_at(self._deadline):
-                message = await self._receive()
-        except TimeoutError:
+            message = await self._receive()
+        except asyncio.CancelledError:
+            if not self._expired or task is None or task.uncancel() > 0:
+                raise  # a cancellation of the request itself, not the deadline
             self.refused = BodyTimeout(self.timeout)
             raise self.refused from None
+        finally:
+            self._waiter = None
         if message["type"] != "http.request":
-            self.complete = True
+            self._done()
             return message
         self.received += len(message.get("body", b""))
         if self.received > self.limit.max_bytes:
+            self._done()
             self.refused = BodyTooLarge(self.limit.max_bytes, self.limit.setting)
             raise self.refused
         if not message.get("more_body", False):
-            self.complete = True
+            self._done()
         return message

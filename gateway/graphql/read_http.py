@@ -21,6 +21,8 @@ from gateway.graphql.media import JSON, negotiate_media_type
 from gateway.graphql.schema import GatewaySchema
 from gateway.metrics import GRAPHQL_SECONDS
 
+QUERY_SECONDS = GRAPHQL_SECONDS.labels(operation_type="query")  # plans serve queries only; labelled once
+
 # Change counts are per process (the memory store's): a tag from another process must never match.
 _PROCESS_SALT = secrets.token_hex(16)
 
@@ -48,9 +50,11 @@ class HttpCache:
 
     @classmethod
     def of(cls, view: Any, request: Request, role: Role | None) -> HttpCache | None:
+        if request.method != "GET" or role is None:  # before parsing the query string: POSTs never get a tag
+            return None
         store = view.services.store
         query = request.query_params.get("query")
-        if request.method != "GET" or role is None or query is None or not callable(getattr(store, "change_count", None)):
+        if query is None or not callable(getattr(store, "change_count", None)):
             return None
         count = store.change_count()
         key = "\n".join((_PROCESS_SALT, str(count), role.value, negotiate_media_type(request.headers.get("accept")),
@@ -103,6 +107,6 @@ async def read_fast(schema: object, services: Services, request: Request, role: 
     answer = await read_fast_path(schema._schema, schema.documents, query, variables, context, None, operation)
     if answer is None:
         return None  # the view answers, and times it
-    GRAPHQL_SECONDS.labels(operation_type="query").observe(time.perf_counter() - started)  # plans serve queries only
+    QUERY_SECONDS.observe(time.perf_counter() - started)
     return Response(orjson.dumps({"data": answer}), media_type=negotiate_media_type(request.headers.get("accept")))
 

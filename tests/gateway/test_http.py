@@ -206,6 +206,20 @@ async def test_cors_for_allowed_origins_only(running: Running) -> None:
         assert "access-control-allow-origin" not in r.headers
 
 
+async def test_every_answer_varies_on_origin_and_only_allowed_origins_are_named(running: Running) -> None:
+    async with httpx.AsyncClient(base_url=running.base_url, headers=bearer(READ_TOKEN)) as http:
+        plain = await http.post("/graphql", json={"query": QUERY})  # no Origin: servers, apps
+        assert plain.status_code == 200 and plain.headers["vary"] == "Origin"
+        assert "access-control-allow-origin" not in plain.headers
+        local = await http.post("/graphql", json={"query": QUERY}, headers={"Origin": "http://localhost:5173"})
+        assert local.headers["access-control-allow-origin"] == "http://localhost:5173"
+        assert local.headers["vary"] == "Origin"
+        evil = await http.post("/graphql", json={"query": QUERY}, headers={"Origin": "https://evil.example.com"})
+        assert "access-control-allow-origin" not in evil.headers and evil.headers["vary"] == "Origin"
+        tagged = await http.get("/graphql", params={"query": "{ catalog(name: \"x\") { name } }"})
+        assert tagged.headers["vary"] == "Authorization, Accept, Origin"  # the ETag's Vary, then Origin
+
+
 async def test_query_limits_over_http(running: Running) -> None:
     async with httpx.AsyncClient(base_url=running.base_url, headers=bearer(READ_TOKEN)) as http:
         aliases = " ".join(f"a{i}: shopifySyncs {{ shopDomain }}" for i in range(21))
