@@ -51,7 +51,9 @@ async def finish_outcome(config: SyncConfig, run: SyncRun, reporter: RunReporter
             stored.error_code = stored.error_message = None
 
     await reporter.update_config(completed)
-    parts = [f"{run.items_written} items are in catalog {config.catalog_name}"]
+    catalog = await reporter.store.get_catalog(config.catalog_name)
+    held = f" ({catalog.item_count} in the catalog)" if catalog is not None else ""
+    parts = [f"{run.items_written} items written to catalog {config.catalog_name}{held}"]
     if run.items_skipped:
         reasons = ", ".join(f"{s.count} {s.reason}" for s in run.skipped)
         parts.append(f"{run.items_skipped} variants were skipped ({reasons})")

@@ -228,8 +228,8 @@ class _Ingest:
         self.items_written += result.written
         if result.stale:
             self.assembler.skips.add(
-                STALE, f"{result.stale} items: the catalog holds newer data for their products (a later change "
-                "or a deletion, applied by a webhook during the run)", count=result.stale)
+                STALE, "the catalog already held newer data for these items' products (a later change or a "
+                "deletion, applied by a webhook during the run): kept", count=result.stale)
 
     def _conflicts(
         self, conflicts: Sequence[Conflict], items: Sequence[CatalogItem], *, final: bool, swept: bool = False

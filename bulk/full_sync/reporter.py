@@ -27,6 +27,11 @@ class RunReporter:
         self._last_persist = 0.0
         self._persist_lock = asyncio.Lock()
 
+    @property
+    def store(self) -> CatalogStore:
+        """The store the run is reported to (and whose catalog it writes)."""
+        return self._store
+
     async def _persist(self, save: Callable[[], Awaitable[object]]) -> None:
         """Run a store write to its end even if the run is cancelled meanwhile, and in order: a write
         cut off by a cancel must not land after the final state written by the cancel handling."""

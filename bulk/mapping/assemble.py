@@ -65,7 +65,7 @@ class SkipTally:
             entry = self.by_reason[reason] = SkipCount(reason=reason)
         entry.count += count
         self.items += item * count
-        if len(entry.examples) < self.max_examples:
+        if len(entry.examples) < self.max_examples and example not in entry.examples:
             entry.examples.append(example)
 
     def snapshot(self) -> list[SkipCount]:

@@ -167,6 +167,10 @@ async def demo(args: argparse.Namespace, sock: socket.socket) -> None:
         await emulator.close()
 
 
+def _rate(per_second: float) -> str:
+    return "once a second" if per_second == 1 else f"{per_second:g} times a second"
+
+
 def demo_banner(args: argparse.Namespace, base: str, admin_token: str, shop_token: str, emulator_url: str) -> str:
     """What a new user needs: where to look, the tokens, and how to enable sync again after a disable."""
     enable = (f'mutation {{ enableShopifySync(input: {{shopDomain: "{DEMO_SHOP}", accessToken: "{shop_token}", '
@@ -183,7 +187,7 @@ def demo_banner(args: argparse.Namespace, base: str, admin_token: str, shop_toke
         f"{{ phase itemsWritten status }} }}  (stays open: shows every re-sync)\n"
         f"  re-sync          : mutation {{ resyncShopifyCatalog(shopDomain: \"{DEMO_SHOP}\") {{ id status }} }}\n"
         f"  metrics, ready   : {base}/metrics  {base}/readyz\n"
-        f"The emulated store changes {args.changes_per_second:g} times a second "
+        f"The emulated store changes {_rate(args.changes_per_second)} "
         f"({args.inventory_share:.0%} inventory: sell-outs, restocks; the rest price moves); "
         "webhooks bring each change into the catalog within a second; alert events print below as "
         "they fire. Ctrl-C stops.\n"

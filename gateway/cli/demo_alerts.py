@@ -10,6 +10,7 @@ import random
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
+from itertools import zip_longest
 from typing import Protocol
 
 from bulk.alerts.outbound import EVENT_ID_HEADER, SIGNATURE_HEADER, verified
@@ -36,15 +37,17 @@ def describe(event: AlertEvent) -> str:
 
 
 async def wait_for_items(store: CatalogStore, catalog: str, timeout: float = 120.0) -> list[CatalogItem]:
-    """The catalog's first items once the initial sync wrote them."""
+    """The catalog's first page once the initial sync filled it (before, only the few items webhooks
+    wrote are there), or what it holds after `timeout` seconds (a small store)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    items: list[CatalogItem] = []
     while loop.time() < deadline:
-        page = await store.list_items(catalog, first=250)
-        if page.items:
-            return page.items
+        items = (await store.list_items(catalog, first=250)).items
+        if len(items) == 250:
+            break
         await asyncio.sleep(0.5)
-    return []
+    return items
 
 
 async def subscribe_demo_users(store: CatalogStore, catalog: str, items: Sequence[CatalogItem]
@@ -64,12 +67,14 @@ async def change_subscribed_items(shop: AlertingShop, sold_out: Sequence[Catalog
                                   in_stock: Sequence[CatalogItem], rng: random.Random) -> None:
     """Restock the sold-out items and cut the others' prices, one every few seconds, so alerts fire."""
     await asyncio.sleep(FIRST_CHANGE_AFTER)
-    for restock, drop in zip(sold_out, in_stock):
-        shop.set_inventory(restock.shopify_variant_id, rng.randint(3, 30))
-        await asyncio.sleep(rng.uniform(3, 8))
-        new_price = (Decimal(drop.price) * Decimal("0.8")).quantize(Decimal("0.01"))
-        shop.set_price(drop.shopify_variant_id, str(new_price))
-        await asyncio.sleep(rng.uniform(3, 8))
+    for restock, drop in zip_longest(sold_out, in_stock):
+        if restock is not None:
+            shop.set_inventory(restock.shopify_variant_id, rng.randint(3, 30))
+            await asyncio.sleep(rng.uniform(3, 8))
+        if drop is not None:
+            new_price = (Decimal(drop.price) * Decimal("0.8")).quantize(Decimal("0.01"))
+            shop.set_price(drop.shopify_variant_id, str(new_price))
+            await asyncio.sleep(rng.uniform(3, 8))
 
 
 async def run_demo_alerts(store: CatalogStore, shop: AlertingShop, catalog: str, rng: random.Random) -> None:

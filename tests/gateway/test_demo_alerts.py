@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 
 from bulk.alerts.outbound import EVENT_ID_HEADER, SIGNATURE_HEADER, signature
 from catalog_store.alerts import AlertType
@@ -53,3 +54,34 @@ async def test_alert_receiver_prints_verified_alerts_and_refuses_others(capsys) 
         task.cancel()
     out = capsys.readouterr()
     assert "verified alert e1" in out.out and "bad signature" in out.err
+
+
+async def test_every_subscribed_item_is_changed_when_the_kinds_differ_in_number(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One sold-out item and three in-stock ones: all four change (pairing them stopped at one)."""
+    import random
+
+    from gateway.cli import demo_alerts
+
+    class Shop:
+        def __init__(self) -> None:
+            self.changes: list[tuple[str, str]] = []
+
+        def set_price(self, variant_id: str | int, price: str) -> object:
+            self.changes.append(("price", str(variant_id)))
+            return None
+
+        def set_inventory(self, variant_id: str | int, quantity: int) -> object:
+            self.changes.append(("inventory", str(variant_id)))
+            return None
+
+    async def no_wait(_: float) -> None:
+        return None
+
+    monkeypatch.setattr(demo_alerts, "FIRST_CHANGE_AFTER", 0.0)
+    monkeypatch.setattr(demo_alerts.asyncio, "sleep", no_wait)
+    shop = Shop()
+    sold_out = [make_item("0", quantity=0)]
+    in_stock = [make_item(str(n), price="20.00", quantity=5) for n in (1, 2, 3)]
+    await demo_alerts.change_subscribed_items(shop, sold_out, in_stock, random.Random(1))
+    assert sorted(shop.changes) == [("inventory", "0"), ("price", "1"), ("price", "2"), ("price", "3")]

@@ -106,6 +106,8 @@ async def test_enable_progress_synced_items_and_notifications(world: World) -> N
     assert "Shopify product sync complete" in titles and "Shopify product sync in progress" in titles
     complete = next(n for n in stored if n["title"] == "Shopify product sync complete")
     assert complete["level"] == "success" and complete["emailStatus"] == "SENT"
+    # What was written, and what the catalog holds (they differ when webhooks were newer).
+    assert f"items written to catalog shopify_e2e-store ({details['itemCount']} in the catalog)" in complete["message"]
     assert [n["title"] for n in notifications_seen][:2] == ["Shopify product sync in progress",
                                                            "Shopify product sync complete"]
     assert any("Shopify product sync complete" in s for s in world.inbox.subjects())
