@@ -17,6 +17,7 @@ the error as always. Reads have no side effects, so running one twice is safe.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
@@ -198,8 +199,14 @@ def _shape(fields: list[Selected]) -> Callable[[ItemRecord], dict[str, Any]]:
     get = attrgetter(*attrs)
     single = len(attrs) == 1
     nulls = itemgetter(*required) if len(required) > 1 else None  # one C call over the non-null fields
+    token = next(_SHAPES)
+    shaped = _SHAPED
 
     def shape(item: ItemRecord) -> dict[str, Any]:
+        key = (token, id(item))
+        hit = shaped.get(key)
+        if hit is not None and hit[0] is item:
+            return hit[1]
         values = [get(item)] if single else list(get(item))
         for position, leaf in specials:
             values[position] = leaf(item)
@@ -208,9 +215,22 @@ def _shape(fields: list[Selected]) -> Callable[[ItemRecord], dict[str, Any]]:
                 raise Fallback
         elif required and values[required[0]] is None:
             raise Fallback
-        return dict(zip(keys, values))
+        out = dict(zip(keys, values))
+        if len(shaped) >= _SHAPED_MAX:
+            shaped.clear()
+        shaped[key] = (item, out)
+        return out
 
     return shape
+
+
+# Response objects of items, by shape and item: a catalog item is immutable (a frozen struct, replaced
+# by a new object when it changes), so the same object always shapes the same; the entry holds the
+# item, so its id is not reused while the entry lives. Responses only read these dicts (orjson).
+# Bounded for the whole process: a frontend reads the same pages again and again.
+_SHAPES = itertools.count()
+_SHAPED: dict[tuple[int, int], tuple[ItemRecord, dict[str, Any]]] = {}
+_SHAPED_MAX = 5_000  # a few pages of a few catalogs; ~3 KB each (item and dict)
 
 
 _PLAIN = frozenset({"String", "ID", "Int", "Boolean"})

@@ -133,3 +133,25 @@ async def test_the_cache_is_bounded(store: MemoryCatalogStore) -> None:
     for n in range(10):
         await schema.execute(f"{{ a{n}: __typename }}", None, context(store))
     assert len(schema.documents) == 3
+
+
+async def test_a_changed_item_is_answered_as_it_is_now(store: MemoryCatalogStore) -> None:
+    """Item response objects are kept per plan and item (items are immutable): a write makes a new
+    item, so the next answer is the new one, never the kept one, and two documents never share one."""
+    schema = build_schema()
+    query = "query($c: String!) { catalog(name: $c) { items(first: 5) { edges { node { id price sku } } } } }"
+    other = "query($c: String!) { catalog(name: $c) { items(first: 5) { edges { node { id title: productTitle } } } } }"
+
+    async def prices() -> dict[str, str]:
+        result = await schema.execute(query, {"c": CATALOG}, context(store))
+        assert result.errors is None
+        return {e["node"]["id"]: e["node"]["price"] for e in result.data["catalog"]["items"]["edges"]}
+
+    assert (await prices())["v01"] == "12.50"
+    assert (await prices())["v01"] == "12.50"  # answered from the kept objects
+    await store.write_items(CATALOG, [make_item("v01", title="Blue Mug", vendor="Beta", price="9.99", quantity=3,
+                                                sku="MUG-1", updated=1)])
+    assert (await prices())["v01"] == "9.99"
+    titles = await schema.execute(other, {"c": CATALOG}, context(store))
+    assert titles.errors is None
+    assert set(titles.data["catalog"]["items"]["edges"][0]["node"]) == {"id", "title"}
