@@ -10,12 +10,12 @@ delivery given up is an error notification.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
 import aiohttp
 
+from bulk.alerts.loop import BackgroundLoop
 from bulk.alerts.outbound import event_body, headers
 from bulk.notifications import Notifier
 from catalog_store.alerts import DeliveryState, PendingDelivery, retry_delay
@@ -36,8 +36,10 @@ class DeliverySettings:
     batch: int = 20
 
 
-class AlertDeliveryWorker:
+class AlertDeliveryWorker(BackgroundLoop):
     """One process's outbound delivery loop (started and stopped by the composition root)."""
+
+    task_name = "alert-delivery"
 
     def __init__(self, store: CatalogStore, settings: DeliverySettings, notifier: Notifier,
                  session: aiohttp.ClientSession | None = None) -> None:
@@ -46,22 +48,14 @@ class AlertDeliveryWorker:
         self.notifier = notifier
         self._session = session
         self._own_session = session is None
-        self._task: asyncio.Task[None] | None = None
         self.delivered = 0
         self.failed_attempts = 0
 
-    async def start(self) -> None:
-        if self._task is None:
-            if self._session is None:
-                self._session = aiohttp.ClientSession()
-            self._task = asyncio.create_task(self._run(), name="alert-delivery")
+    async def _opening(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def _closed(self) -> None:
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None

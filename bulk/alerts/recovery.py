@@ -6,9 +6,9 @@ same loop ends the subscriptions of items deleted from their catalogs."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from bulk.alerts.loop import BackgroundLoop
 from catalog_store.errors import StoreError
 from catalog_store.store import CatalogStore
 
@@ -18,24 +18,14 @@ RECOVERY_INTERVAL = 30.0  # seconds between looks
 SETTLED_WITHIN = 30.0  # a write's own process settles its intents well within this many seconds
 
 
-class AlertRecovery:
+class AlertRecovery(BackgroundLoop):
+    task_name = "alert-recovery"
+
     def __init__(self, store: CatalogStore, *, interval: float = RECOVERY_INTERVAL,
                  older_than: float = SETTLED_WITHIN) -> None:
         self.store = store
         self.interval = interval
         self.older_than = older_than
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="alert-recovery")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         while True:
