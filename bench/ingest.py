@@ -267,12 +267,17 @@ def _emulator(variants: int) -> Iterator[str]:
         _wait_for_port(port, proc, "the Shopify emulator")
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=10)
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = 15) -> None:
+    """Terminate a benchmark's server process, killing it after `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextlib.contextmanager

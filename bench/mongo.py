@@ -74,6 +74,7 @@ from bench.ingest import (
     load_average,
     mongo_server,
     run_case_process,
+    stop_process,
     write_section,
 )
 from catalog_store.items import CatalogItem, document_size
@@ -514,12 +515,7 @@ def _gateway(mongo_uri: str, database: str) -> Iterator[tuple[str, str, int]]:
                 time.sleep(0.2)
             yield url, token, proc.pid
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 def _drop(mongo_uri: str, database: str) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.ingest import _free_port, _machine, _wait_for_port, load_average, write_section
+from bench.ingest import _free_port, _machine, _wait_for_port, load_average, mongo_server, stop_process, write_section
 from bench.reads_server import CATALOG, item_id
 from gateway.graphql.pagination import encode_cursor
 
@@ -232,25 +232,7 @@ def _server(store: str, size: int, mongo_uri: str | None) -> Iterator[tuple[str,
             assert response.status == 200
         yield url, f"http://127.0.0.1:{raw_port}", token, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@contextlib.contextmanager
-def _mongo() -> Iterator[str]:
-    configured = os.environ.get("MONGODB_URI", "").strip()
-    if configured:
-        yield configured
-        return
-    sys.path.insert(0, str(ROOT))
-    from tests.secantus import secantus_server
-
-    with secantus_server() as uri:
-        yield uri
+        stop_process(proc)
 
 
 def run(args: argparse.Namespace) -> tuple[list[Series], dict[tuple[str, int], float | None]]:
@@ -258,7 +240,7 @@ def run(args: argparse.Namespace) -> tuple[list[Series], dict[tuple[str, int], f
     rss: dict[tuple[str, int], float | None] = {}
     plan = [("memory", size) for size in args.sizes] + [("mongo", size) for size in args.mongo_sizes]
     with contextlib.ExitStack() as stack:
-        mongo_uri = stack.enter_context(_mongo()) if args.mongo_sizes else None
+        mongo_uri = stack.enter_context(mongo_server()) if args.mongo_sizes else None
         for store, size in plan:
             print(f"{store} store, {size:,} items", flush=True)
             with _server(store, size, mongo_uri if store == "mongo" else None) as (url, raw_url, token, pid):
