@@ -2,13 +2,12 @@
 count cost about what the matching items do, not a pass over the catalog item by item.
 
 - status, vendor, product type, stock and price: columns (`catalog_store.memory_columns`);
-- `search`: the words (maximal runs of letters and digits) of each item's titles and SKU, folded
-  to one character per case-insensitive class, -> ids; and each word's trigrams -> words.
+- `search`: the folded words of each item's titles and SKU (`catalog_store.search_text`) -> ids;
+  and each word's trigrams -> words.
 
 The filter's rule stays `memory_catalog.matches` (the one the MongoDB query also applies): a
-`search` of a single word (no space or punctuation) is answered by the index alone, since a field
-contains the text, ignoring case, exactly when one of its folded words contains the folded text;
-any other `search` narrows the candidates through its words and then tests each one.
+`search` of a single word is answered by the index alone (`search_text` says why); any other
+`search` narrows the candidates through its words and then tests each one.
 
 The index is built on a catalog's first filtered read and then kept up to date by every write and
 delete.
@@ -16,7 +15,6 @@ delete.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,53 +25,7 @@ import numpy as np
 from catalog_store.filters import CheckedFilter
 from catalog_store.items import CatalogItem
 from catalog_store.memory_columns import Columns, Mask
-
-_WORD = re.compile(r"[^\W_]+")
-_GRAM = 3
-
-
-def _case_classes() -> tuple[Callable[[int], int], dict[int, tuple[int, ...]]]:
-    """How `re.IGNORECASE` compares characters: the simple lowercase of each (`_sre`) and the few
-    classes it extends (`re._casefix`). Private to CPython's `re`; `tests/catalog_store/test_memory_index.py`
-    checks the folding below against `re` itself, character by character."""
-    import _sre  # type: ignore[import-not-found,unused-ignore]
-    from re import _casefix  # type: ignore[attr-defined,unused-ignore]
-
-    lower: Callable[[int], int] = _sre.unicode_tolower
-    extra: dict[int, tuple[int, ...]] = _casefix._EXTRA_CASES
-    return lower, extra
-
-
-_LOWER, _EXTRA = _case_classes()
-
-
-class _Folding(dict[int, str]):
-    """`str.translate` table: each character -> the smallest character `re.IGNORECASE` treats as
-    equal to it (filled as characters are met)."""
-
-    def __missing__(self, code: int) -> str:
-        low = _LOWER(code)
-        folded = chr(min((low, *_EXTRA.get(low, ()))))
-        self[code] = folded
-        return folded
-
-
-_FOLDING = _Folding()
-
-
-def fold(text: str) -> str:
-    """`text` with each character replaced by its case-insensitive class (same length)."""
-    return text.translate(_FOLDING)
-
-
-def words(text: str) -> list[str]:
-    """The folded words of `text`."""
-    return _WORD.findall(fold(text))
-
-
-def _grams(word: str) -> set[str]:
-    return {word[i:i + _GRAM] for i in range(len(word) - _GRAM + 1)}
-
+from catalog_store.search_text import GRAM, grams, item_words, words
 
 # Word postings hold one string while a key has one value (most SKU and product-number words: one
 # item each), a set from the second on: a set per key would cost ~200 bytes for each of them.
@@ -124,28 +76,19 @@ class ItemIndex:
     def add(self, item: CatalogItem) -> None:
         self.columns.add(item)
         item_id = item.id
-        for word in self._item_words(item):
+        for word in item_words(item):
             if word not in self.words:
-                for gram in _grams(word):
+                for gram in grams(word):
                     _add_one(self.vocabulary, gram, word)
             _add_one(self.words, word, item_id)
 
     def remove(self, item: CatalogItem) -> None:
         self.columns.remove(item)
         item_id = item.id
-        for word in self._item_words(item):
+        for word in item_words(item):
             if _discard_one(self.words, word, item_id):
-                for gram in _grams(word):
+                for gram in grams(word):
                     _discard_one(self.vocabulary, gram, word)
-
-    @staticmethod
-    def _item_words(item: CatalogItem) -> set[str]:
-        found = set(words(item.product_title))
-        if item.variant_title is not None:
-            found.update(words(item.variant_title))
-        if item.sku is not None:
-            found.update(words(item.sku))
-        return found
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -186,10 +129,10 @@ class ItemIndex:
         return found, single
 
     def _words_containing(self, run: str) -> list[str]:
-        if len(run) < _GRAM:
+        if len(run) < GRAM:
             return [w for w in self.words if run in w]
-        grams = sorted(_grams(run), key=lambda g: len(_members(self.vocabulary.get(g))))
-        return [w for w in _members(self.vocabulary.get(grams[0])) if run in w]
+        rarest = min(grams(run), key=lambda g: len(_members(self.vocabulary.get(g))))
+        return [w for w in _members(self.vocabulary.get(rarest)) if run in w]
 
 
 @dataclass(slots=True)

@@ -110,7 +110,7 @@ class MongoAlerts:
                         ) -> AlertSubscription:
         check_subscription_input(item_id, user_id, types)
         await self._require_catalog(catalog)
-        doc = await self._db["items"].find_one({"_catalog": catalog, "id": item_id})
+        doc = await self._db["items"].find_one({"_catalog": catalog, "id": item_id}, {"_grams": 0})
         if doc is None:
             raise AlertTargetNotFound(f"catalog {catalog!r} has no item {item_id!r}",
                                       fix="Use an item id listed by Catalog.items.")

@@ -59,7 +59,7 @@ Document = dict[str, Any]
 # A resume token the server can no longer resume from: capped position lost (oplog rolled over),
 # invalid token, fatal stream error, history lost.
 HISTORY_LOST = frozenset({136, 260, 280, 286})
-BOOKKEEPING_FIELDS = frozenset({"_run_id"})  # updated alone, an item is unchanged (mark_seen)
+BOOKKEEPING_FIELDS = frozenset({"_run_id", "_grams"})  # updated alone, an item is unchanged (mark_seen, grams)
 ITEM_PIPELINE: list[Document] = [
     {"$project": {"operationType": 1, "documentKey": 1, "fullDocument.id": 1,
                   "updateDescription.updatedFields": 1, "updateDescription.removedFields": 1}},

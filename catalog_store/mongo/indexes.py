@@ -1,6 +1,11 @@
 """The `items` collection's indexes and the filter queries they serve: what a `CatalogItemFilter`
 becomes in MongoDB, and which index each filtered read must go through
-(tests/catalog_store/test_indexes.py checks the query plans)."""
+(tests/catalog_store/test_indexes.py checks the query plans).
+
+`search` reads through the trigrams of each item's search words (`_grams`, written with the item:
+`catalog_store.search_text`): the text's trigrams narrow the catalog through `catalog_search`, in page
+order, and the case-insensitive pattern decides. A text with no word of three or more characters has
+no trigram: it walks the catalog's id index and tests each item."""
 
 from __future__ import annotations
 
@@ -9,8 +14,12 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 
 from catalog_store.filters import SEARCH_FIELDS, CheckedFilter
+from catalog_store.search_text import query_grams
 
 Document = dict[str, Any]
+
+# Item reads leave out what only the search index needs.
+ITEM_FIELDS: Document = {"_grams": 0}
 
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -28,6 +37,9 @@ INDEXES: dict[str, list[IndexModel]] = {
                    name="catalog_product_type"),
         IndexModel([("_catalog", ASCENDING), ("price", ASCENDING)], name="catalog_price"),
         IndexModel([("_catalog", ASCENDING), ("inventory_quantity", ASCENDING)], name="catalog_inventory"),
+        # `search`: one key per trigram of the item's search words, then `id`, so the items holding
+        # one trigram come in page order.
+        IndexModel([("_catalog", ASCENDING), ("_grams", ASCENDING), ("id", ASCENDING)], name="catalog_search"),
     ],
     "tombstones": [
         IndexModel([("_catalog", ASCENDING), ("product_id", ASCENDING)], unique=True, name="catalog_product"),
@@ -62,6 +74,8 @@ def index_for(f: CheckedFilter, *, paged: bool = False) -> str | None:
         return None
     if equalities:
         return equalities[0]
+    if f.search_text is not None and query_grams(f.search_text):
+        return "catalog_search"
     if price:
         return "catalog_price"
     if f.in_stock is True:
@@ -89,6 +103,9 @@ def filter_query(catalog: str, f: CheckedFilter) -> Document:
     if price:
         query["price"] = price
     if f.search is not None:
+        grams = query_grams(f.search_text or "")
+        if grams:
+            query["_grams"] = {"$all": grams}
         pattern = f.search.pattern
         clauses.append({"$or": [{name: {"$regex": pattern, "$options": "i"}} for name in SEARCH_FIELDS]})
     if clauses:

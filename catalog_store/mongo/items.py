@@ -34,6 +34,7 @@ from catalog_store.errors import ConcurrentWriteConflict, StoreError, UnknownCat
 from catalog_store.items import CatalogItem, document_size
 from catalog_store.models import WriteResult
 from catalog_store.mongo.counters import Counters
+from catalog_store.search_text import item_grams
 from catalog_store.writes import (
     PlannedWrite,
     PreparedItem,
@@ -240,6 +241,7 @@ class ItemWriter:
                     "_size": op.write.state.size,
                     "_rev": op.token,
                     "_digest": op.write.prepared.digest,
+                    "_grams": item_grams(op.write.prepared.item),
                 }
                 if intent is not None:
                     op.intents = intent(op.write, op.token)

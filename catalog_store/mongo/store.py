@@ -20,8 +20,8 @@ still land its items after the delete; the next completed full sync sweeps them 
 
 Every read of `CatalogItemFilter` and the default page order are served by an index of `items` (see
 INDEXES; tests/catalog_store/test_indexes.py checks the query plans). `search` is a case-insensitive
-substring match: it walks the catalog's id index and tests each item, so it costs a pass over the
-catalog.
+substring match read through the trigrams of the text's words (mongo.indexes); a text without a word of
+three characters or more walks the catalog's id index and tests each item.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ from catalog_store.models import (
 from catalog_store.mongo.alerts import MongoAlerts
 from catalog_store.mongo.alerts_api import MongoAlertsApi
 from catalog_store.mongo.feed import MongoChangeFeed
+from catalog_store.mongo.grams import add_missing_grams
 from catalog_store.mongo.inbox import MongoInbox, inbox_write_concern
-from catalog_store.mongo.indexes import INDEXES, filter_query, index_for
+from catalog_store.mongo.indexes import INDEXES, ITEM_FIELDS, filter_query, index_for
 from catalog_store.mongo.items import ItemWriter, LandedWrite, in_chunks, item_key
 from catalog_store.mongo.records import MongoRecords
 from catalog_store.mongo.syncs import opened, reseal, reseal_all, sealed_fields
@@ -105,6 +106,7 @@ class MongoCatalogStore(MongoRecords, MongoAlertsApi):
             inbox_concern = await inbox_write_concern(db)
             alerts = MongoAlerts(db, self._now)
             await alerts.create_indexes()
+            await add_missing_grams(db)
         except ConnectionFailure as exc:
             await client.close()
             raise StoreUnavailable(f"MongoDB is unreachable: {exc}") from exc
@@ -223,7 +225,7 @@ class MongoCatalogStore(MongoRecords, MongoAlertsApi):
             {"_id": name},
             {
                 "$set": {"shop_domain": shop_domain, "store_name": store_name},
-                "$setOnInsert": {"item_count": 0, "storage_bytes": 0, "created_at": self._now()},
+                "$setOnInsert": {"item_count": 0, "storage_bytes": 0, "created_at": self._now(), "search_grams": True},
             },
             upsert=True,
         )
@@ -320,7 +322,7 @@ class MongoCatalogStore(MongoRecords, MongoAlertsApi):
 
     @_translated
     async def get_item(self, catalog: str, item_id: str) -> CatalogItem | None:
-        doc = await self._coll("items").find_one({"_catalog": catalog, "id": item_id})
+        doc = await self._coll("items").find_one({"_catalog": catalog, "id": item_id}, ITEM_FIELDS)
         return None if doc is None else CatalogItem.from_document(doc)
 
     @_translated
@@ -328,7 +330,7 @@ class MongoCatalogStore(MongoRecords, MongoAlertsApi):
         wanted = list(dict.fromkeys(variant_ids))
         if not wanted:
             return []
-        found = await asyncio.gather(*(self._coll("items").find({"_id": {"$in": chunk}}).to_list()
+        found = await asyncio.gather(*(self._coll("items").find({"_id": {"$in": chunk}}, ITEM_FIELDS).to_list()
                                        for chunk in in_chunks(item_key(catalog, v) for v in wanted)))
         by_variant = {doc["shopify_variant_id"]: doc for docs in found for doc in docs}
         return [CatalogItem.from_document(by_variant[v]) for v in wanted if v in by_variant]
@@ -336,13 +338,13 @@ class MongoCatalogStore(MongoRecords, MongoAlertsApi):
     @_translated
     async def get_items_by_product(self, catalog: str, product_id: str) -> list[CatalogItem]:
         query = {"_catalog": catalog, "shopify_product_id": product_id}
-        docs = await self._coll("items").find(query).sort("id", ASCENDING).to_list()
+        docs = await self._coll("items").find(query, ITEM_FIELDS).sort("id", ASCENDING).to_list()
         return [CatalogItem.from_document(doc) for doc in docs]
 
     @_translated
     async def find_by_inventory_item(self, catalog: str, inventory_item_id: str) -> list[CatalogItem]:
         query = {"_catalog": catalog, "_inventory_item_id": inventory_item_id}
-        docs = await self._coll("items").find(query).sort("id", ASCENDING).to_list()
+        docs = await self._coll("items").find(query, ITEM_FIELDS).sort("id", ASCENDING).to_list()
         return [CatalogItem.from_document(doc) for doc in docs]
 
     @_translated
@@ -365,7 +367,7 @@ class MongoCatalogStore(MongoRecords, MongoAlertsApi):
         # Unfiltered, the catalog's kept counter is the count (no pass over its index).
         total: Awaitable[int] = (self._item_count(catalog) if checked.empty
                                  else items.count_documents(query, **hinted))
-        page = items.find(page_query, sort=[("id", ASCENDING)], limit=size + 1, **hinted)
+        page = items.find(page_query, ITEM_FIELDS, sort=[("id", ASCENDING)], limit=size + 1, **hinted)
         docs, count = await asyncio.gather(page.to_list(), total)
         return ItemPage([CatalogItem.from_document(doc) for doc in docs[:size]], len(docs) > size, count)
 
@@ -379,7 +381,7 @@ class MongoCatalogStore(MongoRecords, MongoAlertsApi):
     async def find_by_inventory_items(self, catalog: str, inventory_item_ids: Sequence[str]) -> list[CatalogItem]:
         chunks = in_chunks(dict.fromkeys(inventory_item_ids))
         found = await asyncio.gather(*(self._coll("items").find(
-            {"_catalog": catalog, "_inventory_item_id": {"$in": chunk}}).to_list() for chunk in chunks))
+            {"_catalog": catalog, "_inventory_item_id": {"$in": chunk}}, ITEM_FIELDS).to_list() for chunk in chunks))
         return sorted((CatalogItem.from_document(doc) for docs in found for doc in docs), key=lambda item: item.id)
 
     @_translated

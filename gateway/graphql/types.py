@@ -199,9 +199,11 @@ class CatalogItemFilter:
         description=(
             "Items whose product title, variant title or SKU contains this text as a literal substring, "
             "ignoring case (each character equal to the other's upper or lower case; no pattern syntax). The same "
-            "rule on every store. In memory, a text of letters and digits only is answered from a word index, and "
-            "a longer text narrows through its words before each candidate is tested. On MongoDB the other "
-            "conditions read through an index, and `search` tests the items they select (alone: every item)."
+            "rule on every store. Both stores index the words of those fields (runs of letters and digits): "
+            "every word of the text must lie inside a word of the item, and every three-character piece of it "
+            "(a trigram) in the item's words. The text is then tested as a whole. A text with no word of three "
+            "characters or more (`xl`, `3`) has no trigram to look up: on MongoDB it is tested against every "
+            "item the other conditions select."
         ),
     )
 

@@ -85,6 +85,8 @@ FILTERS: dict[str, ItemFilter | None] = {
     "priceMax": ItemFilter(price_max=Decimal("50")),
     "price range": ItemFilter(price_min=Decimal("10"), price_max=Decimal("20")),
     "search": ItemFilter(search="mug 1"),
+    "search, one short word": ItemFilter(search="12"),
+    "vendor + search": ItemFilter(vendor="Hooli", search="poster"),
     "vendor + priceMax + inStock": ItemFilter(vendor="Acme", price_max=Decimal("50"), in_stock=True),
     "status + productType + search": ItemFilter(status="active", product_type="Cap", search="3"),
 }
@@ -110,3 +112,28 @@ async def test_item_by_id_reads_through_an_index(catalog: MongoCatalogStore) -> 
     (command,) = commands
     stages = set(plan_stages(await catalog.database.command("explain", command, verbosity="queryPlanner")))
     assert "IXSCAN" in stages and "COLLSCAN" not in stages, stages
+
+
+def _index_names(plan: Any) -> Iterator[str]:
+    if isinstance(plan, dict):
+        if plan.get("stage") == "IXSCAN":
+            yield plan["indexName"]
+        for key, value in plan.items():
+            if key != "rejectedPlans":
+                yield from _index_names(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            yield from _index_names(value)
+
+
+@pytest.mark.parametrize("after", [None, "44000000001500"], ids=["first page", "later page"])
+async def test_search_reads_through_the_trigram_index(catalog: MongoCatalogStore, after: str | None) -> None:
+    """A text with a word of three characters or more reads the items holding its trigrams, not the
+    catalog: the page, its next page and the count."""
+    with _RECORDER.capture() as commands:
+        page = await catalog.list_items(CATALOG, first=50, after=after, filter=ItemFilter(search="MUG 1"))
+    assert page.items and all("mug 1" in i.product_title.lower() for i in page.items)
+    assert len(commands) == 2
+    for command in commands:
+        explained = await catalog.database.command("explain", command, verbosity="queryPlanner")
+        assert set(_index_names(explained)) == {"catalog_search"}, command
