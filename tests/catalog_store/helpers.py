@@ -99,14 +99,19 @@ async def assert_counters_exact(store: CatalogStore, catalog: str = CATALOG) -> 
     assert (info.item_count, info.storage_bytes) == (len(items), sum(size_of(i, catalog) for i in items))
 
 
-def plan_stages(plan: Any) -> Iterator[str]:
-    """Every `stage` name of an explain plan tree, whatever its nesting (rejected plans left out)."""
+def plan_nodes(plan: Any) -> Iterator[dict[str, Any]]:
+    """Every stage of an explain plan tree, whatever its nesting (rejected plans left out)."""
     if isinstance(plan, dict):
         if isinstance(plan.get("stage"), str):
-            yield plan["stage"]
+            yield plan
         for key, value in plan.items():
             if key != "rejectedPlans":
-                yield from plan_stages(value)
+                yield from plan_nodes(value)
     elif isinstance(plan, list):
         for value in plan:
-            yield from plan_stages(value)
+            yield from plan_nodes(value)
+
+
+def plan_stages(plan: Any) -> Iterator[str]:
+    """Every `stage` name of an explain plan tree (rejected plans left out)."""
+    return (node["stage"] for node in plan_nodes(plan))
