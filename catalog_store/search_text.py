@@ -95,9 +95,10 @@ def field_grams(*fields: str | None) -> list[str]:
 
 def query_grams(text: str) -> list[str]:
     """Trigrams every item matching `text` holds (`item_grams`): those of its words, the longest word's
-    first (a server's planner may take its index bounds from the first). Empty: nothing narrows."""
+    first (a server's planner may take its index bounds from the first; ties alphabetically, so the
+    same text is always the same query). Empty: nothing narrows."""
     found: dict[str, None] = {}
-    for word in sorted(set(words(text)), key=len, reverse=True):
+    for word in sorted(set(words(text)), key=lambda w: (-len(w), w)):
         for i in range(len(word) - GRAM + 1):
             found[word[i:i + GRAM]] = None
     return list(found)

@@ -111,7 +111,8 @@ def test_an_items_trigrams_hold_every_trigram_of_a_text_it_matches() -> None:
                 assert set(query_grams(text)) <= held, (text, item.product_title, item.variant_title, item.sku)
     assert query_grams("mug 1") == ["mug"]
     assert query_grams("XL") == [] and query_grams("") == []
-    assert query_grams("Blue MUGS") == ["mug", "ugs", "blu", "lue"]  # the longest word's first
+    assert query_grams("MUGS blue") == ["blu", "lue", "mug", "ugs"]  # longest word first, then alphabetically
+    assert query_grams("a tea MUGS") == ["mug", "ugs", "tea"]
 
 
 async def test_items_stored_before_the_search_index_are_found_after_a_restart(
