@@ -44,6 +44,7 @@ from catalog_store.alerts import (
     transitions,
 )
 from catalog_store.items import CatalogItem
+from catalog_store.mongo.indexes import ITEM_FIELDS
 from catalog_store.mongo.items import IntentFor, LandedWrite, in_chunks
 from catalog_store.writes import PlannedWrite
 
@@ -110,7 +111,7 @@ class MongoAlerts:
                         ) -> AlertSubscription:
         check_subscription_input(item_id, user_id, types)
         await self._require_catalog(catalog)
-        doc = await self._db["items"].find_one({"_catalog": catalog, "id": item_id}, {"_grams": 0})
+        doc = await self._db["items"].find_one({"_catalog": catalog, "id": item_id}, ITEM_FIELDS)
         if doc is None:
             raise AlertTargetNotFound(f"catalog {catalog!r} has no item {item_id!r}",
                                       fix="Use an item id listed by Catalog.items.")
