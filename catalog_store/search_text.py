@@ -99,6 +99,5 @@ def query_grams(text: str) -> list[str]:
     same text is always the same query). Empty: nothing narrows."""
     found: dict[str, None] = {}
     for word in sorted(set(words(text)), key=lambda w: (-len(w), w)):
-        for i in range(len(word) - GRAM + 1):
-            found[word[i:i + GRAM]] = None
+        found.update(dict.fromkeys(sorted(grams(word))))
     return list(found)
